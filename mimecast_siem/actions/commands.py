@@ -1,0 +1,10 @@
+"""CLI commands of the actions room (placeholder until the room registers its commands)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add this room's sub-commands to ``sub``."""

@@ -1,0 +1,471 @@
+"""Settings models (pydantic v2). Every field carries a description; docs/config.md is generated from them.
+
+The loader (``loader.py``) reads one YAML file, applies environment overrides and secret files, and
+validates into :class:`Settings`, reporting every problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+# --- Names shared across the package -------------------------------------------------------------
+
+#: Every stream the collector knows. The collector's catalogue must define exactly these.
+STREAM_NAMES: tuple[str, ...] = (
+    "ttp-url",
+    "ttp-attachment",
+    "ttp-impersonation",
+    "held-messages",
+    "hold-summary",
+    "email-queues",
+    "audit",
+)
+
+#: Streams enabled when a tenant does not list its streams.
+DEFAULT_STREAMS: tuple[str, ...] = (
+    "ttp-url",
+    "ttp-attachment",
+    "ttp-impersonation",
+    "held-messages",
+    "hold-summary",
+    "email-queues",
+)
+
+#: Region aliases accepted for ``tenants[].base_url`` (mimecast-api.md section 1.4).
+REGION_URLS: dict[str, str] = {
+    "global": "https://api.services.mimecast.com",
+    "us": "https://us-api.services.mimecast.com",
+    "uk": "https://uk-api.services.mimecast.com",
+}
+
+#: Hosts that are API 1.0 only and reject bearer tokens (mimecast-api.md section 1.4 / quirk 15).
+LEGACY_API1_HOST = re.compile(r"^[a-z]{2,3}-api\.mimecast\.com$|^api\.mimecast\.com$")
+
+FORMATS = ("json", "raw", "cef", "leef", "ocsf")
+SCOPES = ("read", "write", "admin")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"2d"``, ``"500ms"`` or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 1h, 2d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    raise ValueError("expected a duration such as 30s, 5m, 1h, 2d")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+def parse_start_from(value: Any) -> datetime | timedelta:
+    """``start_from`` is either an absolute ISO-8601 time (UTC if no offset) or a duration back from now."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_duration(value)
+    except ValueError:
+        pass
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                "expected a duration back from now (e.g. 1h, 7d) or an ISO-8601 time (2026-11-01T00:00:00Z)"
+            ) from None
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    raise ValueError("expected a duration back from now (e.g. 1h, 7d) or an ISO-8601 time")
+
+
+StartFrom = Annotated[datetime | timedelta, BeforeValidator(parse_start_from)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+
+
+# --- Tenants -------------------------------------------------------------------------------------
+
+
+class RateLimitSettings(_Model):
+    """Client-side pacing for one Mimecast app (client id). Shared by every stream, backfill and action."""
+
+    max_requests_per_second: float | None = Field(
+        default=None, gt=0, description="Upper bound on request rate; unset = only react to 429s."
+    )
+    max_concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once for this client id.")
+
+
+class StreamSettings(_Model):
+    """How one stream is polled. Top-level ``streams.<name>`` sets defaults; tenants may override."""
+
+    enabled: bool = Field(default=True, description="Poll this stream.")
+    poll_interval: Duration = Field(default=timedelta(seconds=60), description="Time between polls once caught up.")
+    lag: Duration = Field(
+        default=timedelta(seconds=60),
+        description="Window end = now - lag. Gives Mimecast time to make records visible.",
+    )
+    overlap: Duration = Field(
+        default=timedelta(minutes=5),
+        description="Re-read this much before the checkpoint to catch late-arriving records (deduplicated).",
+    )
+    max_window: Duration = Field(
+        default=timedelta(hours=1), description="Longest window fetched in one walk; longer gaps are split."
+    )
+    page_size: int = Field(default=500, ge=1, le=500, description="Records per page (Mimecast max 500).")
+    concurrency: int = Field(default=2, ge=1, le=16, description="Windows fetched at once while catching up.")
+    start_from: StartFrom = Field(
+        default=timedelta(hours=1),
+        description="Where the first run starts: a duration back from now or an absolute time.",
+    )
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra request filters merged into data[0] (e.g. scanResult: malicious).",
+    )
+
+
+class TenantSettings(_Model):
+    """One Mimecast account (an MSSP's customer) with its own API 2.0 app credentials."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Short id used in metrics, state and logs (lowercase letters, digits, - and _).",
+    )
+    base_url: str = Field(
+        default=REGION_URLS["global"],
+        description="API 2.0 base URL, or one of the aliases global, us, uk. Must be https "
+        "(plain http only to a loopback address, for the built-in simulator).",
+    )
+    client_id: str = Field(min_length=1, description="API 2.0 application client id.")
+    client_secret: SecretStr = Field(
+        description="API 2.0 application client secret. Give it via environment or client_secret_file."
+    )
+    timeout: float = Field(default=15, ge=15, le=120, description="Request timeout in seconds (15-120).")
+    verify_tls: bool = Field(
+        default=True, description="Verify the server certificate. Turning this off is logged as a warning."
+    )
+    ca_bundle: Path | None = Field(default=None, description="CA bundle (PEM) to verify the API host.")
+    proxy: str | None = Field(default=None, description="HTTP(S) proxy URL for this tenant.")
+    enabled: bool = Field(default=True, description="Poll this tenant and accept actions for it.")
+    streams: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="Streams to poll, as a list of names or a map of name to overrides of "
+        "streams.<name>. Unset = the default streams.",
+    )
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    @field_validator("streams", mode="before")
+    @classmethod
+    def _streams_list(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {name: {} for name in v}
+        if isinstance(v, dict):
+            return {k: ({} if val is None else val) for k, val in v.items()}
+        return v
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, v: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if v is None:
+            return v
+        unknown = [k for k in v if k not in STREAM_NAMES]
+        if unknown:
+            raise ValueError(f"unknown stream {unknown[0]!r}; allowed: {', '.join(STREAM_NAMES)}")
+        return v
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        alias = REGION_URLS.get(v.strip().lower())
+        if alias:
+            return alias
+        url = v.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("expected an https URL or one of: global, us, uk")
+        if parts.query or parts.fragment:
+            raise ValueError("base URL must not carry a query string or fragment")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("plain http is only allowed to a loopback address (the simulator); use https")
+        if LEGACY_API1_HOST.match(parts.hostname):
+            raise ValueError(
+                f"{parts.hostname} is an API 1.0 host that rejects API 2.0 tokens; "
+                "use global, us, uk or https://<region>-api.services.mimecast.com"
+            )
+        return url
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("expected an http:// or https:// proxy URL")
+        return v
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- Sinks and routing -----------------------------------------------------------------------------
+
+
+class SinkSettings(BaseModel):
+    """One destination. Type-specific keys sit beside these and are validated by the sink's own model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", description="Unique sink name.")
+    type: str = Field(description="Sink type: file, stdout, syslog, hec, or a plugin's entry-point name.")
+    format: Literal["json", "raw", "cef", "leef", "ocsf"] = Field(default="json", description="Encoding of each event.")
+    enabled: bool = Field(default=True, description="Route events to this sink.")
+    batch_max_events: int = Field(default=500, ge=1, le=100_000, description="Events per send() at most.")
+    batch_max_bytes: int = Field(
+        default=1_000_000, ge=1024, le=100_000_000, description="Encoded bytes per send() at most."
+    )
+
+    def options(self) -> dict[str, Any]:
+        """The type-specific keys (everything not declared on this model)."""
+        return dict(self.model_extra or {})
+
+
+class RouteSettings(_Model):
+    """Which streams of which tenants go to which sinks. No routes = every stream to every sink."""
+
+    streams: list[str] = Field(default_factory=lambda: ["*"], description="Stream names or '*'.")
+    tenants: list[str] = Field(default_factory=lambda: ["*"], description="Tenant names or '*'.")
+    sinks: list[str] = Field(min_length=1, description="Sink names.")
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if s != "*" and s not in STREAM_NAMES:
+                raise ValueError(f"unknown stream {s!r}; allowed: '*', {', '.join(STREAM_NAMES)}")
+        return v
+
+
+class DeadLetterSettings(_Model):
+    path: Path | None = Field(
+        default=None, description="JSON-lines dead-letter file; default <data_dir>/dead-letters.ndjson."
+    )
+    max_bytes: int = Field(default=1_073_741_824, ge=1024, description="Rotate the dead-letter file past this size.")
+
+
+# --- State, server, actions, logging, daemon -----------------------------------------------------
+
+
+class StateSettings(_Model):
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default sqlite:///<data_dir>/state.db. PostgreSQL: "
+        "postgresql+psycopg://user@host:5432/db (password via state.password / password file).",
+    )
+    password: SecretStr | None = Field(default=None, description="Database password (env or file).")
+    lease_ttl: Duration = Field(
+        default=timedelta(seconds=30), description="A replica that stops renewing loses its streams after this."
+    )
+    seen_id_retention: Duration = Field(
+        default=timedelta(hours=2), description="How long seen event ids are kept for overlap dedupe."
+    )
+
+
+class ServerSettings(_Model):
+    enabled: bool = Field(default=True, description="Serve /metrics, /healthz, /readyz and /v1/actions.")
+    host: str = Field(default="127.0.0.1", description="Listen address (0.0.0.0 in containers).")
+    port: int = Field(default=9108, ge=0, le=65535, description="Listen port (0 = pick a free port).")
+
+
+class ActionTokenSettings(_Model):
+    name: str = Field(min_length=1, max_length=64, description="Who holds this token (shown in the audit).")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the bearer token.")
+    token: SecretStr | None = Field(
+        default=None, description="The token itself (env or file only; hashed at load, never logged)."
+    )
+    scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1, description="read, write, admin.")
+    tenants: list[str] = Field(default_factory=lambda: ["*"], description="Tenants this token may act on.")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ActionTokenSettings:
+        if (self.sha256 is None) == (self.token is None):
+            raise ValueError("give exactly one of sha256 or token (token_file)")
+        return self
+
+
+class ActionsSettings(_Model):
+    enabled: bool = Field(default=True, description="Serve the response-action HTTP API (needs tokens).")
+    tokens: list[ActionTokenSettings] = Field(
+        default_factory=list, description="Bearer tokens. No tokens = the HTTP action API is disabled."
+    )
+    default_tenant: str | None = Field(default=None, description="Tenant used when a call names none.")
+    max_download_bytes: int = Field(
+        default=50_000_000, ge=1024, description="Cap for binary results (archive file, file)."
+    )
+    default_page_limit: int = Field(
+        default=1000, ge=1, le=100_000, description="Records a paginated read returns unless the caller asks."
+    )
+
+
+class LoggingSettings(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto = console on a TTY, JSON otherwise."
+    )
+
+
+class DaemonSettings(_Model):
+    instance_id: str | None = Field(default=None, description="Lease owner id; default <hostname>-<pid>.")
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=30), description="On SIGTERM, time to finish in-flight delivery."
+    )
+    stream_backoff_max: Duration = Field(
+        default=timedelta(minutes=5), description="Longest pause of a failing stream before it retries."
+    )
+
+
+class BackfillSettings(_Model):
+    window: Duration = Field(default=timedelta(hours=1), description="Window size for backfill jobs.")
+    concurrency: int = Field(default=4, ge=1, le=32, description="Windows fetched at once.")
+
+
+class Settings(_Model):
+    """The whole configuration."""
+
+    data_dir: Path = Field(default=Path("./data"), description="Where SQLite state and files live.")
+    tenants: list[TenantSettings] = Field(min_length=1, description="Mimecast accounts.")
+    streams: dict[str, StreamSettings] = Field(
+        default_factory=dict, description="Per-stream defaults, keyed by stream name."
+    )
+    sinks: list[SinkSettings] = Field(default_factory=list, description="Destinations.")
+    routes: list[RouteSettings] = Field(
+        default_factory=list, description="Routing; empty = every stream to every sink."
+    )
+    dead_letter: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+
+    @field_validator("streams")
+    @classmethod
+    def _known(cls, v: dict[str, StreamSettings]) -> dict[str, StreamSettings]:
+        for k in v:
+            if k not in STREAM_NAMES:
+                raise ValueError(f"unknown stream {k!r}; allowed: {', '.join(STREAM_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> Settings:
+        names = [t.name for t in self.tenants]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"tenant names must be unique; repeated: {', '.join(sorted(dupes))}")
+        sink_names = [s.name for s in self.sinks]
+        dupes = {n for n in sink_names if sink_names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"sink names must be unique; repeated: {', '.join(sorted(dupes))}")
+        for i, route in enumerate(self.routes):
+            for s in route.sinks:
+                if s not in sink_names:
+                    raise ValueError(f"routes[{i}].sinks: no sink named {s!r}")
+            for t in route.tenants:
+                if t != "*" and t not in names:
+                    raise ValueError(f"routes[{i}].tenants: no tenant named {t!r}")
+        if self.actions.default_tenant and self.actions.default_tenant not in names:
+            raise ValueError(f"actions.default_tenant: no tenant named {self.actions.default_tenant!r}")
+        return self
+
+    # --- derived values ---------------------------------------------------------------------------
+
+    def tenant(self, name: str) -> TenantSettings:
+        for t in self.tenants:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def enabled_streams(self, tenant: TenantSettings) -> list[str]:
+        """Stream names to poll for ``tenant``, in catalogue order."""
+        chosen = tenant.streams if tenant.streams is not None else {n: {} for n in DEFAULT_STREAMS}
+        return [n for n in STREAM_NAMES if n in chosen and self.stream_settings(tenant, n).enabled]
+
+    def stream_settings(self, tenant: TenantSettings, stream: str) -> StreamSettings:
+        """Effective settings: built-in defaults < top-level ``streams.<name>`` < tenant override."""
+        base = self.streams.get(stream, StreamSettings())
+        override = (tenant.streams or {}).get(stream) or {}
+        if not override:
+            return base
+        merged = base.model_dump()
+        merged.update(override)
+        return StreamSettings.model_validate(merged)
+
+    def sinks_for(self, tenant: str, stream: str) -> list[SinkSettings]:
+        """Enabled sinks that receive ``stream`` of ``tenant``."""
+        enabled = [s for s in self.sinks if s.enabled]
+        if not self.routes:
+            return enabled
+        wanted: set[str] = set()
+        for r in self.routes:
+            if ("*" in r.streams or stream in r.streams) and ("*" in r.tenants or tenant in r.tenants):
+                wanted.update(r.sinks)
+        return [s for s in enabled if s.name in wanted]
+
+    def state_url(self) -> str:
+        """The SQLAlchemy URL with the password applied (a secret: never log the result)."""
+        if self.state.url is None:
+            return f"sqlite:///{(self.data_dir / 'state.db').as_posix()}"
+        url = self.state.url.get_secret_value()
+        if self.state.password is not None:
+            from sqlalchemy.engine import make_url
+
+            return (
+                make_url(url).set(password=self.state.password.get_secret_value()).render_as_string(hide_password=False)
+            )
+        return url
+
+    def dead_letter_path(self) -> Path:
+        return self.dead_letter.path or (self.data_dir / "dead-letters.ndjson")

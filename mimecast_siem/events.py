@@ -1,0 +1,52 @@
+"""The unit that flows from the collector to the sinks.
+
+An :class:`Event` is produced by a stream's normaliser (collector/) and consumed by sinks and
+formats (sinks/). It lives here, outside both rooms, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One normalised security event.
+
+    Attributes:
+        event_id: stable id (hex SHA-256 prefix of stream + identifying fields). Same record, same id,
+            in every run and every process; SIEMs can dedupe on it.
+        tenant: configured tenant name.
+        stream: stream name, e.g. ``ttp-url``.
+        timestamp: event time, timezone-aware UTC.
+        document: the ECS-shaped normalised document (``@timestamp``, ``event.*``, ``email.*`` ...,
+            original record under ``mimecast.*``). This is what the ``json`` format emits.
+        raw: the original Mimecast record exactly as received (the ``raw`` format).
+        kind: ``log`` | ``snapshot`` | ``gauge`` - the kind of stream that produced it.
+    """
+
+    event_id: str
+    tenant: str
+    stream: str
+    timestamp: datetime
+    document: dict[str, Any]
+    raw: dict[str, Any]
+    kind: str = "log"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def stable_event_id(stream: str, *parts: Any) -> str:
+    """Return a stable 32-hex-char id from the stream name and identifying values.
+
+    Values are serialised with orjson (sorted keys) so dicts and lists hash the same every time.
+    """
+    h = hashlib.sha256(stream.encode())
+    for part in parts:
+        h.update(b"\x1f")
+        h.update(orjson.dumps(part, option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()[:32]

@@ -1,0 +1,215 @@
+"""Every Prometheus metric of mimecast-siem, defined in one place (names and labels in docs/metrics.md).
+
+Use ``metrics()`` to get the process-wide instance; tests call ``reset_metrics()`` to get a fresh
+registry. Label values must be bounded: tenant, stream, sink, endpoint *name* (a path template),
+status class, action name, outcome - never URLs, ids, addresses or free text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class Metrics:
+    """All metrics, bound to one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        p = "mimecast_siem_"
+        # --- pipeline
+        self.events_fetched = Counter(
+            p + "events_fetched_total", "Records fetched from Mimecast.", ["tenant", "stream"], registry=r
+        )
+        self.events_delivered = Counter(
+            p + "events_delivered_total", "Events accepted by a sink.", ["tenant", "stream", "sink"], registry=r
+        )
+        self.events_dead_lettered = Counter(
+            p + "events_dead_lettered_total",
+            "Events a sink refused permanently, written to the dead-letter file.",
+            ["tenant", "stream", "sink"],
+            registry=r,
+        )
+        self.events_deduplicated = Counter(
+            p + "events_deduplicated_total",
+            "Events dropped because their id was already delivered (overlap re-reads).",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        self.windows_in_flight = Gauge(
+            p + "windows_in_flight", "Windows being fetched or delivered now.", ["tenant", "stream"], registry=r
+        )
+        self.windows_completed = Counter(
+            p + "windows_completed_total",
+            "Windows delivered and committed.",
+            ["tenant", "stream", "mode"],
+            registry=r,
+        )
+        self.poll_errors = Counter(
+            p + "poll_errors_total", "Failed poll cycles by error kind.", ["tenant", "stream", "kind"], registry=r
+        )
+        self.lease_owned = Gauge(
+            p + "lease_owned",
+            "1 when this instance holds the lease of (tenant, stream).",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        # --- Mimecast API
+        self.api_requests = Counter(
+            p + "api_requests_total", "Mimecast API requests.", ["tenant", "endpoint", "status_class"], registry=r
+        )
+        self.api_request_duration = Histogram(
+            p + "api_request_duration_seconds",
+            "Mimecast API request latency.",
+            ["tenant", "endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.api_rate_limited = Counter(
+            p + "api_rate_limited_total", "HTTP 429 answers from Mimecast.", ["tenant"], registry=r
+        )
+        self.api_backoff_seconds = Counter(
+            p + "api_backoff_seconds_total",
+            "Seconds spent waiting because of rate limits or retries.",
+            ["tenant", "reason"],
+            registry=r,
+        )
+        self.api_retries = Counter(
+            p + "api_retries_total", "Retried Mimecast requests by reason.", ["tenant", "reason"], registry=r
+        )
+        self.token_refreshes = Counter(
+            p + "token_refreshes_total", "OAuth2 access tokens obtained.", ["tenant"], registry=r
+        )
+        self.auth_failures = Counter(
+            p + "auth_failures_total",
+            "Refused authentications (token endpoint or 401 after refresh).",
+            ["tenant"],
+            registry=r,
+        )
+        # --- sinks
+        self.sink_send_duration = Histogram(
+            p + "sink_send_duration_seconds",
+            "Time for a sink to accept one batch.",
+            ["sink"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sink_batch_events = Histogram(
+            p + "sink_batch_events",
+            "Events per batch sent to a sink.",
+            ["sink"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.sink_bytes = Counter(p + "sink_bytes_total", "Encoded bytes sent to a sink.", ["sink"], registry=r)
+        self.sink_errors = Counter(
+            p + "sink_errors_total",
+            "Sink failures by kind (transient, permanent, rejected).",
+            ["sink", "kind"],
+            registry=r,
+        )
+        self.sink_up = Gauge(p + "sink_up", "1 when the sink's last health check passed.", ["sink"], registry=r)
+        # --- gauge streams
+        self.held_messages = Gauge(
+            p + "held_messages", "Messages currently held, by hold policy.", ["tenant", "policy"], registry=r
+        )
+        self.email_queue_messages = Gauge(
+            p + "email_queue_messages",
+            "Messages in the Mimecast email queues.",
+            ["tenant", "direction"],
+            registry=r,
+        )
+        # --- actions
+        self.action_calls = Counter(
+            p + "action_calls_total", "Response-action calls by outcome.", ["action", "outcome"], registry=r
+        )
+        self.action_duration = Histogram(
+            p + "action_duration_seconds",
+            "Response-action latency.",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        # --- backfill
+        self.backfill_windows = Counter(
+            p + "backfill_windows_total", "Backfill windows finished.", ["tenant", "stream"], registry=r
+        )
+        # --- process
+        self.build_info = Info(p + "build", "Version of mimecast-siem.", registry=r)
+        self.last_poll_timestamp = Gauge(
+            p + "last_poll_timestamp_seconds",
+            "Unix time of the last completed poll.",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        self._lag = _CheckpointLagCollector()
+        r.register(self._lag)
+
+    def set_checkpoint_source(self, source: Callable[[], dict[tuple[str, str], float]] | None) -> None:
+        """Register a callable returning {(tenant, stream): checkpoint unix time}; lag is computed at scrape."""
+        self._lag.source = source
+
+
+class _CheckpointLagCollector(Collector):
+    """``mimecast_siem_checkpoint_lag_seconds``: now minus the checkpoint, computed at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[tuple[str, str], float]] | None = None
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "mimecast_siem_checkpoint_lag_seconds",
+            "Seconds between now and the stream's committed checkpoint.",
+            labels=["tenant", "stream"],
+        )
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        fam = self._family()
+        if self.source is not None:
+            now = time.time()
+            try:
+                values = self.source()
+            except Exception:  # a broken state store must not break /metrics
+                values = {}
+            for (tenant, stream), ts in sorted(values.items()):
+                fam.add_metric([tenant, stream], max(0.0, now - ts))
+        return [fam]
+
+
+_current: Metrics | None = None
+
+
+def metrics() -> Metrics:
+    """The process-wide metrics instance (created on first use)."""
+    global _current
+    if _current is None:
+        _current = Metrics()
+    return _current
+
+
+def reset_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    """Replace the process-wide instance with a fresh one (tests, and each daemon start)."""
+    global _current
+    _current = Metrics(registry)
+    return _current
+
+
+def status_class(status: int | None) -> str:
+    """Bounded label for an HTTP status: 2xx, 3xx, 4xx, 429, 5xx, or error (no response)."""
+    if status is None:
+        return "error"
+    if status == 429:
+        return "429"
+    return f"{status // 100}xx"
