@@ -1,0 +1,110 @@
+"""``/metrics``, ``/healthz`` and ``/readyz`` on the daemon's one HTTP port.
+
+* ``/healthz`` (liveness): the event loop answers and every registered loop has ticked within its
+  allowed staleness. A stuck stream loop makes the pod restart.
+* ``/readyz`` (readiness): every readiness check passes - config valid, state store reachable, each
+  tenant authenticated at least once.
+* ``/metrics``: Prometheus text format of the process metrics registry.
+
+Other apps (the response-action API) add their routes to the same :class:`aiohttp.web.Application`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mimecast_siem.observability.metrics import Metrics, metrics
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+@dataclass
+class HealthState:
+    """Liveness ticks and readiness checks registered by the daemon's components."""
+
+    _ticks: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (last tick, max age)
+    _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    _flags: dict[str, tuple[bool, str]] = field(default_factory=dict)
+
+    def register_loop(self, name: str, max_age: float) -> None:
+        """Declare a loop that must tick at least every ``max_age`` seconds to count as alive."""
+        self._ticks[name] = (time.monotonic(), max_age)
+
+    def tick(self, name: str) -> None:
+        """Record that loop ``name`` is turning."""
+        _, max_age = self._ticks.get(name, (0.0, 300.0))
+        self._ticks[name] = (time.monotonic(), max_age)
+
+    def unregister_loop(self, name: str) -> None:
+        self._ticks.pop(name, None)
+
+    def add_check(self, name: str, check: ReadinessCheck) -> None:
+        """Add an async readiness check returning ``(ok, detail)``."""
+        self._checks[name] = check
+
+    def set_flag(self, name: str, ok: bool, detail: str = "") -> None:
+        """Set a readiness flag directly (e.g. ``auth:acme`` after the first successful token)."""
+        self._flags[name] = (ok, detail)
+
+    def liveness(self) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        report: dict[str, str] = {}
+        ok = True
+        for name, (last, max_age) in sorted(self._ticks.items()):
+            age = now - last
+            if age > max_age:
+                ok = False
+                report[name] = f"stale: last tick {age:.0f}s ago (limit {max_age:.0f}s)"
+            else:
+                report[name] = "ok"
+        return ok, report
+
+    async def readiness(self) -> tuple[bool, dict[str, str]]:
+        report: dict[str, str] = {}
+        ok = True
+        for name, (flag_ok, detail) in sorted(self._flags.items()):
+            report[name] = "ok" if flag_ok else (detail or "not ready")
+            ok = ok and flag_ok
+        for name, check in sorted(self._checks.items()):
+            try:
+                check_ok, detail = await check()
+            except Exception as exc:  # a failing check means not ready, never a 500
+                check_ok, detail = False, f"check failed: {type(exc).__name__}"
+            report[name] = "ok" if check_ok else (detail or "not ready")
+            ok = ok and check_ok
+        return ok, report
+
+
+HEALTH_STATE_KEY = web.AppKey("health_state", HealthState)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+
+
+def build_health_app(state: HealthState, registry_metrics: Metrics | None = None) -> web.Application:
+    """An application serving the three endpoints; add more routes to it before starting."""
+    app = web.Application()
+    app[HEALTH_STATE_KEY] = state
+    app[METRICS_KEY] = registry_metrics or metrics()
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    ok, report = request.app[HEALTH_STATE_KEY].liveness()
+    return web.json_response({"status": "ok" if ok else "unhealthy", "loops": report}, status=200 if ok else 503)
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ok, report = await request.app[HEALTH_STATE_KEY].readiness()
+    return web.json_response({"status": "ready" if ok else "not ready", "checks": report}, status=200 if ok else 503)
