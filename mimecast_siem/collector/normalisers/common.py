@@ -1,0 +1,290 @@
+"""Shared pieces of every normaliser: the context, time parsing, the ECS skeleton, small field helpers.
+
+Normalisers are pure: a Mimecast record (and a :class:`NormaliseContext`) in, an
+:class:`~mimecast_siem.events.Event` out. They never raise on odd shapes: a missing or malformed field
+is left out of the ECS document (the original record is always kept under ``mimecast.*``), and a
+record whose time cannot be read is stamped with the poll time and tagged
+``mimecast_siem_time_unparsed`` so a SIEM can find it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from mimecast_siem.events import Event
+
+#: ECS version the documents follow.
+ECS_VERSION = "8.11.0"
+OBSERVER = {"vendor": "Mimecast", "product": "Email Security", "type": "email-gateway"}
+TAG_TIME_UNPARSED = "mimecast_siem_time_unparsed"
+
+#: MITRE ATT&CK techniques put on threat events.
+TECHNIQUE_PHISHING_LINK = {"id": "T1566.002", "name": "Spearphishing Link"}
+TECHNIQUE_PHISHING_ATTACHMENT = {"id": "T1566.001", "name": "Spearphishing Attachment"}
+TECHNIQUE_IMPERSONATION = {"id": "T1656", "name": "Impersonation"}
+TACTIC_INITIAL_ACCESS = {"id": "TA0001", "name": "Initial Access"}
+TACTIC_DEFENSE_EVASION = {"id": "TA0005", "name": "Defense Evasion"}
+
+
+@dataclass(frozen=True, slots=True)
+class NormaliseContext:
+    """What a normaliser knows besides the record.
+
+    Attributes:
+        tenant: configured tenant name.
+        observed_at: when the collector read the record (``event.created``; the time of
+            snapshot transitions and gauge samples).
+        transition: for snapshot streams, ``entered`` or ``left``.
+        held_for: for a message that left the hold queue, how long it was held.
+    """
+
+    tenant: str
+    observed_at: datetime
+    transition: str | None = None
+    held_for: timedelta | None = None
+
+
+Normaliser = Callable[[Mapping[str, Any], NormaliseContext], Event]
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+_OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
+_EPOCH_MS_DIGITS = re.compile(r"^\d{11,14}$")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Read a Mimecast time; ``None`` when it cannot be read.
+
+    Accepts ``2024-11-14T19:44:02+0000`` (the documented form), ``+00:00``, ``Z``, fractional
+    seconds, no offset (UTC assumed, as everything on the wire is UTC), and epoch milliseconds as a
+    number or a digit string (SIEM v2 records).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch_ms(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _EPOCH_MS_DIGITS.match(text):
+        return _from_epoch_ms(float(text))
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _OFFSET_NO_COLON.sub(r"\1\2:\3", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _from_epoch_ms(ms: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso(when: datetime) -> str:
+    """ECS timestamp text: UTC, millisecond precision, ``Z`` suffix."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_time(record: Mapping[str, Any], field: str | None, ctx: NormaliseContext) -> tuple[datetime, bool]:
+    """The record's event time from ``field``, or the poll time; the flag says whether it was read."""
+    parsed = parse_time(record.get(field)) if field else None
+    if parsed is None:
+        return ctx.observed_at, False
+    return parsed, True
+
+
+# --- field helpers ----------------------------------------------------------------------------------
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string, or ``None`` (numbers are turned into text; containers are not)."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped or None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def number(value: Any) -> int | None:
+    """An integer from a number or a numeric string (Mimecast sometimes sends ``"21"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and abs(value) < 2**63 else None
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def email_address(value: Any) -> str | None:
+    """An address from ``"a@b"``, ``"<a@b>"``, ``"Name <a@b>"`` or ``{"emailAddress": ...}``."""
+    if isinstance(value, Mapping):
+        value = value.get("emailAddress") or value.get("address")
+    raw = text(value)
+    if raw is None:
+        return None
+    match = re.search(r"<([^<>]*)>", raw)
+    address = (match.group(1) if match else raw).strip().strip("<>").strip()
+    return address or None
+
+
+def email_addresses(value: Any) -> list[str]:
+    """Addresses from one value or a list of values (order kept, duplicates dropped)."""
+    items: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
+    seen: dict[str, None] = {}
+    for item in items:
+        address = email_address(item)
+        if address is not None:
+            seen.setdefault(address, None)
+    return list(seen)
+
+
+def domain_of(address: str) -> str | None:
+    """The domain part of an e-mail address."""
+    _, sep, domain = address.rpartition("@")
+    return domain.lower() if sep and domain else None
+
+
+def direction(route: Any) -> str | None:
+    """ECS ``email.direction`` from a Mimecast route (``inbound``, ``outbound``, ``internal``, ``external``)."""
+    value = text(route)
+    return value.lower() if value else None
+
+
+def url_fields(original: Any) -> dict[str, Any]:
+    """ECS ``url.*`` from a URL string; only ``original`` when it does not parse."""
+    value = text(original)
+    if value is None:
+        return {}
+    fields: dict[str, Any] = {"original": value}
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return fields
+    if parts.scheme:
+        fields["scheme"] = parts.scheme.lower()
+    if parts.hostname:
+        fields["domain"] = parts.hostname
+    if port is not None:
+        fields["port"] = port
+    if parts.path:
+        fields["path"] = parts.path
+    if parts.query:
+        fields["query"] = parts.query
+    if parts.fragment:
+        fields["fragment"] = parts.fragment
+    return fields
+
+
+def ip_text(value: Any) -> str | None:
+    """An IP address string, validated (anything else is left out of ``source.ip``)."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def prune(document: dict[str, Any]) -> dict[str, Any]:
+    """Drop ``None`` values, empty dicts and empty lists, recursively (keeps the documents tidy)."""
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        kept = prune(value) if isinstance(value, dict) else value
+        if kept is None or (isinstance(kept, dict | list) and not kept):
+            continue
+        out[key] = kept
+    return out
+
+
+def related(
+    *, users: Iterable[str] = (), ips: Iterable[str | None] = (), hosts: Iterable[str | None] = ()
+) -> dict[str, Any]:
+    """ECS ``related.*`` with duplicates dropped."""
+
+    def unique(values: Iterable[str | None]) -> list[str]:
+        return list(dict.fromkeys(v for v in values if v))
+
+    return {"user": unique(users), "ip": unique(ips), "hosts": unique(hosts)}
+
+
+def build_event(
+    *,
+    stream: str,
+    dataset: str,
+    event_id: str,
+    record: Mapping[str, Any],
+    ctx: NormaliseContext,
+    when: datetime,
+    time_parsed: bool,
+    event: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    mimecast: Mapping[str, Any] | None = None,
+    kind: str = "log",
+    tags: Iterable[str] = (),
+) -> Event:
+    """Assemble the ECS document around stream-specific ``event`` and ``fields`` and wrap it in an Event.
+
+    ``mimecast`` is what goes under ``mimecast.*``: the original record unless a normaliser passes a
+    shape-normalised copy (fields whose type varies between tenants, quirk 12, would break a SIEM's
+    index mapping).
+    """
+    all_tags = list(tags)
+    if not time_parsed:
+        all_tags.append(TAG_TIME_UNPARSED)
+    document: dict[str, Any] = {
+        "@timestamp": iso(when),
+        "ecs": {"version": ECS_VERSION},
+        "event": {
+            "id": event_id,
+            "module": "mimecast",
+            "dataset": dataset,
+            "provider": stream,
+            "created": iso(ctx.observed_at),
+            **event,
+        },
+        **fields,
+        "observer": dict(OBSERVER),
+        "organization": {"name": ctx.tenant},
+        "labels": {"tenant": ctx.tenant, "stream": stream},
+        "tags": all_tags,
+    }
+    document = prune(document)
+    # The original record is kept as received (empty values included), so it is not pruned.
+    document["mimecast"] = dict(record if mimecast is None else mimecast)
+    return Event(
+        event_id=event_id,
+        tenant=ctx.tenant,
+        stream=stream,
+        timestamp=when,
+        document=document,
+        raw=dict(record),
+        kind=kind,
+    )
