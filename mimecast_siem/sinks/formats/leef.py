@@ -1,0 +1,197 @@
+"""LEEF 2.0 (IBM QRadar Log Event Extended Format) encoder: one line of text per event.
+
+``LEEF:2.0|Mimecast|Email Security|<forwarder version>|<EventID>|<delimiter>|key=value<delim>key=value...``
+
+* The attribute delimiter is declared in the header (LEEF 2.0). Default ``^``; tab is written as
+  its hex form ``x09`` in the header. Any single printable ASCII punctuation character other than
+  ``|``, ``=`` and ``\\`` may be chosen (:func:`parse_delimiter`), or a tab.
+* LEEF defines no escape mechanism for attribute values (sinks.md section 3.2), so values are
+  *sanitised*, not escaped: every occurrence of the delimiter, CR, LF, NUL and other C0 control
+  characters except tab (when tab is not the delimiter) is replaced by one space. ``=`` inside a
+  value is harmless (parsers split a pair on its first ``=``), ``|`` in a value is harmless
+  (the header ends at the sixth ``|``).
+* Header fields cannot be escaped reliably either (QRadar's handling of ``\\|`` is unverified):
+  ``|``, the delimiter and control characters in a header field are replaced by a space, and the
+  EventID is a bounded token (letters, digits, ``:``, ``_``, ``-``) because QRadar maps its QIDs
+  from EventID + ``cat``.
+* ``devTime`` is the event time as ``yyyy-MM-dd'T'HH:mm:ss.SSSZ`` in UTC, declared in
+  ``devTimeFormat``; ``sev`` is 1-10; ``cat`` is the event class.
+* Values are cut to :data:`VALUE_LIMIT` characters with :data:`TRUNCATION_MARKER`, so a 70 KB
+  subject cannot blow up a line; URLs keep up to 4000 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC
+
+from mimecast_siem import __version__
+from mimecast_siem.events import Event
+from mimecast_siem.sinks.formats.base import Record
+from mimecast_siem.sinks.formats.cef import TRUNCATION_MARKER, truncate
+from mimecast_siem.sinks.formats.event_facts import EventFacts, event_facts
+
+DEFAULT_DELIMITER = "^"
+DEV_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+VALUE_LIMIT = 1023
+URL_LIMIT = 4000
+HEADER_LIMIT = 255
+
+__all__ = ["DEFAULT_DELIMITER", "TRUNCATION_MARKER", "LeefEncoder", "leef_line", "parse_delimiter"]
+
+_FORBIDDEN_DELIMITERS = {"|", "=", "\\"}
+_HEX_FORM = re.compile(r"^(?:0x|x)([0-9a-fA-F]{2})$")
+_EVENT_ID_UNSAFE = re.compile(r"[^A-Za-z0-9:_.-]")
+
+
+def parse_delimiter(value: str) -> str:
+    """The delimiter character from a config value: ``^``, ``tab``, ``\\t``, ``x09``, ``0x5E`` ...
+
+    Raises:
+        ValueError: naming what is allowed, when ``value`` is not a usable delimiter.
+    """
+    text = value
+    if text.lower() in ("tab", "\\t"):
+        text = "\t"
+    match = _HEX_FORM.match(text)
+    if match:
+        text = chr(int(match.group(1), 16))
+    if text == "\t":
+        return text
+    if len(text) != 1 or not (text.isascii() and text.isprintable()) or text.isalnum() or text == " ":
+        raise ValueError(
+            f"LEEF delimiter {value!r} is not one punctuation character; "
+            "use ^ (default), tab, or another character such as ~ ; # (hex form x5E also accepted)"
+        )
+    if text in _FORBIDDEN_DELIMITERS:
+        raise ValueError(
+            f"LEEF delimiter {value!r} is not allowed ({' '.join(sorted(_FORBIDDEN_DELIMITERS))} are taken)"
+        )
+    return text
+
+
+def header_delimiter(delimiter: str) -> str:
+    """How the delimiter is declared in the header: the character itself, or ``xNN`` for tab."""
+    return delimiter if delimiter.isprintable() else f"x{ord(delimiter):02x}"
+
+
+def sanitise_value(value: str, delimiter: str) -> str:
+    """Replace the delimiter and control characters (tab allowed unless it is the delimiter) with a space."""
+    out: list[str] = []
+    for ch in value:
+        if ch in (delimiter, "\x7f") or (ch < " " and ch != "\t"):
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def sanitise_header(value: str, delimiter: str) -> str:
+    """A header field with ``|``, the delimiter and control characters replaced by a space."""
+    return "".join(" " if ch in ("|", delimiter, "\x7f") or ch < " " else ch for ch in truncate(value, HEADER_LIMIT))
+
+
+def event_id_token(value: str) -> str:
+    """A QRadar-safe EventID: letters, digits and ``: _ . -`` only, at most 255 characters."""
+    return _EVENT_ID_UNSAFE.sub("_", value)[:HEADER_LIMIT] or "event"
+
+
+def leef_line(
+    *, version: str, event_id: str, delimiter: str, attributes: list[tuple[str, str]], limits: dict[str, int]
+) -> str:
+    """Assemble one LEEF 2.0 line (sanitising and caps applied here)."""
+    header = [
+        "LEEF:2.0",
+        sanitise_header("Mimecast", delimiter),
+        sanitise_header("Email Security", delimiter),
+        sanitise_header(version, delimiter),
+        event_id_token(event_id),
+        header_delimiter(delimiter),
+    ]
+    body = delimiter.join(
+        f"{key}={sanitise_value(truncate(value, limits.get(key, VALUE_LIMIT)), delimiter)}" for key, value in attributes
+    )
+    return "|".join(header) + "|" + body
+
+
+def leef_attributes(facts: EventFacts) -> list[tuple[str, str]]:
+    """The attributes for ``facts`` in a fixed order (empty facts are left out)."""
+    return list(_attribute_pairs(facts))
+
+
+def _attribute_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
+    when = facts.time.astimezone(UTC)
+    yield "devTime", when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    yield "devTimeFormat", DEV_TIME_FORMAT
+    yield "cat", facts.event_class
+    yield "sev", str(max(1, min(10, facts.severity)))
+    if facts.source_ip:
+        yield "src", facts.source_ip
+    user = facts.recipient or facts.user
+    if user:
+        yield "usrName", user
+    if facts.sender:
+        yield "sender", facts.sender
+    if facts.recipient:
+        yield "recipient", facts.recipient
+    if facts.subject:
+        yield "subject", facts.subject
+    if facts.url:
+        yield "url", facts.url
+    if facts.file_name:
+        yield "fileName", facts.file_name
+    if facts.file_type:
+        yield "fileType", facts.file_type
+    if facts.file_hash:
+        yield "fileHash", facts.file_hash
+    if facts.action:
+        yield "action", facts.action
+    if facts.verdict:
+        yield "result", facts.verdict
+    if facts.category:
+        yield "category", facts.category
+    if facts.policy:
+        yield "policy", facts.policy
+    if facts.reason:
+        yield "reason", facts.reason
+    if facts.message_id:
+        yield "messageId", facts.message_id
+    if facts.direction:
+        yield "direction", facts.direction
+    if facts.record_id:
+        yield "mimecastId", facts.record_id
+    yield from facts.extras
+    for label, number in facts.counts:
+        yield label, str(number)
+    yield "tenant", facts.tenant
+    yield "stream", facts.stream
+    yield "eventId", facts.event_id
+
+
+class LeefEncoder:
+    """Encode events as LEEF 2.0 lines (stateless: same event in, same line out).
+
+    Args:
+        delimiter: the attribute delimiter, in any form :func:`parse_delimiter` accepts.
+        device_version: the Version header field; defaults to this forwarder's version.
+    """
+
+    name = "leef"
+
+    def __init__(self, delimiter: str = DEFAULT_DELIMITER, device_version: str = __version__) -> None:
+        self.delimiter = parse_delimiter(delimiter)
+        self.device_version = device_version
+
+    def encode(self, event: Event) -> list[Record]:
+        """Return one LEEF line for ``event``."""
+        facts = event_facts(event)
+        return [
+            leef_line(
+                version=self.device_version,
+                event_id=facts.event_class,
+                delimiter=self.delimiter,
+                attributes=leef_attributes(facts),
+                limits={"url": URL_LIMIT},
+            )
+        ]
