@@ -1,1 +1,60 @@
-"""(room docstring to be written)."""
+"""The Mimecast API 2.0 client room: OAuth2 token cache, transport, error map, rate limiter, paginator.
+
+Other rooms import these names only (docs/internals.md "mimecast/"; docs/client.md for the details):
+
+* :class:`MimecastClient` - one per tenant; ``request``, ``pages``, ``download``, ``request_rest``.
+* :class:`ApiResponse`, :class:`Page`, :class:`DownloadResult` - what the calls return.
+* :class:`RateLimiter`, :func:`limiter_for`, :class:`Priority` - the per-app shared request budget.
+* :func:`format_mimecast_time`, :func:`parse_mimecast_time` - the wire's date format.
+* The error map (``ERROR_MAP`` tables, :func:`classify`, :func:`parse_failures`) and the room's own
+  errors :class:`PaginationLoopError` and :class:`UnsafePathError` (both ``PermanentError``).
+
+The API client knows nothing of streams, checkpoints or sinks.
+"""
+
+from __future__ import annotations
+
+from mimecast_siem.mimecast.client import DownloadResult, MimecastClient, RetryPolicy
+from mimecast_siem.mimecast.envelope import ApiResponse, Page
+from mimecast_siem.mimecast.error_map import (
+    CODE_RULES,
+    PREFIX_RULES,
+    STATUS_RULES,
+    Action,
+    ErrorRule,
+    Verdict,
+    classify,
+    parse_failures,
+)
+from mimecast_siem.mimecast.pagination import PageCursor, PaginationLoopError
+from mimecast_siem.mimecast.paths import UnsafePathError, checked_path, endpoint_label
+from mimecast_siem.mimecast.ratelimit import Permit, Priority, RateLimiter, limiter_for, reset_limiters
+from mimecast_siem.mimecast.times import format_mimecast_time, parse_mimecast_time
+
+__all__ = [
+    "CODE_RULES",
+    "PREFIX_RULES",
+    "STATUS_RULES",
+    "Action",
+    "ApiResponse",
+    "DownloadResult",
+    "ErrorRule",
+    "MimecastClient",
+    "Page",
+    "PageCursor",
+    "PaginationLoopError",
+    "Permit",
+    "Priority",
+    "RateLimiter",
+    "RetryPolicy",
+    "UnsafePathError",
+    "Verdict",
+    "checked_path",
+    "classify",
+    "endpoint_label",
+    "format_mimecast_time",
+    "limiter_for",
+    "parse_failures",
+    "parse_mimecast_time",
+    "reset_limiters",
+]

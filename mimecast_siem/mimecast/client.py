@@ -1,0 +1,867 @@
+"""``MimecastClient``: the transport for one tenant - session, token, retries, rate limit, paging.
+
+The hard decisions live in pure modules (``error_map``, ``envelope``, ``pagination``,
+``ratelimit.retry_after_seconds``, ``auth.refresh_delay``); this module only moves bytes and applies
+those decisions:
+
+* one :class:`aiohttp.ClientSession` per tenant (timeout, TLS verification, proxy, headers);
+* each call = up to ``RetryPolicy.max_attempts`` attempts (tenacity, exponential backoff with
+  jitter) for transient failures; inside an attempt a 429 pauses the whole app and sends again, and
+  a 401 refreshes the token once and replays the very same bytes;
+* nothing secret reaches a log line or an exception: messages are built from the tenant name, the
+  endpoint path, the status and the server's (shortened) failure code and message, with every
+  known secret masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import IO, Any, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from mimecast_siem import __version__
+from mimecast_siem.config.models import TenantSettings
+from mimecast_siem.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConfigProblem,
+    MimecastFailure,
+    PermanentError,
+    RateLimited,
+    ResponseFormatError,
+    TransientError,
+)
+from mimecast_siem.mimecast.auth import AccessToken, TokenCache, TokenGrant, parse_token_grant
+from mimecast_siem.mimecast.envelope import (
+    ApiResponse,
+    Page,
+    decode_json,
+    encode_envelope,
+    envelope_response,
+    is_json_content_type,
+    page_records,
+    paged_meta,
+    rest_response,
+    try_decode_json,
+)
+from mimecast_siem.mimecast.error_map import Action, Verdict, classify, parse_failures
+from mimecast_siem.mimecast.pagination import PageCursor
+from mimecast_siem.mimecast.paths import checked_path, endpoint_label, join_url
+from mimecast_siem.mimecast.ratelimit import Priority, RateLimiter, limiter_for, retry_after_seconds
+from mimecast_siem.observability.metrics import metrics, status_class
+
+log = logging.getLogger("mimecast_siem.mimecast")
+
+T = TypeVar("T")
+
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
+USER_AGENT = f"mimecast-siem/{__version__}"
+#: Largest JSON answer read into memory (a 500-record page is around 1 MB).
+MAX_JSON_BYTES = 64 * 1024 * 1024
+#: Largest JSON error answer read from a binary endpoint or the token endpoint.
+MAX_SMALL_JSON_BYTES = 1024 * 1024
+_CHUNK = 64 * 1024
+_SPOOL_IN_MEMORY = 1024 * 1024
+_REST_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+_tls_warned: set[str] = set()
+
+
+class BinaryWriter(Protocol):
+    """Where :meth:`MimecastClient.download` writes: anything with ``write(bytes)``."""
+
+    def write(self, data: bytes, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How transient failures are retried (429s and the one 401 replay are not counted here).
+
+    Attributes:
+        max_attempts: attempts per call, the first included.
+        backoff_initial: first backoff in seconds (doubles each attempt).
+        backoff_max: longest backoff in seconds.
+        jitter: up to this many random seconds added to each backoff.
+    """
+
+    max_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    jitter: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """A file fetched by :meth:`MimecastClient.download`.
+
+    Attributes:
+        bytes_written: size of the file written to ``dest``.
+        content_type: the media type Mimecast declared.
+        filename: the file name from ``Content-Disposition`` (base name only), if any.
+        sha256: hex SHA-256 of the bytes written.
+    """
+
+    bytes_written: int
+    content_type: str
+    filename: str | None
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One logical request, frozen so every retry and replay sends the same bytes."""
+
+    method: str
+    path: str
+    label: str
+    url: str
+    body: bytes | None = None
+    content_type: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    authenticated: bool = True
+    accept: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An answer that is not a success: what the error map decided, and what it was based on."""
+
+    status: int
+    verdict: Verdict
+    failures: list[MimecastFailure]
+    headers: Mapping[str, str]
+
+
+class MimecastClient:
+    """The Mimecast API 2.0 client of one tenant. Use as an async context manager.
+
+    Args:
+        tenant: the tenant's settings (base URL, credentials, timeout, TLS, proxy, rate limit).
+        limiter: the app's shared limiter; default :func:`limiter_for` of the tenant's client id.
+        retry: retry policy for transient failures.
+        token_margin: renew the access token this many seconds before it expires.
+
+    Example::
+
+        async with MimecastClient(tenant) as client:
+            async for page in client.pages("/api/ttp/url/get-logs", item={...}, record_key="clickLogs"):
+                ...
+    """
+
+    def __init__(
+        self,
+        tenant: TenantSettings,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        token_margin: float = 60.0,
+    ) -> None:
+        self.tenant = tenant
+        self.limiter = limiter if limiter is not None else limiter_for(tenant.client_id, tenant.rate_limit)
+        self.retry = retry or RetryPolicy()
+        self._base_url = tenant.base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._tokens = TokenCache(self._fetch_token, margin=token_margin)
+        self._secrets: list[str] = []
+        self._remember_secret(tenant.client_secret.get_secret_value())
+        if tenant.proxy:
+            self._remember_secret(urlsplit(tenant.proxy).password or "")
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The tenant name (used in metrics and logs)."""
+        return self.tenant.name
+
+    @property
+    def tokens(self) -> TokenCache:
+        """The tenant's token cache (readiness checks and tests inspect it)."""
+        return self._tokens
+
+    async def __aenter__(self) -> MimecastClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Create the HTTP session (idempotent).
+
+        Raises:
+            ConfigError: the CA bundle cannot be loaded.
+        """
+        if self._session is not None and not self._session.closed:
+            return
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl_context(), limit=max(8, 2 * self.limiter.max_concurrency), enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.tenant.timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            raise_for_status=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        tenant = self.tenant
+        if not tenant.verify_tls:
+            if tenant.name not in _tls_warned:
+                _tls_warned.add(tenant.name)
+                log.warning(
+                    "TLS certificate verification is OFF for tenant %s: anyone on the network path can "
+                    "read its Mimecast credentials and logs. Set verify_tls: true (and ca_bundle if needed).",
+                    tenant.name,
+                    extra={"tenant": tenant.name},
+                )
+            return False
+        try:
+            return ssl.create_default_context(cafile=str(tenant.ca_bundle) if tenant.ca_bundle else None)
+        except (OSError, ssl.SSLError) as exc:
+            key = f"tenants.{tenant.name}.ca_bundle"
+            problem = ConfigProblem(
+                key=key,
+                message=f"cannot load the CA bundle ({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})",
+                value=str(tenant.ca_bundle),
+            )
+            raise ConfigError(problem.render(), [problem]) from None
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("MimecastClient is not open; use 'async with MimecastClient(tenant) as client:'")
+        return self._session
+
+    # --- public calls -----------------------------------------------------------------------------
+
+    async def authenticate(self) -> None:
+        """Make sure a valid access token is cached (requests one when needed).
+
+        Raises:
+            AuthError: Mimecast refused the client credentials.
+        """
+        self._require_session()
+        await self._tokens.get()
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        """POST the ``/api/...`` envelope ``{"meta": meta, "data": data}`` and return the answer.
+
+        Args:
+            path: relative path such as ``/api/account/get-account``.
+            data: the ``data[]`` items (``[]`` when omitted).
+            meta: the envelope ``meta`` (pagination), omitted when empty.
+            priority: rate-limiter priority.
+            max_wait: longest time to wait on the rate limit, in seconds.
+
+        Raises:
+            AuthError, RateLimited, TransientError (incl. ResponseFormatError), PermanentError.
+        """
+        call = self._call_for("POST", path, body=encode_envelope(data, meta), content_type="application/json")
+        return await self._run(call, self._read_envelope, priority=priority, max_wait=max_wait)
+
+    async def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Walk every page of a paged ``/api/...`` endpoint, lazily.
+
+        The filters (``item``) are copied once and re-sent unchanged on every page, with
+        ``meta.pagination.pageToken`` set to the previous answer's ``next``. The walk stops on a
+        missing ``next`` or a page without records, and raises ``PaginationLoopError`` when a
+        token repeats. Each call has its own cursor: no token crosses into another walk.
+
+        Args:
+            path: relative path such as ``/api/ttp/url/get-logs``.
+            item: the single ``data[0]`` filter object; ``None`` sends ``data: []``.
+            page_size: records per page (1-500).
+            record_key: where records sit (``data[i][record_key]``), or ``None`` for ``data[]``.
+            priority: rate-limiter priority.
+            max_wait: longest rate-limit wait per page, in seconds.
+            meta: extra ``meta`` keys sent with every page (``pagination`` is set by the walk).
+        """
+        checked_path(path)
+        if not 1 <= page_size <= 500:
+            raise ValueError(f"page_size must be between 1 and 500 (Mimecast's maximum), got {page_size}")
+        # A private deep copy: a caller mutating its dict mid-walk cannot change later pages.
+        data = [orjson.loads(orjson.dumps(item))] if item is not None else []
+        extra = orjson.loads(orjson.dumps(meta)) if meta else None
+        cursor = PageCursor(path)
+        while not cursor.finished:
+            response = await self.request(
+                path, data, paged_meta(page_size, cursor.token, extra), priority=priority, max_wait=max_wait
+            )
+            records = page_records(path, response, record_key)
+            cursor.advance(response.next_page_token, len(records))
+            log.debug(
+                "Fetched page %d of %s for tenant %s with %d records.",
+                cursor.pages,
+                path,
+                self.name,
+                len(records),
+                extra={"tenant": self.name, "endpoint": path, "page": cursor.pages, "records": len(records)},
+            )
+            yield Page(records=records, response=response, number=cursor.pages)
+
+    async def download(
+        self,
+        path: str,
+        data: Sequence[Any],
+        dest: BinaryWriter,
+        *,
+        max_bytes: int,
+        priority: Priority = Priority.ACTION,
+        max_wait: float | None = None,
+    ) -> DownloadResult:
+        """Fetch a binary file (``/api/archive/get-file``, ``/api/gateway/message/get-file``) into ``dest``.
+
+        The file is spooled (memory, then a temporary file) and written to ``dest`` only once it
+        arrived completely and within ``max_bytes``, so a retry or an abort never leaves half a file
+        in ``dest``. A JSON answer with ``fail`` instead of a file raises the mapped error.
+
+        Raises:
+            PermanentError: the file is larger than ``max_bytes`` (or the answer is an envelope
+                without a file); plus the errors of :meth:`request`.
+        """
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        call = self._call_for(
+            "POST", path, body=encode_envelope(data, None), content_type="application/json", accept="*/*"
+        )
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
+        try:
+
+            async def read(resp: aiohttp.ClientResponse, c: _Call) -> DownloadResult | _Refusal:
+                return await self._read_file(resp, c, spool, max_bytes)
+
+            result = await self._run(call, read, priority=priority, max_wait=max_wait)
+            spool.seek(0)
+            while chunk := spool.read(_CHUNK):
+                dest.write(chunk)
+                await asyncio.sleep(0)
+            return result
+        finally:
+            spool.close()
+
+    async def request_rest(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        *,
+        priority: Priority = Priority.ACTION,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        """Call a REST-style family (``/siem/v1/...``, ``/threats/v1/...``, ...) with any method.
+
+        Args:
+            method: GET, POST, PUT, PATCH or DELETE.
+            path: relative path; query parameters go in ``params``, never in the path.
+            params: query parameters (lists repeat the key).
+            json: JSON body (``None`` sends no body).
+
+        Returns:
+            An :class:`ApiResponse` whose ``body`` is the decoded document (``None`` when empty) and
+            whose ``data`` is its record list (see ``envelope.rest_response``).
+        """
+        verb = method.upper()
+        if verb not in _REST_METHODS:
+            raise ValueError(f"HTTP method {method!r} is not allowed; use one of {', '.join(sorted(_REST_METHODS))}")
+        body = None if json is None else orjson.dumps(json)
+        call = self._call_for(
+            verb,
+            path,
+            body=body,
+            content_type="application/json" if body is not None else None,
+            params=_query(params),
+        )
+        return await self._run(call, self._read_rest, priority=priority, max_wait=max_wait)
+
+    # --- the call loop ----------------------------------------------------------------------------
+
+    def _call_for(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        content_type: str | None,
+        params: tuple[tuple[str, str], ...] = (),
+        accept: str = "application/json",
+        authenticated: bool = True,
+    ) -> _Call:
+        url = join_url(self._base_url, path)
+        return _Call(
+            method=method,
+            path=path,
+            label=endpoint_label(path),
+            url=str(url),
+            body=body,
+            content_type=content_type,
+            params=params,
+            authenticated=authenticated,
+            accept=accept,
+        )
+
+    async def _run(
+        self,
+        call: _Call,
+        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
+        *,
+        priority: Priority,
+        max_wait: float | None,
+    ) -> T:
+        """Retry transient failures of ``call`` per the retry policy."""
+        self._require_session()
+        deadline = None if max_wait is None else time.monotonic() + max_wait
+        policy = self.retry
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max, jitter=policy.jitter),
+            retry=retry_if_exception_type(TransientError),
+            before_sleep=lambda state: self._before_retry(call, state),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(call, reader, priority=priority, deadline=deadline)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    def _before_retry(self, call: _Call, state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        sleep = state.next_action.sleep if state.next_action is not None else 0.0
+        reason = _retry_reason(error)
+        m = metrics()
+        m.api_retries.labels(self.name, reason).inc()
+        m.api_backoff_seconds.labels(self.name, "retry").inc(sleep)
+        log.warning(
+            "Retrying %s for tenant %s in %.1f s after attempt %d of %d failed: %s",
+            call.label,
+            self.name,
+            sleep,
+            state.attempt_number,
+            self.retry.max_attempts,
+            self._scrub(str(error)),
+            extra={"tenant": self.name, "endpoint": call.label, "reason": reason},
+        )
+
+    async def _attempt(
+        self,
+        call: _Call,
+        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
+        *,
+        priority: Priority,
+        deadline: float | None,
+    ) -> T:
+        """One attempt: waits out 429s (app-wide) and replays once after a 401 with a fresh token."""
+        replayed = False
+        while True:
+            token = await self._tokens.get() if call.authenticated else None
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            async with self.limiter.slot(priority, max_wait=remaining) as permit:
+                if permit.paused > 0:
+                    metrics().api_backoff_seconds.labels(self.name, "rate_limit").inc(permit.paused)
+                outcome = await self._exchange(call, token, reader)
+            if not isinstance(outcome, _Refusal):
+                self.limiter.on_success()
+                return outcome
+            action = outcome.verdict.action
+            if action is Action.RATE_LIMITED:
+                pause = self.limiter.on_rate_limited(retry_after_seconds(outcome.headers))
+                metrics().api_rate_limited.labels(self.name).inc()
+                metrics().api_retries.labels(self.name, "rate_limited").inc()
+                log.warning(
+                    "Mimecast rate-limited %s for tenant %s; pausing every caller of this app for %.1f s.",
+                    call.label,
+                    self.name,
+                    pause,
+                    extra={"tenant": self.name, "endpoint": call.label, "pause_seconds": round(pause, 3)},
+                )
+                continue
+            if action is Action.REAUTH and call.authenticated and not replayed:
+                replayed = True
+                metrics().api_retries.labels(self.name, "reauth").inc()
+                log.info(
+                    "Mimecast rejected the access token on %s for tenant %s; refreshing it and replaying the request.",
+                    call.label,
+                    self.name,
+                    extra={"tenant": self.name, "endpoint": call.label},
+                )
+                await self._tokens.refresh(token)
+                continue
+            raise self._error(call, outcome, replayed=replayed)
+
+    async def _exchange(
+        self,
+        call: _Call,
+        token: AccessToken | None,
+        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
+    ) -> T | _Refusal:
+        """One HTTP exchange. Network failures become ``TransientError`` (never a bare traceback)."""
+        session = self._require_session()
+        headers = {"Accept": call.accept}
+        if call.content_type:
+            headers["Content-Type"] = call.content_type
+        if token is not None:
+            headers["Authorization"] = token.authorization
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            async with session.request(
+                call.method,
+                call.url,
+                data=call.body,
+                params=list(call.params) or None,
+                headers=headers,
+                proxy=self.tenant.proxy,
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                return await reader(resp, call)
+        except ApiError:
+            raise
+        except TimeoutError as exc:
+            raise TransientError(
+                f"Mimecast did not answer {call.label} for tenant {self.name} within {self.tenant.timeout:g} s",
+                endpoint=call.label,
+                status=status,
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise ResponseFormatError(
+                f"Mimecast's answer to {call.label} for tenant {self.name} (HTTP {status}) ended early or was "
+                f"corrupt ({type(exc).__name__})",
+                endpoint=call.label,
+                status=status,
+            ) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise PermanentError(
+                f"TLS verification of the Mimecast host failed for tenant {self.name}: {exc.certificate_error}. "
+                "Check base_url, or set ca_bundle to the CA that signs the host's certificate",
+                endpoint=call.label,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientError(
+                f"Connection to Mimecast failed on {call.label} for tenant {self.name} "
+                f"({type(exc).__name__}: {self._scrub(_short(str(exc)))})",
+                endpoint=call.label,
+                status=status,
+            ) from exc
+        finally:
+            m = metrics()
+            m.api_requests.labels(self.name, call.label, status_class(status)).inc()
+            m.api_request_duration.labels(self.name, call.label).observe(time.perf_counter() - started)
+
+    # --- readers: one per kind of answer --------------------------------------------------------
+
+    async def _read_envelope(self, resp: aiohttp.ClientResponse, call: _Call) -> ApiResponse | _Refusal:
+        body = await _read_capped(resp, call, MAX_JSON_BYTES)
+        headers = resp.headers
+        if not 200 <= resp.status < 300:
+            return _refusal(resp.status, try_decode_json(resp.content_type, body), headers)
+        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
+        response = envelope_response(call.label, resp.status, document, headers)
+        if response.fail:
+            return _refusal(resp.status, document, headers)
+        return response
+
+    async def _read_rest(self, resp: aiohttp.ClientResponse, call: _Call) -> ApiResponse | _Refusal:
+        body = await _read_capped(resp, call, MAX_JSON_BYTES)
+        headers = resp.headers
+        if not 200 <= resp.status < 300:
+            return _refusal(resp.status, try_decode_json(resp.content_type, body), headers)
+        if not body.strip() and (resp.status == 204 or call.method != "GET"):
+            return rest_response(resp.status, None, headers)
+        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
+        response = rest_response(resp.status, document, headers)
+        if response.fail:
+            return _refusal(resp.status, document, headers)
+        return response
+
+    async def _read_file(
+        self, resp: aiohttp.ClientResponse, call: _Call, spool: IO[bytes], max_bytes: int
+    ) -> DownloadResult | _Refusal:
+        if not 200 <= resp.status < 300:
+            body = await _read_capped(resp, call, MAX_SMALL_JSON_BYTES)
+            return _refusal(resp.status, try_decode_json(resp.content_type, body), resp.headers)
+        content_type = resp.headers.get("Content-Type", "application/octet-stream")
+        if is_json_content_type(content_type):
+            body = await _read_capped(resp, call, max(MAX_SMALL_JSON_BYTES, min(max_bytes, MAX_JSON_BYTES)))
+            document = try_decode_json(content_type, body)
+            if isinstance(document, dict) and ("fail" in document or "meta" in document):
+                if parse_failures(document):
+                    return _refusal(resp.status, document, resp.headers)
+                raise PermanentError(
+                    f"Mimecast answered {call.label} for tenant {self.name} with a JSON envelope instead of a file",
+                    endpoint=call.label,
+                    status=resp.status,
+                )
+            return self._spool(
+                call, chunks=[body], spool=spool, max_bytes=max_bytes, content_type=content_type, resp=resp
+            )
+        declared = resp.content_length
+        if declared is not None and declared > max_bytes:
+            raise _too_large(call, self.name, max_bytes, resp.status, declared)
+        spool.seek(0)
+        spool.truncate()
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(call, self.name, max_bytes, resp.status, None)
+            digest.update(chunk)
+            spool.write(chunk)
+        return DownloadResult(size, content_type.split(";", 1)[0].strip(), _filename(resp), digest.hexdigest())
+
+    def _spool(
+        self,
+        call: _Call,
+        *,
+        chunks: Sequence[bytes],
+        spool: IO[bytes],
+        max_bytes: int,
+        content_type: str,
+        resp: aiohttp.ClientResponse,
+    ) -> DownloadResult:
+        spool.seek(0)
+        spool.truncate()
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise _too_large(call, self.name, max_bytes, resp.status, len(data))
+        spool.write(data)
+        return DownloadResult(
+            len(data), content_type.split(";", 1)[0].strip(), _filename(resp), hashlib.sha256(data).hexdigest()
+        )
+
+    async def _read_token(self, resp: aiohttp.ClientResponse, call: _Call) -> TokenGrant | _Refusal:
+        body = await _read_capped(resp, call, MAX_SMALL_JSON_BYTES)
+        if not 200 <= resp.status < 300:
+            return _refusal(resp.status, try_decode_json(resp.content_type, body), resp.headers)
+        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
+        if parse_failures(document):
+            return _refusal(resp.status, document, resp.headers)
+        return parse_token_grant(document, endpoint=call.label, status=resp.status)
+
+    # --- tokens -------------------------------------------------------------------------------------
+
+    async def _fetch_token(self) -> TokenGrant:
+        """Ask the token endpoint for a new access token (retried like any other call)."""
+        body = urlencode(
+            {
+                "client_id": self.tenant.client_id,
+                "client_secret": self.tenant.client_secret.get_secret_value(),
+                "grant_type": "client_credentials",
+            }
+        ).encode("ascii")
+        call = self._call_for(
+            "POST",
+            TOKEN_PATH,
+            body=body,
+            content_type="application/x-www-form-urlencoded",
+            authenticated=False,
+        )
+        try:
+            grant = await self._run(call, self._read_token, priority=Priority.ACTION, max_wait=None)
+        except AuthError:
+            metrics().auth_failures.labels(self.name).inc()
+            raise
+        self._remember_secret(grant.access_token)
+        metrics().token_refreshes.labels(self.name).inc()
+        log.info(
+            "Obtained a Mimecast access token for tenant %s, valid for %d s.",
+            self.name,
+            int(grant.expires_in),
+            extra={"tenant": self.name},
+        )
+        return grant
+
+    # --- errors and secrets -----------------------------------------------------------------------
+
+    def _error(self, call: _Call, refusal: _Refusal, *, replayed: bool) -> ApiError:
+        rule = refusal.verdict.rule
+        failure = refusal.verdict.failure
+        detail = f"HTTP {refusal.status} from {call.label}"
+        if failure is not None:
+            detail += f"; {failure.code}"
+            if failure.message:
+                detail += f": {failure.message}"
+        subject = f"tenant {self.name}"
+        if not call.authenticated:
+            # Anything the token endpoint refuses for good is a credentials problem.
+            message = f"Mimecast refused the client credentials of {subject} ({detail}). Check client_id, client_secret and base_url"
+            if rule.action is Action.RETRY:
+                return TransientError(
+                    self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
+                )
+            return AuthError(
+                self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
+            )
+        if rule.action is Action.REAUTH:
+            metrics().auth_failures.labels(self.name).inc()
+            message = (
+                f"Mimecast rejected a freshly issued access token for {subject} ({detail}). "
+                "Check that the application is enabled and its credentials are still valid"
+                if replayed
+                else f"{rule.message} for {subject} ({detail})"
+            )
+            return AuthError(
+                self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
+            )
+        message = self._scrub(f"{rule.message[:1].upper()}{rule.message[1:]} for {subject} ({detail})")
+        kwargs: dict[str, Any] = {"endpoint": call.label, "status": refusal.status, "failures": refusal.failures}
+        if rule.action is Action.RETRY:
+            return TransientError(message, **kwargs)
+        if rule.action is Action.RATE_LIMITED:  # pragma: no cover - handled by the attempt loop
+            return RateLimited(message, retry_after=self.limiter.paused_for(), **kwargs)
+        if rule.auth:
+            metrics().auth_failures.labels(self.name).inc()
+            return AuthError(message, **kwargs)
+        return PermanentError(message, **kwargs)
+
+    def _remember_secret(self, value: str) -> None:
+        if not value or value in self._secrets:
+            return
+        self._secrets.append(value)
+        _register_secret(value)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret and secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _refusal(status: int, document: Any, headers: Mapping[str, str]) -> _Refusal:
+    failures = parse_failures(document)
+    verdict = classify(status, failures)
+    if verdict is None:  # pragma: no cover - callers only build refusals for errors
+        raise AssertionError("a refusal needs an error status or failures")
+    return _Refusal(status=status, verdict=verdict, failures=failures, headers=headers)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, call: _Call, cap: int) -> bytes:
+    declared = resp.content_length
+    if declared is not None and declared > cap:
+        raise ResponseFormatError(
+            f"Mimecast's answer to {call.label} (HTTP {resp.status}) declares {declared} bytes, "
+            f"more than the {cap} bytes accepted",
+            endpoint=call.label,
+            status=resp.status,
+        )
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            raise ResponseFormatError(
+                f"Mimecast's answer to {call.label} (HTTP {resp.status}) is larger than the {cap} bytes accepted",
+                endpoint=call.label,
+                status=resp.status,
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(call: _Call, tenant: str, max_bytes: int, status: int, declared: int | None) -> PermanentError:
+    size = f"{declared} bytes" if declared is not None else "more"
+    return PermanentError(
+        f"The file from {call.label} for tenant {tenant} is {size}, over the {max_bytes}-byte limit "
+        "(actions.max_download_bytes); the download was aborted",
+        endpoint=call.label,
+        status=status,
+    )
+
+
+def _filename(resp: aiohttp.ClientResponse) -> str | None:
+    disposition = resp.content_disposition
+    name = disposition.filename if disposition is not None else None
+    if not name:
+        return None
+    base = os.path.basename(name.replace("\\", "/"))
+    return base or None
+
+
+def _query(params: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    if not params:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if v is None:
+                continue
+            pairs.append((str(key), "true" if v is True else "false" if v is False else str(v)))
+    return tuple(pairs)
+
+
+def _retry_reason(error: BaseException | None) -> str:
+    """Bounded ``reason`` label of ``api_retries``."""
+    if isinstance(error, ResponseFormatError):
+        return "malformed"
+    if isinstance(error, ApiError) and error.status is not None:
+        return "server_error" if error.status >= 500 else f"http_{status_class(error.status)}"
+    cause = error.__cause__ if error is not None else None
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    return "connection"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _register_secret(value: str) -> None:
+    """Hand ``value`` to the log redactor when the observability room provides one."""
+    try:
+        from mimecast_siem.observability.logging import register_secret
+    except ImportError:
+        log.debug("The log redactor is not available yet; secrets are kept out of messages by construction.")
+        return
+    register_secret(value)

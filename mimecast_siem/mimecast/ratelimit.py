@@ -1,0 +1,325 @@
+"""One request budget per Mimecast application (client id), shared by every caller in the process.
+
+Mimecast's quota is per registered app (mimecast-api.md section 3), so every stream, backfill and
+action using one client id shares one :class:`RateLimiter` (:func:`limiter_for`). The limiter:
+
+* serves waiting callers by priority (``ACTION < LIVE < BACKFILL``: an analyst's release is not
+  stuck behind a month of backfill), first come first served within a priority;
+* caps requests in flight (``max_concurrency``) and optionally paces starts
+  (``max_requests_per_second``);
+* on a 429 pauses the whole app - every caller - for ``Retry-After`` seconds, else
+  ``X-RateLimit-Reset`` milliseconds, else an exponential backoff with jitter;
+* lets a caller bound its wait (``max_wait``): past it, :class:`~mimecast_siem.errors.RateLimited`
+  is raised with the seconds left, instead of waiting longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import IntEnum
+
+from mimecast_siem.config.models import RateLimitSettings
+from mimecast_siem.errors import RateLimited
+
+log = logging.getLogger("mimecast_siem.mimecast")
+
+#: Longest pause honoured from a server header; a broken header must not stall the app for days.
+MAX_HEADER_PAUSE = 3600.0
+
+
+class Priority(IntEnum):
+    """Who goes first when callers queue for the same app (lower value first)."""
+
+    ACTION = 0
+    LIVE = 1
+    BACKFILL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """What a caller got from :meth:`RateLimiter.slot`.
+
+    Attributes:
+        waited: seconds between asking and getting the slot.
+        paused: the part of ``waited`` spent in an app-wide 429 pause.
+    """
+
+    waited: float
+    paused: float
+
+
+@dataclass(order=True, slots=True)
+class _Waiter:
+    priority: int
+    seq: int
+    wake: asyncio.Event = field(compare=False)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait after a 429, from the response headers; ``None`` when they say nothing.
+
+    ``Retry-After`` (seconds, or an HTTP date) wins over ``X-RateLimit-Reset`` (milliseconds,
+    Mimecast's documented header). Negative values count as zero; values are capped at
+    :data:`MAX_HEADER_PAUSE`.
+    """
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        seconds = _number(retry_after)
+        if seconds is None:
+            try:
+                when = parsedate_to_datetime(retry_after.strip())
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+                seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        if seconds is not None:
+            return min(max(seconds, 0.0), MAX_HEADER_PAUSE)
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is not None:
+        millis = _number(reset)
+        if millis is not None:
+            return min(max(millis / 1000.0, 0.0), MAX_HEADER_PAUSE)
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class RateLimiter:
+    """The shared request budget of one Mimecast app. See the module docstring.
+
+    Args:
+        name: shown in log lines (not a secret; the client passes the client id).
+        max_concurrency: requests in flight at once.
+        max_requests_per_second: minimum spacing of request starts; ``None`` = react to 429s only.
+        backoff_initial: first pause after a 429 without headers, in seconds.
+        backoff_max: longest such pause.
+        clock: monotonic seconds (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        max_concurrency: int = 4,
+        max_requests_per_second: float | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        if max_requests_per_second is not None and max_requests_per_second <= 0:
+            raise ValueError(f"max_requests_per_second must be positive, got {max_requests_per_second}")
+        self.name = name
+        self.max_concurrency = max_concurrency
+        self.max_requests_per_second = max_requests_per_second
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._clock = clock or time.monotonic
+        self._queue: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._in_flight = 0
+        self._pause_until = 0.0
+        self._last_start = -math.inf
+        self._streak = 0  # 429s without headers since the last success
+
+    # --- state --------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot now."""
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Callers queued for a slot."""
+        return len(self._queue)
+
+    def paused_for(self) -> float:
+        """Seconds left in the current app-wide pause (0 when not paused)."""
+        return max(0.0, self._pause_until - self._clock())
+
+    def configure(self, settings: RateLimitSettings) -> None:
+        """Apply a tenant's ``rate_limit`` settings (the latest configuration wins)."""
+        self.max_concurrency = settings.max_concurrency
+        self.max_requests_per_second = settings.max_requests_per_second
+        self._wake_head()
+
+    # --- 429 handling ---------------------------------------------------------------------------
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller of this app for ``seconds`` from now (extends, never shortens, a pause)."""
+        until = self._clock() + max(0.0, seconds)
+        self._pause_until = max(self._pause_until, until)
+        # Callers with a max_wait must learn now that the pause outlasts their budget.
+        for waiter in self._queue:
+            waiter.wake.set()
+
+    def on_rate_limited(self, retry_after: float | None) -> float:
+        """Record a 429 and pause the app; returns the pause applied, in seconds.
+
+        With a server hint (``retry_after``) the pause is exactly that. Without one the pause grows
+        exponentially with each 429 that arrives after the previous pause ended (with jitter, so
+        several apps do not wake in lock-step); 429s answered to requests that were already in flight
+        during a pause do not escalate it.
+        """
+        if retry_after is not None:
+            seconds = retry_after
+        else:
+            already_paused = self.paused_for() > 0
+            if not already_paused:
+                self._streak += 1
+            base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, self._streak - 1))
+            seconds = base * random.uniform(0.5, 1.0)
+            if already_paused:
+                seconds = min(seconds, self.paused_for())
+        self.pause(seconds)
+        return seconds
+
+    def on_success(self) -> None:
+        """A request went through: the next header-less 429 starts the backoff from the beginning."""
+        self._streak = 0
+
+    # --- slots ------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def slot(self, priority: Priority = Priority.LIVE, *, max_wait: float | None = None) -> AsyncIterator[Permit]:
+        """Wait for a request slot, hold it for the block, release it on exit.
+
+        Args:
+            priority: who goes first among waiters.
+            max_wait: longest wait accepted, in seconds; ``None`` waits as long as it takes.
+
+        Raises:
+            RateLimited: the wait would exceed ``max_wait``; ``retry_after`` is the pause left.
+        """
+        permit = await self.acquire(priority, max_wait=max_wait)
+        try:
+            yield permit
+        finally:
+            self.release()
+
+    async def acquire(self, priority: Priority = Priority.LIVE, *, max_wait: float | None = None) -> Permit:
+        """Take a slot (prefer :meth:`slot`); every successful call must be paired with :meth:`release`."""
+        start = self._clock()
+        deadline = None if max_wait is None else start + max(0.0, max_wait)
+        waiter = _Waiter(int(priority), next(self._seq), asyncio.Event())
+        heapq.heappush(self._queue, waiter)
+        paused = 0.0
+        try:
+            while True:
+                now = self._clock()
+                delay: float | None = None
+                if self._queue[0] is waiter and self._in_flight < self.max_concurrency:
+                    delay = self._ready_in(now)
+                    if delay <= 0:
+                        heapq.heappop(self._queue)
+                        self._in_flight += 1
+                        self._last_start = now
+                        self._wake_head()
+                        return Permit(waited=now - start, paused=paused)
+                timeout = delay
+                if deadline is not None:
+                    budget = deadline - now
+                    pause_left = self._pause_until - now
+                    if pause_left > budget or budget <= 0:
+                        raise RateLimited(_too_long(pause_left, max_wait or 0.0), retry_after=max(pause_left, 0.0))
+                    timeout = budget if timeout is None else min(timeout, budget)
+                pause_end = self._pause_until
+                waiter.wake.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wake.wait(), timeout)
+                paused += max(0.0, min(self._clock(), pause_end) - now)
+        except BaseException:
+            self._forget(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give back a slot taken with :meth:`acquire`."""
+        if self._in_flight <= 0:
+            raise RuntimeError("RateLimiter.release() called more often than acquire()")
+        self._in_flight -= 1
+        self._wake_head()
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _ready_in(self, now: float) -> float:
+        """Seconds until the head waiter may start: the pause and the pacing interval, whichever is later."""
+        wait = self._pause_until - now
+        if self.max_requests_per_second:
+            wait = max(wait, self._last_start + 1.0 / self.max_requests_per_second - now)
+        return wait
+
+    def _wake_head(self) -> None:
+        if self._queue:
+            self._queue[0].wake.set()
+
+    def _forget(self, waiter: _Waiter) -> None:
+        try:
+            self._queue.remove(waiter)
+        except ValueError:
+            return
+        heapq.heapify(self._queue)
+        self._wake_head()
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter({self.name!r}, in_flight={self._in_flight}, waiting={len(self._queue)}, "
+            f"paused_for={self.paused_for():.1f})"
+        )
+
+
+def _too_long(pause_left: float, max_wait: float) -> str:
+    if pause_left > 0:
+        return (
+            f"the Mimecast application is rate limited for another {pause_left:.1f} s, "
+            f"longer than this call may wait ({max_wait:.1f} s)"
+        )
+    return f"no request slot for this Mimecast application became free within {max_wait:.1f} s (max_concurrency)"
+
+
+_limiters: dict[str, RateLimiter] = {}
+
+
+def limiter_for(client_id: str, settings: RateLimitSettings | None = None) -> RateLimiter:
+    """The process-wide limiter of one Mimecast app, created on first use.
+
+    Args:
+        client_id: the app's client id (the quota is per app).
+        settings: the tenant's ``rate_limit``; applied when given (the latest wins).
+    """
+    limiter = _limiters.get(client_id)
+    if limiter is None:
+        limiter = RateLimiter(_short(client_id))
+        _limiters[client_id] = limiter
+    if settings is not None:
+        limiter.configure(settings)
+    return limiter
+
+
+def reset_limiters() -> None:
+    """Forget every shared limiter (tests, and a daemon restart inside one process)."""
+    _limiters.clear()
+
+
+def _short(client_id: str) -> str:
+    return client_id if len(client_id) <= 12 else client_id[:8] + "…"
