@@ -1,1 +1,68 @@
-"""(room docstring to be written)."""
+"""The state store: checkpoints, leases, seen ids, snapshots, backfill progress and the action audit.
+
+SQLAlchemy 2 over SQLite (default, a file under the data dir) or PostgreSQL (production,
+several replicas). Import from here only::
+
+    store = await StateStore.open(settings.state_url())
+    await store.commit_window(tenant, stream, window.end, owner=me, seen=[(e.event_id, e.timestamp) ...])
+
+See docs/state.md for the schema, the lease and fencing rules and the clock assumption.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BackfillJobBusy,
+    BackfillJobNotFound,
+    BackfillWindowNotFound,
+    InvalidBackfillTransition,
+    LeaseLost,
+    SchemaTooNew,
+    StateStoreError,
+    StateStoreUnavailable,
+)
+from .migrations import MIGRATIONS, Migration, MigrationReport
+from .records import (
+    BACKFILL_TRANSITIONS,
+    AuditRecord,
+    BackfillJob,
+    BackfillStatus,
+    BackfillWindow,
+    CheckpointRow,
+    LeaseRow,
+    WindowStatus,
+    audit_param_digest,
+    backfill_job_key,
+    backfill_lease_key,
+    count_windows,
+    split_range,
+)
+from .store import StateStore
+
+__all__ = [
+    "BACKFILL_TRANSITIONS",
+    "MIGRATIONS",
+    "AuditRecord",
+    "BackfillJob",
+    "BackfillJobBusy",
+    "BackfillJobNotFound",
+    "BackfillStatus",
+    "BackfillWindow",
+    "BackfillWindowNotFound",
+    "CheckpointRow",
+    "InvalidBackfillTransition",
+    "LeaseLost",
+    "LeaseRow",
+    "Migration",
+    "MigrationReport",
+    "SchemaTooNew",
+    "StateStore",
+    "StateStoreError",
+    "StateStoreUnavailable",
+    "WindowStatus",
+    "audit_param_digest",
+    "backfill_job_key",
+    "backfill_lease_key",
+    "count_windows",
+    "split_range",
+]

@@ -1,0 +1,172 @@
+"""Checkpoint, seen-id and snapshot operations (synchronous; each runs inside the caller's transaction)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from . import leasing, schema
+from .records import CheckpointRow
+from .sql import chunked, upsert
+
+log = logging.getLogger("mimecast_siem.checkpoints")
+
+_cp = schema.checkpoints
+_seen = schema.seen_ids
+_snap = schema.snapshots
+
+
+def get_checkpoint(conn: Connection, tenant: str, stream: str) -> datetime | None:
+    """The committed window end of (tenant, stream), or ``None`` before its first commit."""
+    value: datetime | None = conn.execute(
+        select(_cp.c.window_end).where(_cp.c.tenant == tenant, _cp.c.stream == stream)
+    ).scalar_one_or_none()
+    return value
+
+
+def list_checkpoints(conn: Connection) -> list[CheckpointRow]:
+    """Every checkpoint, ordered by tenant and stream."""
+    rows = conn.execute(select(_cp).order_by(_cp.c.tenant, _cp.c.stream))
+    return [
+        CheckpointRow(
+            tenant=r.tenant, stream=r.stream, window_end=r.window_end, updated_at=r.updated_at, updated_by=r.updated_by
+        )
+        for r in rows
+    ]
+
+
+def advance_checkpoint(
+    conn: Connection, now: datetime, tenant: str, stream: str, *, end: datetime, by: str | None
+) -> datetime:
+    """Move the checkpoint forward to ``end`` (never backwards); return the checkpoint after the move."""
+    stmt = upsert(conn, _cp).values(tenant=tenant, stream=stream, window_end=end, updated_at=now, updated_by=by)
+    new = stmt.excluded
+    forward = stmt.on_conflict_do_update(
+        index_elements=[_cp.c.tenant, _cp.c.stream],
+        set_={"window_end": new.window_end, "updated_at": new.updated_at, "updated_by": new.updated_by},
+        where=_cp.c.window_end < new.window_end,
+    ).returning(_cp.c.window_end)
+    moved: datetime | None = conn.execute(forward).scalar_one_or_none()
+    if moved is not None:
+        return moved
+    kept = get_checkpoint(conn, tenant, stream)
+    assert kept is not None  # the upsert found a row, or it would have inserted one
+    if kept > end:
+        log.warning(
+            "Checkpoint of %s/%s stays at %s: a commit asked to move it back to %s.",
+            tenant,
+            stream,
+            kept.isoformat(),
+            end.isoformat(),
+            extra={"tenant": tenant, "stream": stream},
+        )
+    return kept
+
+
+def commit_window(
+    conn: Connection,
+    now: datetime,
+    tenant: str,
+    stream: str,
+    end: datetime,
+    *,
+    owner: str | None,
+    epoch: int | None,
+    seen: Sequence[tuple[str, datetime]],
+    snapshot: Mapping[str, Mapping[str, Any]] | None,
+) -> datetime:
+    """The whole commit of one delivered window; the caller's transaction makes it all-or-nothing."""
+    if owner is not None:
+        leasing.check_held(conn, now, tenant, stream, owner=owner, epoch=epoch)
+    checkpoint = advance_checkpoint(conn, now, tenant, stream, end=end, by=owner)
+    add_seen(conn, tenant, stream, seen)
+    if snapshot is not None:
+        replace_snapshot(conn, now, tenant, stream, snapshot)
+    return checkpoint
+
+
+def set_checkpoint(
+    conn: Connection, now: datetime, tenant: str, stream: str, *, when: datetime, by: str | None
+) -> datetime | None:
+    """Put the checkpoint at ``when`` (backwards too); return the previous value.
+
+    Seen ids at or after ``when`` are forgotten so the events re-read from there are delivered again
+    (that is why an operator moves a checkpoint back), and whoever holds the lease is fenced out:
+    its next commit raises ``LeaseLost`` instead of overwriting the operator's choice.
+    """
+    previous = get_checkpoint(conn, tenant, stream)
+    stmt = upsert(conn, _cp).values(tenant=tenant, stream=stream, window_end=when, updated_at=now, updated_by=by)
+    new = stmt.excluded
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[_cp.c.tenant, _cp.c.stream],
+            set_={"window_end": new.window_end, "updated_at": new.updated_at, "updated_by": new.updated_by},
+        )
+    )
+    conn.execute(delete(_seen).where(_seen.c.tenant == tenant, _seen.c.stream == stream, _seen.c.event_time >= when))
+    leasing.fence(conn, now, tenant, stream)
+    return previous
+
+
+def reset_checkpoint(conn: Connection, now: datetime, tenant: str, stream: str) -> datetime | None:
+    """Forget the checkpoint, seen ids and snapshot of (tenant, stream); return the previous checkpoint.
+
+    The next run starts at the stream's configured ``start_from``; the lease holder is fenced out.
+    """
+    previous = get_checkpoint(conn, tenant, stream)
+    for table in (_cp, _seen, _snap):
+        conn.execute(delete(table).where(table.c.tenant == tenant, table.c.stream == stream))
+    leasing.fence(conn, now, tenant, stream)
+    return previous
+
+
+# --- seen ids -----------------------------------------------------------------------------------
+
+
+def add_seen(conn: Connection, tenant: str, stream: str, seen: Sequence[tuple[str, datetime]]) -> None:
+    """Record delivered event ids; ids already recorded are left as they are."""
+    rows = ({"tenant": tenant, "stream": stream, "event_id": eid, "event_time": when} for eid, when in seen)
+    for batch in chunked(rows):
+        conn.execute(upsert(conn, _seen).on_conflict_do_nothing(), batch)
+
+
+def seen_ids(conn: Connection, tenant: str, stream: str, ids: Collection[str]) -> set[str]:
+    """The subset of ``ids`` already delivered for (tenant, stream)."""
+    found: set[str] = set()
+    for batch in chunked(set(ids)):
+        stmt = select(_seen.c.event_id).where(
+            _seen.c.tenant == tenant, _seen.c.stream == stream, _seen.c.event_id.in_(batch)
+        )
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
+def prune_seen(conn: Connection, older_than: datetime) -> int:
+    """Delete seen ids whose event time is before ``older_than``; return how many went."""
+    return conn.execute(delete(_seen).where(_seen.c.event_time < older_than)).rowcount
+
+
+# --- snapshots ----------------------------------------------------------------------------------
+
+
+def load_snapshot(conn: Connection, tenant: str, stream: str) -> dict[str, dict[str, Any]]:
+    """The stored snapshot of (tenant, stream): item id -> item; empty when none is stored."""
+    rows = conn.execute(select(_snap.c.item_id, _snap.c.item).where(_snap.c.tenant == tenant, _snap.c.stream == stream))
+    return {r.item_id: dict(r.item) for r in rows}
+
+
+def replace_snapshot(
+    conn: Connection, now: datetime, tenant: str, stream: str, snapshot: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Make ``snapshot`` the stored snapshot of (tenant, stream)."""
+    conn.execute(delete(_snap).where(_snap.c.tenant == tenant, _snap.c.stream == stream))
+    rows = (
+        {"tenant": tenant, "stream": stream, "item_id": item_id, "item": dict(item), "updated_at": now}
+        for item_id, item in snapshot.items()
+    )
+    for batch in chunked(rows):
+        conn.execute(insert(_snap), batch)

@@ -1,0 +1,118 @@
+"""Versioned schema: an ordered list of migration steps applied at :meth:`StateStore.open`.
+
+``schema_version`` holds one row per applied step. :func:`migrate` runs every step newer than the
+database's version, in order, in ONE transaction: a failure leaves the database at its old version.
+On PostgreSQL the transaction first takes a transaction-level advisory lock, so several replicas
+starting at once against one database migrate it exactly once (the others wait, then see the new
+version and apply nothing). SQLite serialises writers on its own (``BEGIN IMMEDIATE``).
+
+Rules for adding a step (see docs/state.md): append, never edit or reorder released steps; write
+DDL that runs on both PostgreSQL and SQLite; update :mod:`.schema` to the new shape in the same
+commit (a test compares a migrated database with it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+
+from . import schema
+from .errors import SchemaTooNew
+
+log = logging.getLogger("mimecast_siem.checkpoints")
+
+#: Key of the PostgreSQL advisory lock that serialises migrations ("mimecast" in ASCII).
+MIGRATION_LOCK_KEY = 0x6D696D6563617374
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step.
+
+    Attributes:
+        version: position in the sequence, starting at 1, without gaps.
+        description: what the step does (stored in ``schema_version``).
+        upgrade: applies the step on a connection inside the migration transaction.
+    """
+
+    version: int
+    description: str
+    upgrade: Callable[[Connection], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What :func:`migrate` did: the version before and after, and the steps it applied."""
+
+    from_version: int
+    to_version: int
+    applied: tuple[int, ...]
+
+
+def _create(*tables: Table) -> Callable[[Connection], None]:
+    def upgrade(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return upgrade
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "checkpoints, leases, seen ids and snapshots",
+        _create(schema.checkpoints, schema.leases, schema.seen_ids, schema.snapshots),
+    ),
+    Migration(2, "backfill jobs and windows", _create(schema.backfill_jobs, schema.backfill_windows)),
+    Migration(3, "action audit", _create(schema.action_audit)),
+)
+
+
+def check_sequence(migrations: Sequence[Migration]) -> None:
+    """Raise ``ValueError`` unless versions run 1, 2, 3 ... without gaps or repeats."""
+    for expected, step in enumerate(migrations, start=1):
+        if step.version != expected:
+            raise ValueError(f"migration {step.description!r} has version {step.version}; expected {expected}")
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied version, or 0 for an empty database."""
+    if not conn.dialect.has_table(conn, schema.schema_version.name):
+        return 0
+    return int(conn.execute(select(func.coalesce(func.max(schema.schema_version.c.version), 0))).scalar_one())
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> MigrationReport:
+    """Bring the database to the last version of ``migrations``; idempotent and safe to run concurrently.
+
+    Raises:
+        SchemaTooNew: the database is at a version this release does not know.
+    """
+    check_sequence(migrations)
+    latest = migrations[-1].version if migrations else 0
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Held until commit; the waiting replicas then read the version this one wrote.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        schema.schema_version.create(conn, checkfirst=True)
+        before = current_version(conn)
+        if before > latest:
+            raise SchemaTooNew(
+                f"The state database is at schema version {before}, newer than this release knows ({latest}); "
+                "upgrade mimecast-siem or point state.url at another database."
+            )
+        applied: list[int] = []
+        for step in migrations[before:]:
+            log.info("Applying state schema migration %d: %s.", step.version, step.description)
+            step.upgrade(conn)
+            conn.execute(
+                insert(schema.schema_version).values(
+                    version=step.version, description=step.description, applied_at=datetime.now(UTC)
+                )
+            )
+            applied.append(step.version)
+    return MigrationReport(from_version=before, to_version=max(before, latest), applied=tuple(applied))
