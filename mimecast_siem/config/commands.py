@@ -1,10 +1,140 @@
-"""CLI commands of the config room (placeholder until the room registers its commands)."""
+"""``mimecast-siem config check`` and ``mimecast-siem config schema``.
+
+``check`` loads the configuration exactly as the daemon would (file, environment, secret files),
+then also checks what loading alone does not: that each sink type can be loaded and the state
+store URL parses. It prints a short summary and exits 0, or prints every problem and exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import json
+import sys
+from typing import Any, TextIO
+
+from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, print_problems
+from mimecast_siem.config.loader import LoadedConfig, load_config
+from mimecast_siem.config.models import Settings
+from mimecast_siem.errors import ConfigError, ConfigProblem
+from mimecast_siem.observability.logging import configure_logging
+
+EXIT_OK = 0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this room's sub-commands to ``sub``."""
+    """Add ``config check`` and ``config schema`` to ``sub``."""
+    config = sub.add_parser(
+        "config",
+        help="Validate the configuration or print its JSON schema.",
+        description="Validate the configuration (check) or print the JSON schema of the config file (schema).",
+    )
+    commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    check = commands.add_parser(
+        "check",
+        help="Validate the configuration; print a summary (exit 0) or every problem (exit 2).",
+        description="Load the configuration as the daemon would and report every problem at once.",
+    )
+    add_config_arguments(check)
+    check.set_defaults(handler=check_command)
+    schema = commands.add_parser("schema", help="Print the JSON schema of the configuration file.")
+    schema.set_defaults(handler=schema_command)
+
+
+def check_command(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Handler of ``config check``."""
+    stdout = out or sys.stdout
+    stderr = err or sys.stderr
+    configure_logging(args.log_level or "WARNING", args.log_format or "auto", stream=stderr)
+    try:
+        loaded = load_config(args.config)
+        extra = deep_check(loaded.settings)
+        if extra:
+            raise ConfigError("configuration check failed", problems=extra)
+    except ConfigError as exc:
+        print_problems(exc, stderr)
+        return EXIT_BAD_CONFIG
+    stdout.write(summary(loaded))
+    return EXIT_OK
+
+
+def deep_check(settings: Settings) -> list[ConfigProblem]:
+    """Checks beyond validation: sink types resolve to a class, the state URL parses."""
+    problems: list[ConfigProblem] = []
+    try:
+        from mimecast_siem.sinks import load_sink_class  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        load_sink_class = None
+    for index, sink in enumerate(settings.sinks):
+        if load_sink_class is None:
+            break
+        try:
+            load_sink_class(sink.type)
+        except Exception as exc:
+            problems.append(
+                ConfigProblem(
+                    f"sinks.{sink.name}.type" if sink.name else f"sinks[{index}].type",
+                    f"no sink type {sink.type!r} can be loaded ({type(exc).__name__}); built-in types: "
+                    "file, stdout, syslog, hec, or a plugin's entry-point name",
+                    repr(sink.type),
+                )
+            )
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(settings.state_url())
+    except ArgumentError:
+        problems.append(
+            ConfigProblem(
+                "state.url",
+                "not a database URL; expected sqlite:///path or postgresql+psycopg://user@host:5432/db",
+                "****",
+            )
+        )
+    return problems
+
+
+def summary(loaded: LoadedConfig) -> str:
+    """A few lines naming tenants, streams, sinks and routes (no secrets)."""
+    s = loaded.settings
+    where = str(loaded.path) if loaded.path else "environment only"
+    lines = [f"Configuration OK ({where})."]
+    lines.append(f"tenants: {len(s.tenants)}")
+    for tenant in s.tenants:
+        streams = s.enabled_streams(tenant)
+        state = "" if tenant.enabled else " [disabled]"
+        tls = "" if tenant.verify_tls else " [TLS verification OFF]"
+        lines.append(
+            f"  {tenant.name}{state}{tls}: {tenant.base_url}, {len(streams)} stream(s): {', '.join(streams) or 'none'}"
+        )
+    lines.append(f"sinks: {len(s.sinks)}")
+    for sink in s.sinks:
+        state = "" if sink.enabled else " [disabled]"
+        lines.append(f"  {sink.name}{state}: {sink.type}, format {sink.format}")
+    if s.routes:
+        lines.append(f"routes: {len(s.routes)}")
+        for route in s.routes:
+            lines.append(
+                f"  streams {', '.join(route.streams)} of tenants {', '.join(route.tenants)} -> {', '.join(route.sinks)}"
+            )
+    else:
+        lines.append("routes: none (every stream goes to every enabled sink)")
+    state_kind = "sqlite" if s.state.url is None else s.state_url().split(":", 1)[0]
+    lines.append(f"state: {state_kind}; data dir {s.data_dir}")
+    return "\n".join(lines) + "\n"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON schema (draft 2020-12) of the configuration file."""
+    schema = Settings.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mimecast-siem configuration",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def schema_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Handler of ``config schema``."""
+    (out or sys.stdout).write(json.dumps(config_json_schema(), indent=2, sort_keys=False) + "\n")
+    return EXIT_OK

@@ -6,9 +6,11 @@ validates into :class:`Settings`, reporting every problem at once.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     SecretStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -62,24 +65,47 @@ SCOPES = ("read", "write", "admin")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+# ISO-8601 durations (PT5M, P1D, PT0.5S): what JSON-schema tooling and Kubernetes users write.
+_ISO_DURATION = re.compile(
+    r"^\s*P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?\s*$",
+    re.IGNORECASE,
+)
+_DURATION_HELP = "expected a duration such as 30s, 5m, 1h, 2d, 500ms, a number of seconds, or ISO-8601 (PT5M)"
+#: JSON-schema pattern of the duration strings :func:`parse_duration` accepts.
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)?|[Pp](\d+(\.\d+)?[Ww])?(\d+(\.\d+)?[Dd])?([Tt](\d+(\.\d+)?[Hh])?(\d+(\.\d+)?[Mm])?(\d+(\.\d+)?[Ss])?)?)\s*$"
 
 
 def parse_duration(value: Any) -> timedelta:
-    """Parse ``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"2d"``, ``"500ms"`` or a timedelta."""
+    """Parse ``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"2d"``, ``"500ms"``, ``"PT5M"`` or a timedelta.
+
+    Raises:
+        ValueError: the value is not a non-negative duration in one of those forms.
+    """
     if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError(_DURATION_HELP + " (not negative)")
         return value
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m, 1h, 2d")
+        raise ValueError(_DURATION_HELP)
     if isinstance(value, int | float):
+        if not value >= 0:  # negative or NaN
+            raise ValueError(_DURATION_HELP + " (not negative)")
         return timedelta(seconds=float(value))
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
             return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise ValueError("expected a duration such as 30s, 5m, 1h, 2d")
+        iso = _ISO_DURATION.match(value)
+        if iso and any(iso.groupdict().values()):
+            parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+            seconds = sum(parts.get(u, 0.0) * _UNIT_SECONDS[u] for u in ("w", "d", "h", "m", "s"))
+            return timedelta(seconds=seconds)
+    raise ValueError(_DURATION_HELP)
 
 
 def format_duration(value: timedelta) -> str:
+    """The shortest of ``2w``, ``1d``, ``1h``, ``5m``, ``30s``, ``0.5s`` that equals ``value``."""
     seconds = value.total_seconds()
     for unit in ("w", "d", "h", "m"):
         size = _UNIT_SECONDS[unit]
@@ -92,13 +118,30 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration: 30s, 5m, 1h, 2d, 500ms, seconds as a number, or ISO-8601 (PT5M).",
+        }
+    ),
 ]
+
+
+def did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'ttp-url'?"`` when ``value`` is close to one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def parse_start_from(value: Any) -> datetime | timedelta:
     """``start_from`` is either an absolute ISO-8601 time (UTC if no offset) or a duration back from now."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):  # YAML reads 2026-11-01 as a date: midnight UTC
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     try:
         return parse_duration(value)
     except ValueError:
@@ -114,7 +157,20 @@ def parse_start_from(value: Any) -> datetime | timedelta:
     raise ValueError("expected a duration back from now (e.g. 1h, 7d) or an ISO-8601 time")
 
 
-StartFrom = Annotated[datetime | timedelta, BeforeValidator(parse_start_from)]
+StartFrom = Annotated[
+    datetime | timedelta,
+    BeforeValidator(parse_start_from),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "minimum": 0},
+                {"type": "string", "format": "date-time"},
+            ],
+            "description": "A duration back from now (1h, 7d) or an ISO-8601 time (2026-11-01T00:00:00Z).",
+        }
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -189,7 +245,10 @@ class TenantSettings(_Model):
         description="Streams to poll, as a list of names or a map of name to overrides of "
         "streams.<name>. Unset = the default streams.",
     )
-    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    rate_limit: RateLimitSettings = Field(
+        default_factory=RateLimitSettings,
+        description="Client-side pacing shared by everything using this tenant's client id.",
+    )
 
     @field_validator("streams", mode="before")
     @classmethod
@@ -207,7 +266,10 @@ class TenantSettings(_Model):
             return v
         unknown = [k for k in v if k not in STREAM_NAMES]
         if unknown:
-            raise ValueError(f"unknown stream {unknown[0]!r}; allowed: {', '.join(STREAM_NAMES)}")
+            raise ValueError(
+                f"unknown stream {unknown[0]!r}{did_you_mean(unknown[0], STREAM_NAMES)} "
+                f"(allowed: {', '.join(STREAM_NAMES)})"
+            )
         return v
 
     @field_validator("base_url", mode="before")
@@ -284,11 +346,15 @@ class RouteSettings(_Model):
     def _streams(cls, v: list[str]) -> list[str]:
         for s in v:
             if s != "*" and s not in STREAM_NAMES:
-                raise ValueError(f"unknown stream {s!r}; allowed: '*', {', '.join(STREAM_NAMES)}")
+                raise ValueError(
+                    f"unknown stream {s!r}{did_you_mean(s, STREAM_NAMES)} (allowed: '*', {', '.join(STREAM_NAMES)})"
+                )
         return v
 
 
 class DeadLetterSettings(_Model):
+    """Where events a sink refused permanently are kept, with the reason, for inspection and replay."""
+
     path: Path | None = Field(
         default=None, description="JSON-lines dead-letter file; default <data_dir>/dead-letters.ndjson."
     )
@@ -299,6 +365,8 @@ class DeadLetterSettings(_Model):
 
 
 class StateSettings(_Model):
+    """The state store: checkpoints, leases, seen ids, snapshots, backfill jobs, action audit."""
+
     url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL. Default sqlite:///<data_dir>/state.db. PostgreSQL: "
@@ -314,12 +382,16 @@ class StateSettings(_Model):
 
 
 class ServerSettings(_Model):
+    """The daemon's one HTTP port: metrics, health and the response-action API."""
+
     enabled: bool = Field(default=True, description="Serve /metrics, /healthz, /readyz and /v1/actions.")
     host: str = Field(default="127.0.0.1", description="Listen address (0.0.0.0 in containers).")
     port: int = Field(default=9108, ge=0, le=65535, description="Listen port (0 = pick a free port).")
 
 
 class ActionTokenSettings(_Model):
+    """One bearer token of the response-action HTTP API, with its scopes and tenants."""
+
     name: str = Field(min_length=1, max_length=64, description="Who holds this token (shown in the audit).")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the bearer token.")
     token: SecretStr | None = Field(
@@ -336,6 +408,8 @@ class ActionTokenSettings(_Model):
 
 
 class ActionsSettings(_Model):
+    """The response-action service."""
+
     enabled: bool = Field(default=True, description="Serve the response-action HTTP API (needs tokens).")
     tokens: list[ActionTokenSettings] = Field(
         default_factory=list, description="Bearer tokens. No tokens = the HTTP action API is disabled."
@@ -350,13 +424,19 @@ class ActionsSettings(_Model):
 
 
 class LoggingSettings(_Model):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    """Log level and format (``--log-level`` / ``--log-format`` override these)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level written. Secrets are scrubbed at every level."
+    )
     format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto = console on a TTY, JSON otherwise."
     )
 
 
 class DaemonSettings(_Model):
+    """The long-running collector (``mimecast-siem run``)."""
+
     instance_id: str | None = Field(default=None, description="Lease owner id; default <hostname>-<pid>.")
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=30), description="On SIGTERM, time to finish in-flight delivery."
@@ -367,6 +447,8 @@ class DaemonSettings(_Model):
 
 
 class BackfillSettings(_Model):
+    """Defaults of ``mimecast-siem backfill`` jobs."""
+
     window: Duration = Field(default=timedelta(hours=1), description="Window size for backfill jobs.")
     concurrency: int = Field(default=4, ge=1, le=32, description="Windows fetched at once.")
 
@@ -383,20 +465,26 @@ class Settings(_Model):
     routes: list[RouteSettings] = Field(
         default_factory=list, description="Routing; empty = every stream to every sink."
     )
-    dead_letter: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
-    state: StateSettings = Field(default_factory=StateSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    actions: ActionsSettings = Field(default_factory=ActionsSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
-    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+    dead_letter: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings, description="Dead-letter file for permanently refused events."
+    )
+    state: StateSettings = Field(default_factory=StateSettings, description="State store (SQLite or PostgreSQL).")
+    server: ServerSettings = Field(
+        default_factory=ServerSettings, description="HTTP port for metrics, health, actions."
+    )
+    actions: ActionsSettings = Field(default_factory=ActionsSettings, description="Response-action service.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Log level and format.")
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="The long-running collector.")
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings, description="Backfill job defaults.")
 
     @field_validator("streams")
     @classmethod
     def _known(cls, v: dict[str, StreamSettings]) -> dict[str, StreamSettings]:
         for k in v:
             if k not in STREAM_NAMES:
-                raise ValueError(f"unknown stream {k!r}; allowed: {', '.join(STREAM_NAMES)}")
+                raise ValueError(
+                    f"unknown stream {k!r}{did_you_mean(k, STREAM_NAMES)} (allowed: {', '.join(STREAM_NAMES)})"
+                )
         return v
 
     @model_validator(mode="after")
@@ -423,6 +511,7 @@ class Settings(_Model):
     # --- derived values ---------------------------------------------------------------------------
 
     def tenant(self, name: str) -> TenantSettings:
+        """The tenant called ``name`` (``KeyError`` if there is none)."""
         for t in self.tenants:
             if t.name == name:
                 return t
@@ -468,4 +557,5 @@ class Settings(_Model):
         return url
 
     def dead_letter_path(self) -> Path:
+        """The dead-letter file: ``dead_letter.path`` or ``<data_dir>/dead-letters.ndjson``."""
         return self.dead_letter.path or (self.data_dir / "dead-letters.ndjson")
