@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# THE test command: install what the suite needs on Debian 12, then lint, type-check and test.
+#
+#   bash scripts/test.sh              # everything (CI runs this through .ci/run)
+#   bash scripts/test.sh -k config    # extra arguments go to pytest
+#
+# Steps: Debian packages (scripts/debian-packages.txt, only the missing ones; apt-get update first
+# when something is missing), syslog-ng for side-by-side receiver tests, the .venv with the pinned
+# versions of constraints.txt, then ruff check, ruff format --check, mypy (strict) and pytest.
+# Every step runs; the script fails if any failed. pytest finding no tests (exit 5) is a failure.
+# Idempotent and quick on a machine that is already set up. Needs root for apt-get.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export PYTHONDONTWRITEBYTECODE=1
+VENV="${MIMECAST_SIEM_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+say() { printf '\n=== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------------
+install_debian_packages() {
+    local missing=() line pkg cmd
+    while IFS= read -r line || [ -n "$line" ]; do
+        line="${line%%#*}"
+        line="$(echo "$line" | tr -d '[:space:]')"
+        [ -z "$line" ] && continue
+        pkg="${line%%:*}"
+        cmd=""
+        [ "$line" != "$pkg" ] && cmd="${line#*:}"
+        if [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1; then
+            continue
+        fi
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done < scripts/debian-packages.txt
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "All Debian packages present."
+        return 0
+    fi
+    [ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}) and not root to install them"
+    echo "Installing: ${missing[*]}"
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null || die "apt-get install failed"
+}
+
+say "Debian packages"
+install_debian_packages
+if [ -f scripts/install-syslog-ng.sh ]; then
+    bash scripts/install-syslog-ng.sh </dev/null || die "scripts/install-syslog-ng.sh failed"
+fi
+
+# --- virtualenv ------------------------------------------------------------------------------
+say "Python environment ($VENV)"
+[ -x "$PY" ] || python3 -m venv "$VENV" || die "python3 -m venv failed"
+# Reinstall only when the inputs changed: the stamp holds a hash of pyproject.toml + constraints.txt.
+stamp="$VENV/.mimecast-siem-test-stamp"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import mimecast_siem, pytest" 2>/dev/null; then
+    "$PY" -m pip install -q --upgrade pip </dev/null || die "pip upgrade failed"
+    "$PY" -m pip install -q -c constraints.txt -e '.[test]' </dev/null || die "pip install failed"
+    echo "$want" > "$stamp"
+else
+    echo "Up to date."
+fi
+
+# --- checks ----------------------------------------------------------------------------------
+failed=()
+run() {
+    local name="$1"
+    shift
+    say "$name"
+    "$@"
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "--- $name FAILED (exit $rc)"
+        failed+=("$name")
+    fi
+    return 0
+}
+
+py_dirs=()
+for d in mimecast_siem tests scripts bench; do
+    if [ -d "$d" ] && [ -n "$(find "$d" -name '*.py' -print -quit)" ]; then
+        py_dirs+=("$d")
+    fi
+done
+
+run "ruff check" "$VENV/bin/ruff" check "${py_dirs[@]}"
+run "ruff format --check" "$VENV/bin/ruff" format --check "${py_dirs[@]}"
+run "mypy --strict" "$VENV/bin/mypy" "${py_dirs[@]}"
+
+say "pytest"
+"$VENV/bin/pytest" -p no:cacheprovider -q "$@" </dev/null
+rc=$?
+case "$rc" in
+    0) ;;
+    5) echo "--- pytest collected no tests: that is a failure"; failed+=("pytest (no tests)") ;;
+    *) echo "--- pytest FAILED (exit $rc)"; failed+=("pytest") ;;
+esac
+
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "All checks passed."
