@@ -127,7 +127,8 @@ class TokenCache:
         self._margin = margin
         self._lock = asyncio.Lock()
         self._token: AccessToken | None = None
-        self._fetches = 0  # token requests started; lets a waiter see that someone else renewed
+        self._fetches = 0  # token requests started
+        self._completed = 0  # token requests finished; lets a waiter see that someone else renewed
         self._last_error: Exception | None = None
 
     @property
@@ -149,7 +150,7 @@ class TokenCache:
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token
-        return await self._renew(seen=self._fetches, rejected=None)
+        return await self._renew(seen=self._completed, rejected=None)
 
     async def refresh(self, rejected: AccessToken | None) -> AccessToken:
         """Replace ``rejected`` (the token a 401 refused).
@@ -157,13 +158,13 @@ class TokenCache:
         When another task already replaced it, that newer token is returned without a new request,
         so N tasks refused at once cause one token request.
         """
-        return await self._renew(seen=self._fetches, rejected=rejected)
+        return await self._renew(seen=self._completed, rejected=rejected)
 
     async def _renew(self, *, seen: int, rejected: AccessToken | None) -> AccessToken:
         async with self._lock:
             now = self._clock()
             token = self._token
-            if self._fetches != seen:
+            if self._completed != seen:
                 # Someone renewed while this task queued: share the outcome instead of asking again.
                 if self._last_error is not None:
                     raise self._last_error
@@ -172,12 +173,14 @@ class TokenCache:
             if token is not None and token is not rejected and now < token.refresh_at:
                 return token
             self._fetches += 1
+            self._last_error = None  # a cancelled fetch must not replay an older failure
             try:
                 grant = await self._fetch()
             except Exception as exc:
                 self._last_error = exc
                 raise
-            self._last_error = None
+            finally:
+                self._completed += 1
             issued = self._clock()
             self._token = AccessToken(
                 value=grant.access_token,

@@ -47,7 +47,7 @@ def checked_path(path: str) -> str:
         )
     if any(segment in (".", "..") for segment in path.split("/")):
         raise UnsafePathError(f"refusing Mimecast path {shown!r}: '.' and '..' segments are not allowed")
-    if not _SAFE.match(path):
+    if not _SAFE.fullmatch(path):
         raise UnsafePathError(
             f"refusing Mimecast path {shown!r}: only letters, digits and -._~!$&'()*+,;=:@ between single "
             "slashes are allowed (no %, ?, #, \\, spaces or empty segments; pass query parameters separately)"
@@ -84,5 +84,5 @@ def endpoint_label(path: str) -> str:
     """
     if path.startswith("/api/"):
         return path[:MAX_PATH_CHARS]
-    segments = ["{id}" if not _NAME_SEGMENT.match(s) else s for s in path.strip("/").split("/") if s]
+    segments = ["{id}" if not _NAME_SEGMENT.fullmatch(s) else s for s in path.strip("/").split("/") if s]
     return "/" + "/".join(segments)

@@ -1,0 +1,283 @@
+"""The shared per-app limiter: priorities, concurrency, pacing, app-wide pauses, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mimecast_siem.config.models import RateLimitSettings
+from mimecast_siem.errors import RateLimited
+from mimecast_siem.mimecast import Priority, RateLimiter, limiter_for, reset_limiters
+from mimecast_siem.mimecast.ratelimit import MAX_HEADER_PAUSE, retry_after_seconds
+
+WAIT = 5.0  # upper bound for any wait in these tests (they finish in milliseconds)
+
+
+async def _hold(limiter: RateLimiter, release: asyncio.Event) -> None:
+    async with limiter.slot(Priority.LIVE):
+        await release.wait()
+
+
+async def _until(predicate: object, timeout: float = WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.001)
+
+
+async def test_waiters_are_served_by_priority_then_arrival() -> None:
+    limiter = RateLimiter(max_concurrency=1)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(limiter, release))
+    await _until(lambda: limiter.in_flight == 1)
+    order: list[str] = []
+
+    async def take(name: str, priority: Priority) -> None:
+        async with limiter.slot(priority):
+            order.append(name)
+
+    arrivals = [
+        ("backfill-1", Priority.BACKFILL),
+        ("live-1", Priority.LIVE),
+        ("backfill-2", Priority.BACKFILL),
+        ("action-1", Priority.ACTION),
+        ("live-2", Priority.LIVE),
+        ("action-2", Priority.ACTION),
+    ]
+    tasks = []
+    for name, priority in arrivals:
+        tasks.append(asyncio.create_task(take(name, priority)))
+        expected = len(tasks)
+        await _until(lambda: limiter.waiting == expected)  # noqa: B023 - awaited inside the loop body
+    release.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(holder, *tasks)
+    assert order == ["action-1", "action-2", "live-1", "live-2", "backfill-1", "backfill-2"]
+
+
+async def test_concurrency_is_capped_and_used() -> None:
+    limiter = RateLimiter(max_concurrency=3)
+    in_flight = 0
+    peak = 0
+
+    async def work() -> None:
+        nonlocal in_flight, peak
+        async with limiter.slot():
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.005)
+            in_flight -= 1
+
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*(work() for _ in range(20)))
+    assert peak == 3
+    assert limiter.in_flight == 0
+    assert limiter.waiting == 0
+
+
+async def test_pacing_spaces_request_starts() -> None:
+    clock_starts: list[float] = []
+    limiter = RateLimiter(max_concurrency=8, max_requests_per_second=50)
+    loop = asyncio.get_running_loop()
+
+    async def work() -> None:
+        async with limiter.slot():
+            clock_starts.append(loop.time())
+
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*(work() for _ in range(6)))
+    gaps = [b - a for a, b in itertools.pairwise(clock_starts)]
+    assert all(gap >= 1 / 50 - 1e-3 for gap in gaps), gaps
+
+
+async def test_a_pause_holds_every_caller_until_it_ends() -> None:
+    limiter = RateLimiter(max_concurrency=4)
+    loop = asyncio.get_running_loop()
+    limiter.pause(0.15)
+    pause_end = loop.time() + 0.15 - 0.01
+    started: list[float] = []
+
+    async def work(priority: Priority) -> float:
+        async with limiter.slot(priority) as permit:
+            started.append(loop.time())
+            return permit.paused
+
+    async with asyncio.timeout(WAIT):
+        paused = await asyncio.gather(*(work(p) for p in (Priority.ACTION, Priority.LIVE, Priority.BACKFILL)))
+    assert len(started) == 3
+    assert all(t >= pause_end for t in started)
+    assert all(p > 0 for p in paused)
+
+
+async def test_pause_only_extends() -> None:
+    limiter = RateLimiter()
+    limiter.pause(30)
+    limiter.pause(1)
+    assert limiter.paused_for() > 20
+
+
+async def test_max_wait_raises_rate_limited_with_the_pause_left() -> None:
+    limiter = RateLimiter()
+    limiter.pause(30)
+    with pytest.raises(RateLimited) as info:
+        async with asyncio.timeout(WAIT):
+            await limiter.acquire(Priority.ACTION, max_wait=0.05)
+    assert info.value.retry_after > 20
+    assert "rate limited" in str(info.value)
+    assert limiter.waiting == 0
+    assert limiter.in_flight == 0
+
+
+async def test_max_wait_fails_fast_when_a_pause_starts_while_waiting() -> None:
+    limiter = RateLimiter(max_concurrency=1)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(limiter, release))
+    await _until(lambda: limiter.in_flight == 1)
+    waiter = asyncio.create_task(limiter.acquire(Priority.ACTION, max_wait=WAIT * 10))
+    await _until(lambda: limiter.waiting == 1)
+    limiter.pause(WAIT * 100)
+    with pytest.raises(RateLimited):
+        async with asyncio.timeout(WAIT):
+            await waiter
+    release.set()
+    await holder
+
+
+async def test_max_wait_when_no_slot_frees_up() -> None:
+    limiter = RateLimiter(max_concurrency=1)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(limiter, release))
+    await _until(lambda: limiter.in_flight == 1)
+    with pytest.raises(RateLimited, match="max_concurrency"):
+        await limiter.acquire(Priority.ACTION, max_wait=0.02)
+    release.set()
+    await holder
+    assert limiter.in_flight == 0
+
+
+async def test_max_wait_zero_still_gets_a_free_slot() -> None:
+    limiter = RateLimiter()
+    async with limiter.slot(Priority.ACTION, max_wait=0) as permit:
+        assert permit.paused == 0
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_working() -> None:
+    limiter = RateLimiter(max_concurrency=1)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(limiter, release))
+    await _until(lambda: limiter.in_flight == 1)
+    doomed = asyncio.create_task(limiter.acquire(Priority.ACTION))
+    survivor_done = asyncio.Event()
+
+    async def survivor() -> None:
+        async with limiter.slot(Priority.BACKFILL):
+            survivor_done.set()
+
+    other = asyncio.create_task(survivor())
+    await _until(lambda: limiter.waiting == 2)
+    doomed.cancel()
+    release.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(holder, other)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+    assert survivor_done.is_set()
+    assert limiter.in_flight == 0
+    assert limiter.waiting == 0
+
+
+def test_release_without_acquire_is_an_error() -> None:
+    with pytest.raises(RuntimeError):
+        RateLimiter().release()
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_concurrency"):
+        RateLimiter(max_concurrency=0)
+    with pytest.raises(ValueError, match="max_requests_per_second"):
+        RateLimiter(max_requests_per_second=0)
+
+
+# --- 429 backoff ---------------------------------------------------------------------------------
+
+
+def test_header_pause_is_exact() -> None:
+    limiter = RateLimiter()
+    assert limiter.on_rate_limited(2.5) == 2.5
+    assert 2.0 < limiter.paused_for() <= 2.5
+
+
+def test_headerless_pauses_grow_exponentially_and_reset_on_success() -> None:
+    now = [0.0]
+    limiter = RateLimiter(backoff_initial=1.0, backoff_max=8.0, clock=lambda: now[0])
+    pauses = []
+    for _ in range(6):
+        pauses.append(limiter.on_rate_limited(None))
+        now[0] += 100  # the pause has ended before the next 429
+    # base doubles 1, 2, 4, 8, 8, 8 with jitter in [0.5, 1.0] x base
+    for pause, base in zip(pauses, [1, 2, 4, 8, 8, 8], strict=True):
+        assert base * 0.5 <= pause <= base
+    limiter.on_success()
+    assert limiter.on_rate_limited(None) <= 1.0
+
+
+def test_429s_inside_a_pause_do_not_escalate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(backoff_initial=1.0, backoff_max=60.0, clock=lambda: now[0])
+    first = limiter.on_rate_limited(None)
+    for _ in range(10):  # answers to requests that were already in flight
+        limiter.on_rate_limited(None)
+    assert limiter.paused_for() == pytest.approx(first)
+    now[0] += 100
+    assert limiter.on_rate_limited(None) <= 2.0  # the second escalation step, not the twelfth
+
+
+# --- headers -----------------------------------------------------------------------------------
+
+
+def test_retry_after_seconds_wins_over_reset() -> None:
+    assert retry_after_seconds({"Retry-After": "3", "X-RateLimit-Reset": "9000"}) == 3.0
+
+
+def test_reset_is_milliseconds() -> None:
+    assert retry_after_seconds({"X-RateLimit-Reset": "1500"}) == 1.5
+
+
+def test_retry_after_http_date() -> None:
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    later = (now + timedelta(seconds=42)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert retry_after_seconds({"Retry-After": later}, now) == pytest.approx(42)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"Retry-After": "soon"}, None),
+        ({"X-RateLimit-Reset": "nan"}, None),
+        ({"Retry-After": "-5"}, 0.0),
+        ({"Retry-After": "1e12"}, MAX_HEADER_PAUSE),
+        ({"X-RateLimit-Reset": "999999999999"}, MAX_HEADER_PAUSE),
+        ({"Retry-After": "soon", "X-RateLimit-Reset": "250"}, 0.25),
+    ],
+)
+def test_header_edge_cases(headers: dict[str, str], expected: float | None) -> None:
+    assert retry_after_seconds(headers) == expected
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def test_one_limiter_per_client_id() -> None:
+    reset_limiters()
+    try:
+        a = limiter_for("client-a")
+        assert limiter_for("client-a") is a
+        assert limiter_for("client-b") is not a
+        limiter_for("client-a", RateLimitSettings(max_concurrency=7, max_requests_per_second=3))
+        assert (a.max_concurrency, a.max_requests_per_second) == (7, 3)
+    finally:
+        reset_limiters()
+    assert limiter_for("client-a") is not a
