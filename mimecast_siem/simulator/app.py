@@ -1,0 +1,565 @@
+"""The aiohttp application: OAuth, the registered API endpoints, faults, and the ``/_sim`` control API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import pkgutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from mimecast_siem.simulator import streams as _streams  # registers the stream endpoints
+from mimecast_siem.simulator.auth import TokenRejected
+from mimecast_siem.simulator.config import FaultSettings, ScriptedFault, SimulatorConfig
+from mimecast_siem.simulator.registry import ENDPOINTS, ApiRequest, ApiResult, Endpoint, EndpointRegistry, RequestFailed
+from mimecast_siem.simulator.stats import SimulatorStats
+from mimecast_siem.simulator.wire import (
+    ERR_BAD_BODY,
+    ERR_INTERNAL,
+    ERR_METHOD,
+    ERR_NOT_FOUND,
+    ERR_RATE_LIMIT,
+    ERR_UNAUTHORIZED,
+    envelope,
+    error_envelope,
+    format_time,
+    parse_time,
+)
+from mimecast_siem.simulator.world import World
+
+logger = logging.getLogger("mimecast_siem.simulator")
+
+_ = _streams
+WORLD_KEY = web.AppKey("world", World)
+_NO_CLIENT = "-"
+_HTML_PAGES = {
+    200: "<html><head><title>Service maintenance</title></head><body><h1>We'll be right back</h1></body></html>",
+    502: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
+    503: "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service "
+    "Temporarily Unavailable</h1></center></body></html>",
+}
+
+
+def load_extensions() -> list[str]:
+    """Import every ``mimecast_siem.simulator.actions_*`` module so its endpoints register.
+
+    A module that fails to import is logged and skipped: the log streams must keep working while
+    another engineer's module is mid-change.
+    """
+    package = importlib.import_module("mimecast_siem.simulator")
+    loaded: list[str] = []
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("actions_"):
+            continue
+        name = f"mimecast_siem.simulator.{module.name}"
+        try:
+            importlib.import_module(name)
+        except Exception:
+            logger.exception("Simulator extension %s failed to import and is skipped.", name)
+            continue
+        loaded.append(name)
+    return loaded
+
+
+# -- responses ---------------------------------------------------------------------------------------
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer serialised with orjson."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def unauthorized(message: str) -> web.Response:
+    """401 with a ``fail[]`` body (the exact real code is unknown: mimecast-api.md section 1.3)."""
+    return json_response(error_envelope(401, ERR_UNAUTHORIZED, message), status=401)
+
+
+def rate_limited(limit: int, remaining: int, reset_ms: int) -> web.Response:
+    """429 with the ``X-RateLimit-*`` headers Mimecast sends only once the quota is exceeded."""
+    headers = {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset_ms),
+    }
+    body = error_envelope(
+        429, ERR_RATE_LIMIT, "Rate limit exceeded; retry after X-RateLimit-Reset milliseconds", retryable=True
+    )
+    return json_response(body, status=429, headers=headers)
+
+
+def error_status(status: int) -> web.Response:
+    """An injected HTTP error: gateway errors as HTML pages, others as JSON ``fail[]``."""
+    if status == 401:
+        return unauthorized("Access token has expired")
+    if status == 429:
+        return rate_limited(0, 0, 1000)
+    if status in _HTML_PAGES and status != 200:
+        return web.Response(text=_HTML_PAGES[status], status=status, content_type="text/html")
+    body = error_envelope(
+        status,
+        ERR_INTERNAL if status >= 500 else "err_simulated_status",
+        f"Simulated HTTP {status}",
+        retryable=status >= 500,
+    )
+    return json_response(body, status=status)
+
+
+async def drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the connection without sending a byte of response."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # aiohttp writes nothing to an aborted transport; the client sees a disconnect.
+    raise asyncio.CancelledError
+
+
+async def malformed(request: web.Request, kind: str, body: bytes) -> web.StreamResponse:
+    """A 200 that breaks the client's parser: invalid JSON, a truncated body, or an HTML page."""
+    if kind == "html":
+        return web.Response(text=_HTML_PAGES[200], status=200, content_type="text/html")
+    if kind == "invalid_json":
+        return web.Response(
+            body=body[: max(1, len(body) // 2)] + b"\x00}{", status=200, content_type="application/json"
+        )
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    raise asyncio.CancelledError
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+def _world(request: web.Request) -> World:
+    return request.app[WORLD_KEY]
+
+
+async def oauth_token(request: web.Request) -> web.Response:
+    """``POST /oauth/token`` (client credentials, form encoded): mimecast-api.md section 1.1."""
+    world = _world(request)
+    form = await request.post()
+    grant, client_id, secret = form.get("grant_type"), form.get("client_id"), form.get("client_secret")
+    if not isinstance(client_id, str) or not isinstance(secret, str) or not client_id or not secret:
+        body = {"error": "invalid_request", "error_description": "client_id and client_secret are required form fields"}
+        return json_response(body, status=400)
+    if grant != "client_credentials":
+        body = {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}
+        return json_response(body, status=400)
+    if not world.tokens.check_credentials(client_id, secret):
+        return json_response(
+            {"error": "invalid_client", "error_description": "Client authentication failed"}, status=401
+        )
+    request["client_id"] = client_id
+    token, expires_in = world.tokens.issue(client_id)
+    world.stats.tokens_issued[client_id] += 1
+    return json_response({"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": ""})
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a registered endpoint: auth, faults, body parsing, envelope, statistics."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        world = _world(request)
+        faults = world.faults
+        delay = faults.latency()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        token = _bearer(request)
+        if token is None:
+            return unauthorized("Authorization header missing or invalid")
+        try:
+            client_id = world.tokens.client_for(token)
+        except TokenRejected as exc:
+            return unauthorized(str(exc))
+        request["client_id"] = client_id
+        if faults.take_force_401():
+            world.tokens.expire(token)
+            world.stats.faults["force_401"] += 1
+            return unauthorized("Access token has expired")
+        verdict = faults.charge_quota(client_id, world.clock.time())
+        if verdict is not None and not verdict.allowed:
+            world.stats.rate_limited[client_id] += 1
+            return rate_limited(verdict.limit, verdict.remaining, verdict.reset_ms)
+        outcome = faults.draw_random()
+        if outcome is not None:
+            world.stats.faults[str(outcome)] += 1
+        if outcome == "drop":
+            return await drop_connection(request)
+        if isinstance(outcome, int):
+            return error_status(outcome)
+        parsed = await _parse_body(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        api_request = ApiRequest(
+            path=request.path,
+            method=request.method,
+            account=world.account(client_id),
+            body=parsed,
+            items=(parsed.get("data") or []) if isinstance(parsed, dict) else [],
+            meta=(parsed.get("meta") or {}) if isinstance(parsed, dict) else {},
+            query=dict(request.query),
+            path_params=dict(request.match_info),
+            now=world.clock.time(),
+            config_max_page_size=world.config.max_page_size,
+            config_default_page_size=world.config.default_page_size,
+        )
+        try:
+            result = await ep.call(api_request, world)
+        except RequestFailed as exc:
+            result = ApiResult.failed(exc, api_request)
+        except Exception:
+            logger.exception("Simulator endpoint %s failed.", request.path)
+            return json_response(error_envelope(500, ERR_INTERNAL, "Internal error in the simulator"), status=500)
+        if result.raw is not None:
+            response: web.Response = web.Response(
+                body=result.raw, status=result.status, content_type=result.content_type, headers=result.headers
+            )
+        else:
+            body = orjson.dumps(envelope(result.data, result.fail, status=result.status, pagination=result.pagination))
+            if isinstance(outcome, str):
+                return await malformed(request, outcome, body)
+            response = web.Response(
+                body=body, status=result.status, content_type="application/json", headers=result.headers
+            )
+        if result.stream and not result.fail:
+            world.stats.records_served[(result.stream, client_id)] += result.records
+        return response
+
+    return handle
+
+
+async def _parse_body(request: web.Request) -> Any:
+    if request.method in ("GET", "HEAD", "DELETE") and not request.can_read_body:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json_response(error_envelope(400, ERR_BAD_BODY, "The request body is not valid JSON"), status=400)
+    if request.path.startswith("/api/"):
+        if not isinstance(parsed, dict):
+            return json_response(
+                error_envelope(400, ERR_BAD_BODY, "The request body must be a JSON object"), status=400
+            )
+        if "data" in parsed and not isinstance(parsed["data"], list):
+            return json_response(error_envelope(400, ERR_BAD_BODY, "data must be a JSON array"), status=400)
+        if "meta" in parsed and not isinstance(parsed["meta"], dict):
+            return json_response(error_envelope(400, ERR_BAD_BODY, "meta must be a JSON object"), status=400)
+    return parsed
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Unknown path: 404 with a ``fail[]`` body."""
+    return json_response(error_envelope(404, ERR_NOT_FOUND, f"The resource {request.path} does not exist"), status=404)
+
+
+# -- the /_sim control API ------------------------------------------------------------------------------
+
+
+def _bad_request(message: str) -> web.Response:
+    return json_response({"error": message}, status=400)
+
+
+def _time_param(value: str | None, name: str) -> float:
+    if value is None:
+        raise ValueError(f"{name} is required (YYYY-MM-DDTHH:MM:SS+0000 or epoch seconds)")
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is invalid: {exc}") from None
+
+
+async def sim_ground_truth(request: web.Request) -> web.Response:
+    """``GET /_sim/ground-truth?stream=&from=&to=&client_id=&include_future_visible=1``."""
+    world = _world(request)
+    q = request.query
+    try:
+        start, end = _time_param(q.get("from"), "from"), _time_param(q.get("to"), "to")
+        stream = q.get("stream", "")
+        future = q.get("include_future_visible", "0").lower() in ("1", "true", "yes")
+        records = world.ground_truth(stream, start, end, client_id=q.get("client_id"), include_future_visible=future)
+        extra: dict[str, Any] = {}
+        if stream == "held-messages":
+            lo, hi = int(-(-start // 1)), int(-(-end // 1))
+            extra["lifecycle"] = world.account(q.get("client_id")).holds.lifecycles(lo, hi)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    body = {"stream": stream, "client_id": world.account(q.get("client_id")).client_id, "from": format_time(start),
+            "to": format_time(end), "count": len(records), "records": records, **extra}  # fmt: skip
+    return json_response(body)
+
+
+async def sim_stats(request: web.Request) -> web.Response:
+    """``GET /_sim/stats``."""
+    return json_response(_world(request).stats.as_dict())
+
+
+async def sim_reset_stats(request: web.Request) -> web.Response:
+    """``POST /_sim/reset-stats``."""
+    _world(request).stats = SimulatorStats()
+    return json_response({"ok": True})
+
+
+async def sim_faults(request: web.Request) -> web.Response:
+    """``GET /_sim/faults`` shows the faults; ``POST`` replaces them (``{}`` clears all)."""
+    world = _world(request)
+    if request.method == "POST":
+        try:
+            raw = orjson.loads(await request.read() or b"{}")
+            if not isinstance(raw, dict):
+                raise ValueError("the body must be a JSON object of fault settings")
+            world.faults.configure(FaultSettings.from_dict(raw))
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            return _bad_request(str(exc))
+    body = world.faults.settings.as_dict()
+    body["script_remaining"] = world.faults.script_remaining
+    body["force_401_remaining"] = world.faults.force_401_remaining
+    return json_response(body)
+
+
+async def sim_clock(request: web.Request) -> web.Response:
+    """``GET /_sim/clock``; ``POST {"advance": seconds}`` / ``{"freeze": true|false}``."""
+    clock = _world(request).clock
+    if request.method == "POST":
+        try:
+            raw = orjson.loads(await request.read() or b"{}")
+            if not isinstance(raw, dict):
+                raise ValueError("the body must be a JSON object")
+            if "freeze" in raw:
+                clock.freeze() if raw["freeze"] else clock.unfreeze()
+            if "advance" in raw:
+                clock.advance(float(raw["advance"]))
+        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            return _bad_request(str(exc))
+    return json_response({"now": format_time(clock.time()), "epoch": clock.time(), "frozen": clock.frozen})
+
+
+async def sim_info(request: web.Request) -> web.Response:
+    """``GET /_sim/info``: apps (fake credentials of the simulator), origin, endpoints."""
+    world = _world(request)
+    return json_response(
+        {
+            "apps": [{"client_id": c, "client_secret": s} for c, s in world.config.apps],
+            "origin": format_time(world.origin),
+            "seed": world.seed,
+            "endpoints": sorted({r.resource.canonical for r in request.app.router.routes() if r.resource is not None}),
+        }
+    )
+
+
+@web.middleware
+async def _outer(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Loopback guard for ``/_sim``; scripted faults, and request statistics for everything else."""
+    if request.path.startswith("/_sim/"):
+        if not _is_loopback(request.remote):
+            return json_response({"error": "the control API only answers loopback clients"}, status=403)
+        return await handler(request)
+    world = _world(request)
+    status = 0
+    try:
+        scripted = world.faults.take_scripted(request.path)
+        if scripted is not None:
+            world.stats.faults[f"script:{scripted.kind}"] += 1
+            response = await _scripted(request, scripted, handler)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = _http_error(request, exc)
+        status = response.status
+        return response
+    finally:
+        client = request.get("client_id", _NO_CLIENT)
+        world.stats.requests[(request.path, status, client)] += 1
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    if exc.status == 404:
+        return json_response(
+            error_envelope(404, ERR_NOT_FOUND, f"The resource {request.path} does not exist"), status=404
+        )
+    if exc.status == 405:
+        return json_response(
+            error_envelope(405, ERR_METHOD, f"{request.method} is not allowed on {request.path}"), status=405
+        )
+    return json_response(error_envelope(exc.status, ERR_INTERNAL, exc.reason), status=exc.status)
+
+
+async def _scripted(
+    request: web.Request, fault: ScriptedFault, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if fault.kind == "delay":
+        await asyncio.sleep(fault.delay)
+        return await handler(request)
+    if fault.kind == "drop":
+        return await drop_connection(request)
+    if fault.kind == "status":
+        return error_status(fault.status)
+    body = orjson.dumps(envelope([{"clickLogs": []}], pagination={"pageSize": 100}))
+    return await malformed(request, fault.kind, body)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if remote is None:
+        return False
+    try:
+        return ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def build_app(world: World, registry: EndpointRegistry | None = None) -> web.Application:
+    """The aiohttp app serving ``world``; ``registry`` defaults to :data:`ENDPOINTS` plus extensions."""
+    if registry is None:
+        load_extensions()
+        registry = ENDPOINTS
+    app = web.Application(middlewares=[_outer], client_max_size=16 * 1024 * 1024)
+    app[WORLD_KEY] = world
+    app.router.add_post("/oauth/token", oauth_token)
+    for ep in registry:
+        for method in ep.methods:
+            app.router.add_route(method, ep.path, api_handler(ep))
+    app.router.add_get("/_sim/ground-truth", sim_ground_truth)
+    app.router.add_get("/_sim/stats", sim_stats)
+    app.router.add_post("/_sim/reset-stats", sim_reset_stats)
+    app.router.add_route("*", "/_sim/faults", sim_faults)
+    app.router.add_route("*", "/_sim/clock", sim_clock)
+    app.router.add_get("/_sim/info", sim_info)
+    return app
+
+
+# -- running it ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunningSimulator:
+    """A simulator serving on ``url``.
+
+    Attributes:
+        url: ``http://127.0.0.1:PORT`` (no trailing slash).
+        world: The live world: clock, accounts (data, hold queues), tokens, faults, stats.
+        apps: ``(client_id, client_secret)`` pairs it accepts.
+    """
+
+    url: str
+    world: World
+    apps: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        """The TCP port."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def config(self) -> SimulatorConfig:
+        """The configuration it was started with."""
+        return self.world.config
+
+    @property
+    def client_id(self) -> str:
+        """The first app's client id."""
+        return self.apps[0][0]
+
+    @property
+    def client_secret(self) -> str:
+        """The first app's client secret (a fake credential of the simulator)."""
+        return self.apps[0][1]
+
+    def set_faults(self, faults: FaultSettings | None = None, **changes: Any) -> FaultSettings:
+        """Replace the active faults: pass a :class:`FaultSettings`, or its fields as keywords.
+
+        ``set_faults()`` with nothing clears every fault. Quotas and scripts restart; the random
+        faults' PRNG is reseeded, so the same call gives the same failure sequence.
+        """
+        if faults is None:
+            faults = FaultSettings.from_dict(
+                {k: (v.__dict__ if hasattr(v, "__dataclass_fields__") else v) for k, v in changes.items()}
+            ) if changes else FaultSettings()  # fmt: skip
+        elif changes:
+            raise TypeError("pass either a FaultSettings or keyword fields, not both")
+        self.world.faults.configure(faults)
+        return faults
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self.world.faults.configure(FaultSettings())
+
+    def ground_truth(
+        self,
+        stream: str,
+        start: datetime | float,
+        end: datetime | float,
+        *,
+        client_id: str | None = None,
+        include_future_visible: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Every record of ``stream`` with timestamp in ``[start, end)`` that the API serves (see World)."""
+        lo = start.timestamp() if isinstance(start, datetime) else float(start)
+        hi = end.timestamp() if isinstance(end, datetime) else float(end)
+        return self.world.ground_truth(
+            stream, lo, hi, client_id=client_id, include_future_visible=include_future_visible
+        )
+
+    def stats(self) -> SimulatorStats:
+        """A snapshot of the request statistics."""
+        return self.world.stats.copy()
+
+    def reset_stats(self) -> None:
+        """Zero the request statistics."""
+        self.world.stats = SimulatorStats()
+
+
+@contextlib.asynccontextmanager
+async def run_simulator(
+    config: SimulatorConfig | None = None, *, registry: EndpointRegistry | None = None
+) -> AsyncIterator[RunningSimulator]:
+    """Serve a simulator for the duration of the ``async with`` block.
+
+    Args:
+        config: Settings; defaults to :class:`SimulatorConfig()`.
+        registry: Endpoints to serve; defaults to the stream endpoints plus ``actions_*`` modules.
+    """
+    config = config or SimulatorConfig()
+    world = World(config)
+    app = build_app(world, registry)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        display = f"[{host}]" if ":" in host else host
+        sim = RunningSimulator(url=f"http://{display}:{port}", world=world, apps=list(config.apps))
+        logger.info("Mimecast API simulator is listening on %s.", sim.url)
+        yield sim
+    finally:
+        await runner.cleanup()
