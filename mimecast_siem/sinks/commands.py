@@ -1,10 +1,179 @@
-"""CLI commands of the sinks room (placeholder until the room registers its commands)."""
+"""CLI commands of the sinks room: ``mimecast-siem dead-letters list|replay``.
+
+``list`` shows dead-lettered events (newest last); ``replay`` sends them again through the sink they
+were refused by (or only ``--sink NAME``), removing the ones that are delivered and keeping the rest
+(with the new reason). ``--dry-run`` counts what would be sent without sending anything.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+import socket
+import sys
+from typing import Any, TextIO
+
+from mimecast_siem import __version__
+from mimecast_siem.errors import ConfigError
+from mimecast_siem.sinks.base import Sink, SinkContext
+from mimecast_siem.sinks.deadletter import DeadLetters, ReplayBusy, ReplayReport, dumps_event_json
+from mimecast_siem.sinks.registry import build_sinks
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this room's sub-commands to ``sub``."""
+    """Add ``dead-letters`` with its ``list`` and ``replay`` sub-commands."""
+    from mimecast_siem.config import add_config_arguments
+
+    parser = sub.add_parser(
+        "dead-letters",
+        help="Inspect and replay events that sinks refused permanently.",
+        description="Events a sink refused permanently are kept in the dead-letter file "
+        "(dead_letter.path, default <data_dir>/dead-letters.ndjson) until replayed.",
+    )
+    actions = parser.add_subparsers(dest="dead_letters_command", metavar="ACTION")
+    parser.set_defaults(handler=_missing_action(parser))
+
+    listing = actions.add_parser("list", help="Show dead-lettered events.")
+    add_config_arguments(listing)
+    listing.add_argument("--sink", metavar="NAME", help="Only entries of this sink.")
+    listing.add_argument("--limit", type=_non_negative, default=50, help="Show the newest N entries (default 50).")
+    listing.add_argument("--json", action="store_true", help="Print full entries as JSON lines (events included).")
+    listing.set_defaults(handler=list_command)
+
+    replay = actions.add_parser("replay", help="Send dead-lettered events again; delivered ones are removed.")
+    add_config_arguments(replay)
+    replay.add_argument("--sink", metavar="NAME", help="Only replay entries of this sink.")
+    replay.add_argument("--dry-run", action="store_true", help="Count what would be sent; send nothing.")
+    replay.set_defaults(handler=replay_command)
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _missing_action(parser: argparse.ArgumentParser) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+
+    return handler
+
+
+def _dead_letters(settings: Any) -> DeadLetters:
+    return DeadLetters(settings.dead_letter_path(), settings.dead_letter.max_bytes)
+
+
+def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``dead-letters list``: print entries (a table, or JSON lines with ``--json``)."""
+    from mimecast_siem.config import settings_from_args
+
+    out = out or sys.stdout
+    settings = settings_from_args(args)
+    store = _dead_letters(settings)
+    read = store.read(sink=args.sink)
+    entries = read.entries[-args.limit :] if args.limit else []
+    if args.json:
+        for entry in entries:
+            out.write(dumps_event_json(entry.to_json()).decode() + "\n")
+    else:
+        for entry in entries:
+            reason = entry.reason if len(entry.reason) <= 100 else entry.reason[:97] + "..."
+            out.write(
+                f"{entry.ts.isoformat(timespec='seconds')}  {entry.sink}  {entry.tenant}/{entry.stream}  "
+                f"{entry.event_id}  {reason}\n"
+            )
+        shown = f"showing {len(entries)} of {len(read.entries)}" if len(entries) < len(read.entries) else ""
+        summary = f"{len(read.entries)} dead letter(s)" + (f" ({shown})" if shown else "")
+        if read.corrupt_lines:
+            summary += f"; {read.corrupt_lines} unreadable line(s) skipped"
+        out.write(summary + f" in {store.path}\n")
+    out.flush()
+    return EXIT_OK
+
+
+async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``dead-letters replay``: re-send entries; exit 0 when everything attempted was delivered."""
+    from mimecast_siem.config import print_problems, settings_from_args
+
+    out = out or sys.stdout
+    settings = settings_from_args(args)
+    configured = {s.name for s in settings.sinks}
+    if args.sink is not None and args.sink not in configured:
+        allowed = ", ".join(sorted(configured)) or "(no sinks configured)"
+        sys.stderr.write(f"error: --sink: no sink named {args.sink!r} in the configuration; configured: {allowed}\n")
+        return EXIT_BAD_INPUT
+    store = _dead_letters(settings)
+    wanted = {e.sink for e in store.read(sink=args.sink).entries} & configured
+    context = SinkContext(
+        data_dir=settings.data_dir, instance_id=f"{socket.gethostname()}-{os.getpid()}-replay", version=__version__
+    )
+    try:
+        sinks = build_sinks(settings, context, names=wanted)
+    except ConfigError as exc:
+        print_problems(exc, sys.stderr)
+        return EXIT_BAD_INPUT
+    batch_sizes = {s.name: s.batch_max_events for s in settings.sinks}
+    started: dict[str, Sink] = {}
+    try:
+        if not args.dry_run:
+            for name, sink in sinks.items():
+                try:
+                    await sink.start()
+                except Exception as exc:
+                    out.write(f"sink {name}: could not start ({type(exc).__name__}: {exc}); its entries stay\n")
+                    continue
+                started[name] = sink
+        try:
+            report = await store.replay(
+                sinks if args.dry_run else started,
+                only_sink=args.sink,
+                batch_max_events=batch_sizes,
+                dry_run=args.dry_run,
+            )
+        except ReplayBusy as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_FAILURE
+    finally:
+        for sink in started.values():
+            try:
+                await sink.close()
+            except Exception as exc:
+                out.write(f"warning: a sink did not close cleanly ({type(exc).__name__})\n")
+    _print_report(report, out)
+    failed = report.failed or (len(started) < len(sinks) and not args.dry_run)
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _print_report(report: ReplayReport, out: TextIO) -> None:
+    verb = "would send" if report.dry_run else "sent"
+    if not report.outcomes and not report.skipped_unknown_sink:
+        out.write("nothing to replay\n")
+    for name, outcome in sorted(report.outcomes.items()):
+        if report.dry_run:
+            out.write(f"sink {name}: {verb} {outcome.attempted} event(s)\n")
+            continue
+        line = f"sink {name}: {verb} {outcome.attempted}, delivered {outcome.delivered}"
+        if outcome.rejected:
+            line += f", refused again {outcome.rejected}"
+        if outcome.failed:
+            line += f", failed {outcome.failed}"
+        if outcome.error:
+            line += f" ({outcome.error})"
+        out.write(line + "\n")
+    for name, count in sorted(report.skipped_unknown_sink.items()):
+        out.write(f"sink {name}: {count} entr{'y' if count == 1 else 'ies'} kept (no such sink in the configuration)\n")
+    if report.corrupt_lines:
+        out.write(f"{report.corrupt_lines} unreadable line(s) skipped\n")
+    if not report.dry_run:
+        out.write(f"{report.kept} dead letter(s) remain\n")
+    out.flush()
