@@ -27,8 +27,8 @@ from mimecast_siem.config.models import Settings, SinkSettings, StreamSettings
 from mimecast_siem.config.overrides import CONFIG_PATH_ENV, apply_env_overrides
 from mimecast_siem.config.problems import parse_key, problems_from_validation, reference_problems
 from mimecast_siem.config.schema import SETTINGS_SHAPE, Shape
-from mimecast_siem.config.secrets import collect_secrets, resolve_secret_files
-from mimecast_siem.config.sources import FILE_KEY, SourceMap, TreePath, read_yaml
+from mimecast_siem.config.secrets import MASKED, collect_secrets, resolve_secret_files
+from mimecast_siem.config.sources import FILE_KEY, SourceMap, TreePath, read_yaml, render_path
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.observability.logging import register_secret, scrub
 
@@ -81,8 +81,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             tree = None
         else:
             document = read_yaml(text, label, environ)
-            problems.extend(document.problems)
             tree, sources = document.tree, document.sources
+            # Keys were rendered while the tree was being built; name list items now that it exists.
+            problems.extend(_rekey(p, tree) for p in document.problems)
     if tree is None:
         # The file could not be read or parsed: report that alone, since every other problem would
         # be a consequence of the missing file.
@@ -104,6 +105,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         problems.extend(found)
     problems.extend(_stream_override_problems(tree, sources, label))
     problems.extend(_ca_bundle_problems(tree, sources))
+    problems.extend(_state_url_problems(tree, sources))
     problems.extend(_sink_option_problems(settings, tree, sources))
     # A secret whose file could not be read is reported once, for the file, not again as missing.
     unreadable = {p.key[: -len("_file")] for p in problems if p.key.endswith("_file")}
@@ -136,6 +138,13 @@ def _coerce(node: Any, shape: Shape, path: TreePath, sources: SourceMap) -> None
         elif child_shape.text and value is not None and not isinstance(value, str):
             raw = sources.raw_text.get(child_path)
             node[key] = raw if raw is not None else str(value)
+
+
+def _rekey(problem: ConfigProblem, tree: Any) -> ConfigProblem:
+    if tree is None or problem.key == FILE_KEY:
+        return problem
+    key = render_path(parse_key(problem.key, tree), tree)
+    return ConfigProblem(key, problem.message, problem.value, problem.source)
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -225,6 +234,28 @@ def _ca_bundle_problems(tree: Any, sources: SourceMap) -> list[ConfigProblem]:
     return problems
 
 
+def _state_url_problems(tree: Any, sources: SourceMap) -> list[ConfigProblem]:
+    state = tree.get("state") if isinstance(tree, dict) else None
+    url = state.get("url") if isinstance(state, dict) else None
+    if not isinstance(url, str):
+        return []
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        return [
+            ConfigProblem(
+                "state.url",
+                "not a database URL; expected sqlite:///path/state.db or postgresql+psycopg://user@host:5432/db",
+                MASKED,
+                sources.origin(("state", "url")),
+            )
+        ]
+    return []
+
+
 def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceMap) -> list[ConfigProblem]:
     """Type-specific sink options, checked by the sinks room's ``validate_sink_settings`` if present."""
     try:
@@ -240,7 +271,8 @@ def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceM
             try:
                 valid.append(SinkSettings.model_validate(item))
             except ValidationError:
-                continue
+                # Problem keys are by index (sinks[2].port): check only when every index lines up.
+                return []
         if not valid:
             return []
         target = Settings.model_construct(sinks=valid)  # type: ignore[call-arg]

@@ -156,13 +156,13 @@ def _container_for(child: Any, shape: Shape, path: TreePath, tree: Any, next_seg
         return {name: {} for name in child}
     if isinstance(child, dict | list):
         return child
-    if child is None:
+    if child is None and shape.kind != "scalar":
         if shape.kind == "list" or (shape.kind == "any" and next_segment.isdigit()):
             return []
         return {}
     raise _OverrideRefused(
         render_path(path, tree),
-        f"cannot set a key inside it: it holds a single value ({type(child).__name__}), not a section",
+        "cannot set a key inside it: it holds a single value, not a section",
     )
 
 
