@@ -8,6 +8,7 @@ parameter digest. The store applies these rules inside its transactions.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -264,9 +265,19 @@ def audit_param_digest(params: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the canonical JSON of an action's parameters.
 
     The audit stores this digest, never the parameters: they can hold message content, addresses
-    and, for the generic action, arbitrary bodies. Key order does not change the digest.
+    and, for the generic action, arbitrary bodies. Key order does not change the digest; values JSON
+    cannot hold (datetimes, big integers, models) are hashed by their ``str``.
     """
-    return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
+    canonical = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
@@ -183,6 +184,8 @@ class StateStore:
             (require_name("seen event id", eid, MAX_EVENT_ID_LENGTH), require_aware("seen event time", t))
             for eid, t in seen
         ]
+        if snapshot is not None:
+            _check_snapshot(snapshot)
         checkpoint = await self._run(
             lambda conn, now: checkpointing.commit_window(
                 conn, now, tenant, stream, end, owner=owner, epoch=epoch, seen=seen_rows, snapshot=snapshot
@@ -514,6 +517,16 @@ class StateStore:
             raise StateStoreError("The state store is closed.")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, arg)
+
+
+def _check_snapshot(snapshot: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse a snapshot that cannot be stored, before the commit starts (the message names the item)."""
+    for item_id, item in snapshot.items():
+        require_name("snapshot item id", item_id, 200)
+        try:
+            orjson.dumps(item)
+        except TypeError as exc:
+            raise ValueError(f"snapshot item {item_id!r} cannot be stored as JSON: {exc}") from None
 
 
 def _key(tenant: str, stream: str, *, stream_length: int = 64) -> None:
