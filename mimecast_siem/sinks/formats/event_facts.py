@@ -14,13 +14,16 @@ Values are read defensively from two places, first hit wins:
 
 A missing key is normal (API versions and tenants differ); it simply leaves the fact empty.
 
-Severity (0-10, CEF scale) comes from the verdict, raised by one when Mimecast blocked or held the
-message (sinks.md section 3.3): clean 1, unknown 3, suspicious 6, malicious 8; no verdict: a
-stream baseline (gauges 1, audit 3, held 4), or 5 when the event is a block.
+Severity (0-10, CEF scale) is the normaliser's ``event.severity`` when the document has one, so
+the json, CEF and LEEF outputs of one event agree. Otherwise it comes from the verdict, raised by
+one when Mimecast blocked or held the message (sinks.md section 3.3): clean 1, unknown 3,
+suspicious 6, malicious 8; without a verdict a stream baseline (gauges 1, audit 3, a message
+entering hold 5, leaving 3), at least 5 for a block.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +149,16 @@ class _Lookup:
         """Like :meth:`value`, rendered as text (lists joined with ``join``)."""
         return _as_text(self.value(doc=doc, raw=raw), join)
 
+    def ip(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
+        """The first value that is a valid IPv4/IPv6 address (formats put it in typed IP fields)."""
+        found = self.first_text(doc=doc, raw=raw)
+        if found is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(found.strip()))
+        except ValueError:
+            return None
+
     def first_text(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
         """Like :meth:`text` but a list gives its first element (a single sender)."""
         found = self.value(doc=doc, raw=raw)
@@ -235,6 +248,14 @@ def severity_of(verdict: str | None, blocked: bool, baseline: int) -> int:
     return max(baseline, 5) if blocked else baseline
 
 
+def _doc_severity(look: _Lookup, default: int) -> int:
+    """The normaliser's ``event.severity`` (0-10) when it set one, so every format agrees; else ``default``."""
+    found = look.value(doc=("event.severity",))
+    if isinstance(found, int) and not isinstance(found, bool):
+        return max(0, min(10, found))
+    return default
+
+
 def _direction(value: str | None) -> str | None:
     if value is None:
         return None
@@ -286,13 +307,13 @@ def _ttp_url(look: _Lookup) -> EventFacts:
         verdict=verdict,
         action=action,
         blocked=blocked,
-        severity=severity_of(verdict, blocked, baseline=3),
+        severity=_doc_severity(look, severity_of(verdict, blocked, baseline=3)),
         direction=_direction(look.text(raw=("route",), doc=_DIRECTION)),
         sender=look.first_text(doc=_SENDER, raw=("fromUserEmailAddress",)),
         recipient=look.text(doc=_RECIPIENT, raw=("userEmailAddress",)),
         subject=look.text(doc=_SUBJECT, raw=("subject",)),
         message_id=look.text(doc=_MESSAGE_ID, raw=("messageId",)),
-        source_ip=look.first_text(doc=_SOURCE_IP, raw=("sendingIp",)),
+        source_ip=look.ip(doc=_SOURCE_IP, raw=("sendingIp",)),
         url=look.text(raw=("url",), doc=("url.original", "url.full")),
         category=look.text(raw=("category",), doc=("mimecast.category",)),
         policy=look.text(doc=_POLICY, raw=("ttpDefinition",)),
@@ -315,13 +336,13 @@ def _ttp_attachment(look: _Lookup) -> EventFacts:
         verdict=verdict,
         action=action,
         blocked=blocked,
-        severity=severity_of(verdict, blocked, baseline=3),
+        severity=_doc_severity(look, severity_of(verdict, blocked, baseline=3)),
         direction=_direction(look.text(raw=("route",), doc=_DIRECTION)),
         sender=look.first_text(doc=_SENDER, raw=("senderAddress",)),
         recipient=look.text(doc=_RECIPIENT, raw=("recipientAddress",)),
         subject=look.text(doc=_SUBJECT, raw=("subject",)),
         message_id=look.text(doc=_MESSAGE_ID, raw=("messageId",)),
-        source_ip=look.first_text(doc=_SOURCE_IP),
+        source_ip=look.ip(doc=_SOURCE_IP),
         file_name=look.text(raw=("fileName",), doc=("file.name", "email.attachments.file.name")),
         file_type=look.text(raw=("fileType",), doc=("file.mime_type", "email.attachments.file.mime_type")),
         file_hash=look.text(raw=("fileHash",), doc=("file.hash.sha256",)),
@@ -341,12 +362,12 @@ def _ttp_impersonation(look: _Lookup) -> EventFacts:
         verdict=verdict,
         action=action,
         blocked=blocked,
-        severity=severity_of(verdict, blocked, baseline=3),
+        severity=_doc_severity(look, severity_of(verdict, blocked, baseline=3)),
         sender=look.first_text(doc=_SENDER, raw=("senderAddress",)),
         recipient=look.text(doc=_RECIPIENT, raw=("recipientAddress",)),
         subject=look.text(doc=_SUBJECT, raw=("subject",)),
         message_id=look.text(doc=_MESSAGE_ID, raw=("messageId",)),
-        source_ip=look.first_text(doc=_SOURCE_IP, raw=("senderIpAddress",)),
+        source_ip=look.ip(doc=_SOURCE_IP, raw=("senderIpAddress",)),
         policy=look.text(doc=_POLICY, raw=("definition",)),
         record_id=look.text(raw=("id",)),
         extras=_extras(
@@ -358,50 +379,93 @@ def _ttp_impersonation(look: _Lookup) -> EventFacts:
 
 
 def _held_messages(look: _Lookup) -> EventFacts:
-    # A held-message event says a message entered or left the hold queue; the normaliser names
-    # the transition in event.action. Without it, the record itself means "held".
-    action = look.text(doc=_ACTION, raw=("action",)) or "held"
-    left_hold = any(word in action.lower() for word in _LEAVE_HOLD_WORDS)
+    # A held-message event says a message entered or left the hold queue (the collector diffs
+    # snapshots): ``mimecast.transition`` is entered|left; older documents only name it in
+    # event.action. Without either, the record itself means "held".
+    transition = look.text(doc=("mimecast.transition",))
+    action = look.text(doc=_ACTION, raw=("action",))
+    if transition is None:
+        left = action is not None and any(word in action.lower() for word in _LEAVE_HOLD_WORDS)
+        transition = "left" if left else "entered"
+    entered = transition.lower() != "left"
     return EventFacts(
-        **_base(look, "Message left hold" if left_hold else "Message held"),
-        event_class=f"held-messages:{_class_token(action, 'held')}",
-        action=action,
-        blocked=not left_hold or is_blocking(action.lower().replace("hold", "")),
-        severity=3 if left_hold else 5,
+        **_base(look, "Message held" if entered else "Message left hold"),
+        event_class=f"held-messages:{_class_token(transition, 'entered')}",
+        action=action or ("held" if entered else "left-hold"),
+        blocked=entered,
+        severity=_doc_severity(look, default=5 if entered else 3),
         direction=_direction(look.text(raw=("route",), doc=_DIRECTION)),
-        sender=look.first_text(doc=_SENDER, raw=("from", "fromHeader")),
+        sender=look.first_text(doc=_SENDER, raw=("fromHeader", "from")),
         recipient=look.text(doc=_RECIPIENT, raw=("to",)),
         subject=look.text(doc=_SUBJECT, raw=("subject",)),
         message_id=look.text(doc=_MESSAGE_ID, raw=("messageId",)),
         policy=look.text(raw=("policyInfo",), doc=_POLICY),
-        reason=look.text(raw=("reason",)),
-        record_id=look.text(raw=("id",)),
+        reason=look.text(raw=("reason",), doc=("event.reason",)),
+        record_id=look.text(raw=("id",), doc=("email.local_id",)),
         extras=_extras(
-            ("reasonCode", look.text(raw=("reasonCode",))),
+            ("reasonCode", look.text(raw=("reasonCode",), doc=("rule.id",))),
             ("hasAttachments", look.text(raw=("hasAttachments",))),
+            ("heldForSeconds", look.text(doc=("mimecast.held_for_seconds",))),
         ),
         counts=_counts(("size", _as_int(look.value(raw=("size",))))),
     )
 
 
+def _policy_counts(items: Any) -> list[tuple[str, int]]:
+    """``[(policy, count)]`` from hold-summary items (``{policyInfo, numberOfItems}``)."""
+    pairs: list[tuple[str, int]] = []
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, Mapping):
+                count = _as_int(item.get("numberOfItems"))
+                if count is not None:
+                    pairs.append((_as_text(item.get("policyInfo"), ",") or "unknown", count))
+    return pairs
+
+
 def _hold_summary(look: _Lookup) -> EventFacts:
+    # The collector's sample document carries mimecast.hold_summary / held_total; a bare record
+    # (one policy, or the {"data": [...]} response) is read as a fallback.
+    pairs = _policy_counts(look.value(doc=("mimecast.hold_summary",)) or look.value(raw=("data",)))
+    if not pairs and look.value(raw=("numberOfItems",)) is not None:
+        pairs = _policy_counts([dict(look.raw)])
+    total = _as_int(look.value(doc=("mimecast.held_total",)))
+    if total is None and pairs:
+        total = sum(count for _, count in pairs)
+    summary = "; ".join(f"{policy}: {count}" for policy, count in pairs) or None
     return EventFacts(
         **_base(look, "Hold queue summary"),
         event_class="hold-summary:sample",
-        severity=1,
-        policy=look.text(raw=("policyInfo",), doc=_POLICY),
-        counts=_counts(("numberOfItems", _as_int(look.value(raw=("numberOfItems",))))),
+        severity=_doc_severity(look, default=1),
+        policy=pairs[0][0] if len(pairs) == 1 else None,
+        extras=_extras(("holdSummary", summary)),
+        counts=_counts(("heldTotal", total), ("policies", len(pairs) if pairs else None)),
     )
+
+
+def _queue_level(look: _Lookup, direction: str, raw_key: str) -> int | None:
+    level = _as_int(look.value(doc=(f"mimecast.email_queues.{direction}",)))
+    if level is not None:
+        return level
+    level = _as_int(look.value(raw=(raw_key,)))
+    if level is not None:
+        return level
+    data = look.value(raw=("data",))
+    if isinstance(data, list):
+        levels = [_as_int(item.get(raw_key)) for item in data if isinstance(item, Mapping)]
+        known = [lvl for lvl in levels if lvl is not None]
+        return sum(known) if known else None
+    return None
 
 
 def _email_queues(look: _Lookup) -> EventFacts:
     return EventFacts(
         **_base(look, "Email queue sample"),
         event_class="email-queues:sample",
-        severity=1,
+        severity=_doc_severity(look, default=1),
         counts=_counts(
-            ("inboundEmailQueue", _as_int(look.value(raw=("inboundEmailQueue",)))),
-            ("outboundEmailQueue", _as_int(look.value(raw=("outboundEmailQueue",)))),
+            ("inboundEmailQueue", _queue_level(look, "inbound", "inboundEmailQueue")),
+            ("outboundEmailQueue", _queue_level(look, "outbound", "outboundEmailQueue")),
         ),
     )
 
@@ -412,7 +476,7 @@ def _audit(look: _Lookup) -> EventFacts:
         **_base(look, "Audit event"),
         event_class=f"audit:{_class_token(category, 'event')}",
         action=look.text(raw=("auditType",), doc=_ACTION),
-        severity=3,
+        severity=_doc_severity(look, default=3),
         user=look.text(raw=("user",), doc=("user.email", "user.name")),
         category=category,
         reason=look.text(raw=("eventInfo",), doc=("event.reason", "message")),
@@ -431,12 +495,12 @@ def _generic(look: _Lookup) -> EventFacts:
         verdict=verdict,
         action=action,
         blocked=blocked,
-        severity=severity_of(verdict, blocked, baseline=3),
+        severity=_doc_severity(look, severity_of(verdict, blocked, baseline=3)),
         sender=look.first_text(doc=_SENDER),
         recipient=look.text(doc=_RECIPIENT),
         subject=look.text(doc=_SUBJECT),
         message_id=look.text(doc=_MESSAGE_ID),
-        source_ip=look.first_text(doc=_SOURCE_IP),
+        source_ip=look.ip(doc=_SOURCE_IP),
         url=look.text(doc=("url.original", "url.full")),
     )
 

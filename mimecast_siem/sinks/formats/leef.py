@@ -40,7 +40,8 @@ HEADER_LIMIT = 255
 
 __all__ = ["DEFAULT_DELIMITER", "TRUNCATION_MARKER", "LeefEncoder", "leef_line", "parse_delimiter"]
 
-_FORBIDDEN_DELIMITERS = {"|", "=", "\\"}
+# Taken by the format itself, or by the truncation marker (which would turn into spaces).
+_FORBIDDEN_DELIMITERS = {"|", "=", "\\", ".", "[", "]"}
 _HEX_FORM = re.compile(r"^(?:0x|x)([0-9a-fA-F]{2})$")
 _EVENT_ID_UNSAFE = re.compile(r"[^A-Za-z0-9:_.-]")
 

@@ -315,7 +315,7 @@ class SyslogMessageBuilder:
             pid = f"[{self.procid}]" if self.procid and self.procid != NIL else ""
             host = header_field(self.hostname, HOSTNAME_MAX)
             prefix = f"<{priority}>{rfc3164_timestamp(timestamp)} {host} {tag}{pid}: ".encode()
-            return fit_message(prefix, text.encode(), self.max_bytes)
+            return fit_message(prefix, _utf8(text), self.max_bytes)
         sd = NIL
         if self.sd_id is not None:
             params: tuple[tuple[str, str], ...] = (("tenant", tenant), ("stream", stream), ("event_id", event_id))
@@ -333,8 +333,14 @@ class SyslogMessageBuilder:
                 sd,
             )
         )
-        prefix = header.encode() + b" " + (BOM if self.utf8_bom else b"")
-        return fit_message(prefix, text.encode(), self.max_bytes)
+        prefix = _utf8(header) + b" " + (BOM if self.utf8_bom else b"")
+        return fit_message(prefix, _utf8(text), self.max_bytes)
+
+
+def _utf8(text: str) -> bytes:
+    # A lone surrogate (possible in JSON-decoded text) cannot be UTF-8: it becomes "?" rather
+    # than failing the whole batch.
+    return text.encode("utf-8", errors="replace")
 
 
 def frame(message: bytes, framing: Framing) -> bytes:
