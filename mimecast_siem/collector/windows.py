@@ -65,7 +65,7 @@ def fetch_range(window: Window, *, checkpoint: datetime | None, overlap: timedel
     The window that starts at the committed checkpoint re-reads ``overlap`` before it (late records);
     later windows of the same batch do not (their predecessor is being read concurrently).
     """
-    if checkpoint is not None and window.start == checkpoint and overlap > timedelta(0):
+    if checkpoint is not None and window.start == floor_to_second(checkpoint) and overlap > timedelta(0):
         return FetchRange(window.start - overlap, window.end)
     return FetchRange(window.start, window.end)
 
@@ -131,7 +131,7 @@ def plan_windows(
     if checkpoint is None:
         start = first_start(now, start_from, max_history=max_history)
     else:
-        start = clamp_to_history(checkpoint, now, max_history)
+        start = clamp_to_history(floor_to_second(checkpoint), now, max_history)
     windows: list[Window] = []
     while start < head and (limit is None or len(windows) < limit):
         end = min(start + max_window, head)

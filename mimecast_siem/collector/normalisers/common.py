@@ -26,8 +26,9 @@ OBSERVER = {"vendor": "Mimecast", "product": "Email Security", "type": "email-ga
 TAG_TIME_UNPARSED = "mimecast_siem_time_unparsed"
 
 #: MITRE ATT&CK techniques put on threat events.
-TECHNIQUE_PHISHING_LINK = {"id": "T1566.002", "name": "Spearphishing Link"}
-TECHNIQUE_PHISHING_ATTACHMENT = {"id": "T1566.001", "name": "Spearphishing Attachment"}
+TECHNIQUE_PHISHING = {"id": "T1566", "name": "Phishing"}
+SUBTECHNIQUE_PHISHING_LINK = {"id": "T1566.002", "name": "Spearphishing Link"}
+SUBTECHNIQUE_PHISHING_ATTACHMENT = {"id": "T1566.001", "name": "Spearphishing Attachment"}
 TECHNIQUE_IMPERSONATION = {"id": "T1656", "name": "Impersonation"}
 TACTIC_INITIAL_ACCESS = {"id": "TA0001", "name": "Initial Access"}
 TACTIC_DEFENSE_EVASION = {"id": "TA0005", "name": "Defense Evasion"}
@@ -70,14 +71,14 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return _from_epoch_ms(float(value))
+        return _from_epoch_ms(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
     if not text:
         return None
     if _EPOCH_MS_DIGITS.match(text):
-        return _from_epoch_ms(float(text))
+        return _from_epoch_ms(int(text))
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     text = _OFFSET_NO_COLON.sub(r"\1\2:\3", text)
@@ -90,10 +91,14 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _from_epoch_ms(ms: float) -> datetime | None:
+    # timedelta arithmetic keeps whole milliseconds exact (a float division would round them).
     try:
-        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-    except (OverflowError, OSError, ValueError):
+        return _EPOCH + timedelta(milliseconds=ms)
+    except (OverflowError, ValueError):
         return None
 
 

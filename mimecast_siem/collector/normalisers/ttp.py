@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mimecast_siem.collector.normalisers.common import (
+    SUBTECHNIQUE_PHISHING_ATTACHMENT,
+    SUBTECHNIQUE_PHISHING_LINK,
     TACTIC_DEFENSE_EVASION,
     TACTIC_INITIAL_ACCESS,
     TECHNIQUE_IMPERSONATION,
-    TECHNIQUE_PHISHING_ATTACHMENT,
-    TECHNIQUE_PHISHING_LINK,
+    TECHNIQUE_PHISHING,
     NormaliseContext,
     build_event,
     direction,
@@ -65,13 +66,21 @@ def _outcome(action: str | None) -> str:
     return "unknown"
 
 
-def _threat(technique: Mapping[str, str], tactic: Mapping[str, str], indicator: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+def _threat(
+    technique: Mapping[str, str],
+    tactic: Mapping[str, str],
+    indicator: Mapping[str, Any],
+    subtechnique: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    threat: dict[str, Any] = {
         "framework": "MITRE ATT&CK",
         "tactic": {"id": [tactic["id"]], "name": [tactic["name"]]},
-        "technique": {"id": [technique["id"].split(".")[0]], "name": [technique["name"]]},
+        "technique": {"id": [technique["id"]], "name": [technique["name"]]},
         "enrichments": [{"indicator": {**indicator, "provider": "Mimecast"}}],
     }
+    if subtechnique is not None:
+        threat["technique"]["subtechnique"] = {"id": [subtechnique["id"]], "name": [subtechnique["name"]]}
+    return threat
 
 
 def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,7 +115,10 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
     }
     if malicious and url:
         fields["threat"] = _threat(
-            TECHNIQUE_PHISHING_LINK, TACTIC_INITIAL_ACCESS, {"type": "url", "url": {"original": url["original"]}}
+            TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
+            {"type": "url", "url": {"original": url["original"]}},
+            SUBTECHNIQUE_PHISHING_LINK,
         )
     return build_event(
         stream=stream,
@@ -157,9 +169,10 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
         fields["related"]["hash"] = [sha256.lower()]
     if malicious and sha256:
         fields["threat"] = _threat(
-            TECHNIQUE_PHISHING_ATTACHMENT,
+            TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
             {"type": "file", "file": {"hash": {"sha256": sha256.lower()}, "name": file_fields["name"]}},
+            SUBTECHNIQUE_PHISHING_ATTACHMENT,
         )
     return build_event(
         stream=stream,
