@@ -1,0 +1,282 @@
+"""The response-action HTTP service: ``/v1/actions``, ``/v1/actions/{name}``, ``/v1/openapi.json``.
+
+Mounted on the daemon's HTTP port (:func:`add_action_routes` on the health app) or served alone
+(:func:`build_actions_app`, ``mimecast-siem serve-actions``). Order of checks for a call, so that a
+caller learns nothing it is not entitled to:
+
+1. failed-authentication throttle per client address (429);
+2. the API is disabled without configured tokens (404);
+3. bearer token (401 with ``WWW-Authenticate``);
+4. the action exists (404);
+5. body size (413), JSON object with only ``params``, ``tenant``, ``dry_run``, ``limit`` (400);
+6. tenant resolved (400), scope and tenant restriction (403);
+7. parameters validated (400) - all before any request to Mimecast.
+
+Every call, allowed or refused, is audited; errors are ``application/problem+json`` (RFC 9457).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from mimecast_siem.actions.access import ANONYMOUS, Decision, FailedAuthThrottle, TokenRegistry, grants_from_settings
+from mimecast_siem.actions.catalogue import CATALOGUE
+from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_document, openapi_document
+from mimecast_siem.actions.outcome import PROBLEM_CONTENT_TYPE, Outcome, Problem
+from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService, TenantUnknown, resolve_tenant
+from mimecast_siem.actions.spec import ResultKind
+
+log = logging.getLogger("mimecast_siem.actions")
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+_BODY_KEYS = ("params", "tenant", "dry_run", "limit")
+_SPOOL_IN_MEMORY = 1_048_576
+_CHUNK = 65_536
+REALM = 'Bearer realm="mimecast-siem"'
+
+
+class ActionHttp:
+    """The request handlers, bound to one service, token registry and throttle."""
+
+    def __init__(
+        self,
+        service: ActionService,
+        registry: TokenRegistry,
+        throttle: FailedAuthThrottle | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.service = service
+        self.registry = registry
+        self.throttle = throttle or FailedAuthThrottle()
+        self.max_body_bytes = max_body_bytes
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _client(request: web.Request) -> str:
+        return request.remote or "unknown"
+
+    def problem_response(self, request: web.Request, problem: Problem, *, token_given: bool = False) -> web.Response:
+        doc = problem.document(instance=request.path)
+        headers: dict[str, str] = {}
+        if problem.outcome is Outcome.UNAUTHORIZED:
+            headers["WWW-Authenticate"] = REALM + (', error="invalid_token"' if token_given else "")
+        if problem.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(problem.retry_after + 0.999)))
+        return web.Response(
+            body=orjson.dumps(doc), status=problem.status, content_type=PROBLEM_CONTENT_TYPE, headers=headers
+        )
+
+    def _gate(self, request: web.Request) -> tuple[str | None, Problem | None]:
+        """Throttle, enabled and token checks shared by every route: (who, refusal)."""
+        client = self._client(request)
+        wait = self.throttle.retry_after(client)
+        if wait is not None:
+            return None, Problem(
+                Outcome.THROTTLED, "too many failed authentications from this address; retry later", retry_after=wait
+            )
+        if not self.registry.enabled:
+            return None, Problem(
+                Outcome.DISABLED, "the action API is disabled: no tokens are configured (actions.tokens)"
+            )
+        header = request.headers.get("Authorization")
+        grant = self.registry.identify(header)
+        if grant is None:
+            self.throttle.record_failure(client)
+            detail = "a valid bearer token is required" if header else "missing bearer token"
+            return None, Problem(Outcome.UNAUTHORIZED, detail)
+        return grant.name, None
+
+    # --- routes ---------------------------------------------------------------------------------------
+
+    async def list_actions(self, request: web.Request) -> web.StreamResponse:
+        _who, refusal = self._gate(request)
+        if refusal is not None:
+            return self.problem_response(request, refusal, token_given="Authorization" in request.headers)
+        return web.json_response(catalogue_document(), dumps=lambda o: orjson.dumps(o).decode())
+
+    async def openapi(self, request: web.Request) -> web.StreamResponse:
+        _who, refusal = self._gate(request)
+        if refusal is not None:
+            return self.problem_response(request, refusal, token_given="Authorization" in request.headers)
+        return web.json_response(openapi_document(), dumps=lambda o: orjson.dumps(o).decode())
+
+    async def run_action(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name", "")
+        who, refusal = self._gate(request)
+        if refusal is not None:
+            call = ActionCall(action=name, params=None, who=ANONYMOUS, channel="http")
+            result = await self.service.refuse(call, refusal.outcome, refusal.detail, _retry(refusal))
+            return self.problem_response(request, _problem(result), token_given="Authorization" in request.headers)
+        assert who is not None
+        spec = CATALOGUE.get(name)
+        body, body_problem = await self._read_body(request, name)
+        params = body.get("params") if isinstance(body, dict) else None
+        call = ActionCall(action=name, params=params, who=who, channel="http")
+        if spec is None:
+            result = await self.service.run(call)  # audited as unknown_action
+            return self.problem_response(request, _problem(result))
+        if body_problem is not None:
+            result = await self.service.refuse(call, body_problem.outcome, body_problem.detail, body_problem.extensions)
+            return self.problem_response(request, _problem(result))
+        assert isinstance(body, dict)
+        try:
+            tenant = resolve_tenant(self.service.settings, body.get("tenant")).name
+        except TenantUnknown as exc:
+            ext = {"errors": [{"key": "tenant", "message": str(exc)}]}
+            result = await self.service.refuse(call, Outcome.INVALID, str(exc), ext)
+            return self.problem_response(request, _problem(result))
+        decision = self.registry.check(request.headers.get("Authorization"), spec, tenant)
+        call = ActionCall(
+            action=name,
+            params=params,
+            who=who,
+            channel="http",
+            tenant=tenant,
+            dry_run=bool(body.get("dry_run", False)),
+            limit=body.get("limit"),
+        )
+        if decision.decision is not Decision.ALLOWED:
+            result = await self.service.refuse(call, Outcome.FORBIDDEN, decision.reason)
+            result.tenant = tenant
+            return self.problem_response(request, _problem(result))
+        if spec.kind is ResultKind.BINARY and not call.dry_run:
+            return await self._download(request, call)
+        result = await self.service.run(call)
+        return self._respond(request, result)
+
+    async def _download(self, request: web.Request, call: ActionCall) -> web.StreamResponse:
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            result = await self.service.run(
+                ActionCall(
+                    action=call.action,
+                    params=call.params,
+                    who=call.who,
+                    channel=call.channel,
+                    tenant=call.tenant,
+                    dry_run=False,
+                    download_to=spool,
+                )
+            )
+            if not result.ok or result.document is None:
+                return self._respond(request, result)
+            info = result.document["result"]
+            filename = _safe_filename(info.get("filename")) or "download.bin"
+            response = web.StreamResponse(
+                status=200,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Disposition": f'attachment; filename="{filename}"',
+                    "X-Content-SHA256": str(info.get("sha256", "")),
+                },
+            )
+            response.content_length = int(info.get("bytes", 0))
+            await response.prepare(request)
+            spool.seek(0)
+            while chunk := spool.read(_CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    def _respond(self, request: web.Request, result: ActionResult) -> web.StreamResponse:
+        if result.problem is not None:
+            return self.problem_response(request, result.problem)
+        return web.Response(body=orjson.dumps(result.document), status=200, content_type="application/json")
+
+    async def _read_body(self, request: web.Request, name: str) -> tuple[Any, Problem | None]:
+        declared = request.content_length
+        if declared is not None and declared > self.max_body_bytes:
+            return None, Problem(Outcome.TOO_LARGE, f"the request body is larger than {self.max_body_bytes} bytes")
+        raw = bytearray()
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            raw.extend(chunk)
+            if len(raw) > self.max_body_bytes:
+                return None, Problem(Outcome.TOO_LARGE, f"the request body is larger than {self.max_body_bytes} bytes")
+        ctype = request.content_type
+        if raw and ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith("+json"):
+            return None, _invalid("body", f"expected Content-Type application/json (got {ctype[:64]})")
+        if not raw.strip():
+            return {}, None
+        try:
+            body = orjson.loads(bytes(raw))
+        except orjson.JSONDecodeError:
+            return None, _invalid("body", "the request body is not valid JSON")
+        if not isinstance(body, dict):
+            return None, _invalid("body", "the request body must be a JSON object")
+        unknown = [k for k in body if k not in _BODY_KEYS]
+        if unknown:
+            return body, _invalid(str(unknown[0])[:64], "is not a known field", allowed=list(_BODY_KEYS))
+        tenant = body.get("tenant")
+        if tenant is not None and not isinstance(tenant, str):
+            return body, _invalid("tenant", "must be a string")
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            return body, _invalid("dry_run", "must be true or false")
+        limit = body.get("limit")
+        if limit is not None:
+            spec = CATALOGUE.get(name)
+            if spec is not None and spec.kind is not ResultKind.PAGED:
+                return body, _invalid("limit", f"{name} is not a paginated read; limit does not apply")
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+                return body, _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        if "params" in body and body["params"] is not None and not isinstance(body["params"], dict):
+            return body, _invalid("params", "must be a JSON object")
+        return body, None
+
+
+def _invalid(key: str, message: str, allowed: list[Any] | None = None) -> Problem:
+    error: dict[str, Any] = {"key": key, "message": message}
+    if allowed:
+        error["allowed"] = allowed
+    return Problem(Outcome.INVALID, f"{key}: {message}", {"errors": [error]})
+
+
+def _retry(problem: Problem) -> Mapping[str, Any] | None:
+    return {"retry_after": problem.retry_after} if problem.retry_after is not None else None
+
+
+def _problem(result: ActionResult) -> Problem:
+    assert result.problem is not None
+    return result.problem
+
+
+def _safe_filename(name: Any) -> str | None:
+    if not isinstance(name, str):
+        return None
+    cleaned = "".join(c for c in name if c.isalnum() or c in "._- ")[:128].strip()
+    return cleaned or None
+
+
+ACTION_HTTP_KEY = web.AppKey("action_http", ActionHttp)
+
+
+def add_action_routes(app: web.Application, handlers: ActionHttp) -> None:
+    """Mount the action API on ``app`` (e.g. the daemon's health app) and close its clients on cleanup."""
+    app[ACTION_HTTP_KEY] = handlers
+    app.router.add_get("/v1/actions", handlers.list_actions)
+    app.router.add_get("/v1/openapi.json", handlers.openapi)
+    app.router.add_post("/v1/actions/{name}", handlers.run_action)
+
+    async def _close(_app: web.Application) -> None:
+        await handlers.service.close()
+
+    app.on_cleanup.append(_close)
+
+
+def build_actions_app(
+    service: ActionService,
+    *,
+    throttle: FailedAuthThrottle | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> web.Application:
+    """A standalone application serving only the action API (``mimecast-siem serve-actions``)."""
+    registry = TokenRegistry(grants_from_settings(service.settings.actions.tokens))
+    app = web.Application(client_max_size=max_body_bytes + 1)
+    add_action_routes(app, ActionHttp(service, registry, throttle, max_body_bytes))
+    return app
