@@ -127,6 +127,7 @@ class TokenCache:
         self._margin = margin
         self._lock = asyncio.Lock()
         self._token: AccessToken | None = None
+        self._rejected: AccessToken | None = None  # the cached token a 401 refused, until replaced
         self._fetches = 0  # token requests started
         self._completed = 0  # token requests finished; lets a waiter see that someone else renewed
         self._last_error: Exception | None = None
@@ -144,20 +145,25 @@ class TokenCache:
     def invalidate(self) -> None:
         """Drop the cached token; the next :meth:`get` requests a new one."""
         self._token = None
+        self._rejected = None
 
     async def get(self) -> AccessToken:
         """A token that is not due for renewal, renewing it first when needed."""
         token = self._token
-        if token is not None and self._clock() < token.refresh_at:
+        if token is not None and token is not self._rejected and self._clock() < token.refresh_at:
             return token
-        return await self._renew(seen=self._completed, rejected=None)
+        return await self._renew(seen=self._completed, rejected=self._rejected)
 
     async def refresh(self, rejected: AccessToken | None) -> AccessToken:
         """Replace ``rejected`` (the token a 401 refused).
 
         When another task already replaced it, that newer token is returned without a new request,
-        so N tasks refused at once cause one token request.
+        so N tasks refused at once cause one token request. The rejection is recorded before the
+        first suspension, so callers that start meanwhile wait for the new token instead of
+        sending the refused one.
         """
+        if rejected is not None and rejected is self._token:
+            self._rejected = rejected
         return await self._renew(seen=self._completed, rejected=rejected)
 
     async def _renew(self, *, seen: int, rejected: AccessToken | None) -> AccessToken:
@@ -182,6 +188,7 @@ class TokenCache:
             finally:
                 self._completed += 1
             issued = self._clock()
+            self._rejected = None
             self._token = AccessToken(
                 value=grant.access_token,
                 token_type=grant.token_type,

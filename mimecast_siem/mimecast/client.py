@@ -30,7 +30,14 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from mimecast_siem import __version__
 from mimecast_siem.config.models import TenantSettings
@@ -459,7 +466,8 @@ class MimecastClient:
         policy = self.retry
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max, jitter=policy.jitter),
+            wait=wait_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
+            + wait_random(0, policy.jitter),
             retry=retry_if_exception_type(TransientError),
             before_sleep=lambda state: self._before_retry(call, state),
             reraise=True,
@@ -499,12 +507,19 @@ class MimecastClient:
         """One attempt: waits out 429s (app-wide) and replays once after a 401 with a fresh token."""
         replayed = False
         while True:
-            token = await self._tokens.get() if call.authenticated else None
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            async with self.limiter.slot(priority, max_wait=remaining) as permit:
-                if permit.paused > 0:
-                    metrics().api_backoff_seconds.labels(self.name, "rate_limit").inc(permit.paused)
-                outcome = await self._exchange(call, token, reader)
+            token: AccessToken | None = None
+            if call.authenticated:
+                async with self.limiter.slot(priority, max_wait=remaining) as permit:
+                    self._count_pause(permit.paused)
+                    # Taken inside the slot, so callers queued behind a refresh send the new token.
+                    token = await self._tokens.get()
+                    outcome = await self._exchange(call, token, reader)
+            else:
+                # The token request skips the slot queue (slot holders may be waiting for it) but
+                # still honours an app-wide 429 pause.
+                self._count_pause(await self.limiter.wait_out_pause(max_wait=remaining))
+                outcome = await self._exchange(call, None, reader)
             if not isinstance(outcome, _Refusal):
                 self.limiter.on_success()
                 return outcome
@@ -533,6 +548,10 @@ class MimecastClient:
                 await self._tokens.refresh(token)
                 continue
             raise self._error(call, outcome, replayed=replayed)
+
+    def _count_pause(self, seconds: float) -> None:
+        if seconds > 0:
+            metrics().api_backoff_seconds.labels(self.name, "rate_limit").inc(seconds)
 
     async def _exchange(
         self,
@@ -770,7 +789,7 @@ class MimecastClient:
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             if secret and secret in text:
-                text = text.replace(secret, "***")
+                text = text.replace(secret, "****")
         return text
 
 

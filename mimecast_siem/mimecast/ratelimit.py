@@ -253,6 +253,23 @@ class RateLimiter:
             self._forget(waiter)
             raise
 
+    async def wait_out_pause(self, *, max_wait: float | None = None) -> float:
+        """Sleep until the app-wide pause is over, without taking a slot; returns the seconds slept.
+
+        Used by requests that must not queue behind slot holders (the token request they wait for).
+
+        Raises:
+            RateLimited: the pause outlasts ``max_wait``.
+        """
+        slept = 0.0
+        while (left := self.paused_for()) > 0:
+            if max_wait is not None and left > max_wait - slept:
+                raise RateLimited(_too_long(left, max_wait), retry_after=left)
+            start = self._clock()
+            await asyncio.sleep(left)
+            slept += self._clock() - start
+        return slept
+
     def release(self) -> None:
         """Give back a slot taken with :meth:`acquire`."""
         if self._in_flight <= 0:

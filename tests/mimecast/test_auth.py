@@ -118,3 +118,17 @@ def test_unusable_lifetimes_fall_back_to_the_documented_ttl(expires_in: object) 
 def test_token_response_without_a_token_is_a_format_error(document: object) -> None:
     with pytest.raises(ResponseFormatError, match="access_token"):
         parse_token_grant(document)
+
+
+async def test_callers_starting_during_a_refresh_never_get_the_rejected_token() -> None:
+    endpoint = FakeTokenEndpoint()
+    cache = TokenCache(endpoint)
+    rejected = await cache.get()
+    refreshing = asyncio.create_task(cache.refresh(rejected))
+    await asyncio.sleep(0)  # the refresh has started and is waiting on the token endpoint
+    async with asyncio.timeout(WAIT):
+        during = await cache.get()
+        await refreshing
+    assert during is not rejected
+    assert during.value == "token-2"
+    assert endpoint.calls == 2
