@@ -33,7 +33,9 @@ async def test_every_action_through_the_cli(
         argv += ["--output", str(output)]
     run = await run_cli(*argv)
     assert run.code == 0, (run.out, run.err)
-    assert run.out["action"] == name and run.out["tenant"] == "acme" and run.out["dry_run"] is False
+    assert run.out["action"] == name
+    assert run.out["tenant"] == "acme"
+    assert run.out["dry_run"] is False
     case.check(run.out["result"], w)
     if CATALOGUE[name].kind is ResultKind.BINARY:
         data = output.read_bytes()
@@ -60,7 +62,11 @@ async def test_every_action_through_http(name: str, action_env: ActionEnv, http:
     else:
         doc = await resp.json()
         assert resp.status == 200, doc
-        assert doc["action"] == name and doc["tenant"] == "acme"
+        assert doc["action"] == name
+        assert doc["tenant"] == "acme"
         case.check(doc["result"], w)
     rows = await store.list_audit(limit=5, action=name)
-    assert rows and rows[0].outcome == "ok" and rows[0].actor == "ops" and rows[0].tenant == "acme"
+    assert rows
+    assert rows[0].outcome == "ok"
+    assert rows[0].actor == "ops"
+    assert rows[0].tenant == "acme"
