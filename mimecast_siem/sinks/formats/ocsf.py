@@ -166,6 +166,13 @@ def _address(value: Any) -> str | None:
     return text
 
 
+def _strings(value: Any) -> list[str]:
+    """The non-empty strings of a list (records sometimes carry a scalar or null instead)."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and v.strip()]
+
+
 def _lower(value: Any) -> str:
     return (_text(value) or "").lower()
 
@@ -277,7 +284,7 @@ def _map_ttp_url(event: Event, raw: dict[str, Any]) -> _Mapped:
             title="Mimecast URL Protect: malicious URL",
             types=[category] if category else ["Malicious URL"],
             attacks=[_PHISHING_LINK],
-            evidence={"url": url_obj},
+            evidence=_with_user({"url": url_obj}, raw.get("userEmailAddress")),
         )
     return _Mapped(
         4012,
@@ -323,7 +330,7 @@ def _map_ttp_attachment(event: Event, raw: dict[str, Any]) -> _Mapped:
             title="Mimecast Attachment Protect: malicious attachment",
             types=["Malicious Attachment"],
             attacks=[_PHISHING_ATTACHMENT],
-            evidence={"file": file_obj},
+            evidence=_with_user({"file": file_obj}, raw.get("recipientAddress")),
         )
     return _Mapped(
         4011,
@@ -333,6 +340,14 @@ def _map_ttp_attachment(event: Event, raw: dict[str, Any]) -> _Mapped:
         control=control,
         finding=finding,
     )
+
+
+def _with_user(evidence: dict[str, Any], address: Any) -> dict[str, Any]:
+    """Add the affected user (the clicker, the recipient) to a finding's evidence when known."""
+    email = _address(address)
+    if email:
+        evidence["user"] = {"email_addr": email}
+    return evidence
 
 
 def _email(raw: dict[str, Any], *, uid_key: str, sender: Any, recipient: Any) -> dict[str, Any]:
@@ -382,7 +397,7 @@ def _map_ttp_impersonation(event: Event, raw: dict[str, Any]) -> _Mapped:
             evidence["user"] = {"email_addr": email["from"]}
         finding = _FindingSpec(
             title="Mimecast Impersonation Protect: impersonation attempt",
-            types=[str(i) for i in raw.get("identifiers") or [] if isinstance(i, str)] or ["Impersonation"],
+            types=_strings(raw.get("identifiers")) or ["Impersonation"],
             attacks=[_PHISHING, _IMPERSONATION],
             evidence=evidence,
         )
@@ -582,6 +597,28 @@ def _finding_record(event: Event, mapped: _Mapped, activity: dict[str, Any]) -> 
     }
     if spec.evidence:
         record["evidences"] = [spec.evidence]
-    if activity.get("observables"):
-        record["observables"] = activity["observables"]
+        observables = _evidence_observables(spec.evidence)
+        if observables:
+            record["observables"] = observables
     return record
+
+
+def _evidence_observables(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    """Observables of a finding, pointing into its own evidence (not into the activity record)."""
+    candidates: list[tuple[str, int, Any]] = []
+    url = evidence.get("url")
+    if isinstance(url, dict):
+        candidates.append(("evidences[0].url.url_string", OBS_URL, url.get("url_string")))
+    file = evidence.get("file")
+    if isinstance(file, dict):
+        candidates.append(("evidences[0].file.name", OBS_FILE_NAME, file.get("name")))
+        hashes = file.get("hashes")
+        if isinstance(hashes, list) and hashes and isinstance(hashes[0], dict):
+            candidates.append(("evidences[0].file.hashes[0].value", OBS_HASH, hashes[0].get("value")))
+    user = evidence.get("user")
+    if isinstance(user, dict):
+        candidates.append(("evidences[0].user.email_addr", OBS_EMAIL, user.get("email_addr")))
+    endpoint = evidence.get("src_endpoint")
+    if isinstance(endpoint, dict):
+        candidates.append(("evidences[0].src_endpoint.ip", OBS_IP, endpoint.get("ip")))
+    return [o for o in (_observable(name, type_id, value) for name, type_id, value in candidates) if o is not None]
