@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, print_problems
 from mimecast_siem.config.loader import LoadedConfig, load_config
-from mimecast_siem.config.models import Settings
+from mimecast_siem.config.models import STREAM_NAMES, Settings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.observability.logging import configure_logging
 
@@ -110,13 +110,65 @@ def summary(loaded: LoadedConfig) -> str:
 
 
 def config_json_schema() -> dict[str, Any]:
-    """JSON schema (draft 2020-12) of the configuration file."""
+    """JSON schema (draft 2020-12) of the configuration file.
+
+    Every secret key ``k`` also appears as ``k_file`` (a mounted secret file), and a secret that
+    may come from a file is no longer required by the schema.
+    """
     schema = Settings.model_json_schema(mode="validation")
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        _add_secret_files(definition)
+    _describe_stream_maps(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "mimecast-siem configuration",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+def _describe_stream_maps(schema: dict[str, Any]) -> None:
+    """Stream maps are keyed by stream name; a tenant's may also be a plain list of names."""
+    names = {"enum": list(STREAM_NAMES)}
+    top = schema["properties"]["streams"]
+    top["propertyNames"] = names
+    tenant = schema["$defs"]["TenantSettings"]["properties"]["streams"]
+    schema["$defs"]["TenantSettings"]["properties"]["streams"] = {
+        "anyOf": [
+            {"type": "array", "items": names, "uniqueItems": True},
+            {
+                "type": "object",
+                "propertyNames": names,
+                "additionalProperties": {"anyOf": [{"$ref": "#/$defs/StreamSettings"}, {"type": "null"}]},
+            },
+            {"type": "null"},
+        ],
+        "default": None,
+        "description": tenant.get("description", ""),
+    }
+
+
+def _add_secret_files(definition: dict[str, Any]) -> None:
+    properties = definition.get("properties")
+    if not isinstance(properties, dict):
+        return
+    for name, prop in list(properties.items()):
+        if not _is_password(prop):
+            continue
+        properties[f"{name}_file"] = {
+            "type": "string",
+            "description": f"Path of a file holding {name} (a mounted secret); instead of {name}.",
+        }
+        required = definition.get("required")
+        if isinstance(required, list) and name in required:
+            required.remove(name)
+
+
+def _is_password(prop: Any) -> bool:
+    if not isinstance(prop, dict):
+        return False
+    if prop.get("format") == "password":
+        return True
+    return any(_is_password(option) for option in prop.get("anyOf", []))
 
 
 def schema_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:

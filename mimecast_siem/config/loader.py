@@ -102,14 +102,14 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if any(p.key.startswith(("tenants", "sinks", "routes", "actions")) for p in problems):
             # The model's own cross-reference check repeats (less precisely) what we found above.
             found = [p for p in found if p.key != "(top level)"]
-        problems.extend(found)
+        # One problem per key, the earliest cause: an unset ${VAR} also leaves an empty value behind.
+        earlier = {p.key for p in problems}
+        problems.extend(p for p in found if p.key not in earlier)
     problems.extend(_stream_override_problems(tree, sources, label))
     problems.extend(_ca_bundle_problems(tree, sources))
     problems.extend(_state_url_problems(tree, sources))
     problems.extend(_sink_option_problems(settings, tree, sources))
-    # A secret whose file could not be read is reported once, for the file, not again as missing.
-    unreadable = {p.key[: -len("_file")] for p in problems if p.key.endswith("_file")}
-    problems = [p for p in problems if not (p.key in unreadable and p.message.startswith("required key"))]
+    problems = _without_consequences(problems, tree)
     if problems:
         raise _config_error(problems)
     assert settings is not None
@@ -138,6 +138,25 @@ def _coerce(node: Any, shape: Shape, path: TreePath, sources: SourceMap) -> None
         elif child_shape.text and value is not None and not isinstance(value, str):
             raw = sources.raw_text.get(child_path)
             node[key] = raw if raw is not None else str(value)
+
+
+def _without_consequences(problems: list[ConfigProblem], tree: Any) -> list[ConfigProblem]:
+    """Drop problems that only follow from an unreadable secret file (reported once, for the file).
+
+    Without the file the secret is missing, so its block also fails "required" or "give exactly
+    one of ..." checks; those say nothing the file problem does not.
+    """
+    failed = [parse_key(p.key, tree) for p in problems if p.key.endswith("_file")]
+    if not failed:
+        return problems
+    parents = {path[:-1] for path in failed}
+    secrets = {(*path[:-1], str(path[-1])[: -len("_file")]) for path in failed}
+    kept: list[ConfigProblem] = []
+    for problem in problems:
+        path = parse_key(problem.key, tree)
+        if problem.key.endswith("_file") or (path not in secrets and path not in parents):
+            kept.append(problem)
+    return kept
 
 
 def _rekey(problem: ConfigProblem, tree: Any) -> ConfigProblem:
@@ -285,8 +304,10 @@ def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceM
     for found_problem in found:
         if not isinstance(found_problem, ConfigProblem):
             continue
-        origin = found_problem.source or sources.origin(parse_key(found_problem.key, tree))
-        problems.append(ConfigProblem(found_problem.key, found_problem.message, found_problem.value, origin))
+        path = parse_key(found_problem.key, tree)
+        origin = found_problem.source or sources.origin(path)
+        message = found_problem.message.removeprefix("Value error, ")
+        problems.append(ConfigProblem(render_path(path, tree), message, found_problem.value, origin))
     return problems
 
 

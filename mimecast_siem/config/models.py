@@ -111,7 +111,8 @@ def format_duration(value: timedelta) -> str:
         size = _UNIT_SECONDS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    # Fixed-point, never exponent notation (1e+06s would not parse back).
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
 
 
 Duration = Annotated[
@@ -231,7 +232,8 @@ class TenantSettings(_Model):
     )
     client_id: str = Field(min_length=1, description="API 2.0 application client id.")
     client_secret: SecretStr = Field(
-        description="API 2.0 application client secret. Give it via environment or client_secret_file."
+        min_length=1,
+        description="API 2.0 application client secret. Give it via environment or client_secret_file.",
     )
     timeout: float = Field(default=15, ge=15, le=120, description="Request timeout in seconds (15-120).")
     verify_tls: bool = Field(

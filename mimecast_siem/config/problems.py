@@ -110,10 +110,13 @@ def explain(error: ErrorDetails, path: TreePath) -> str:
         for prefix in ("Value error, ", "Assertion failed, "):
             if message.startswith(prefix):
                 return message[len(prefix) :]
-    if kind == "too_short" and path:
+    if kind in ("too_short", "string_too_short") and path:
         shape = shape_at(path)
-        if shape.info is not None and shape.info.description:
-            return f"needs at least one entry ({shape.info.description})"
+        described = f" ({shape.info.description})" if shape.info is not None and shape.info.description else ""
+        if isinstance(error["input"], list | tuple | dict):
+            return f"needs at least one entry{described}"
+        if error.get("ctx", {}).get("min_length") == 1:
+            return f"must not be empty{described}"
     return _expected(message)
 
 

@@ -31,6 +31,7 @@ from mimecast_siem.observability.logging import (
     redactor,
     register_secret,
     register_secrets,
+    reset_logging,
     scrub,
     unbind_context,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "redactor",
     "register_secret",
     "register_secrets",
+    "reset_logging",
     "scrub",
     "unbind_context",
 ]

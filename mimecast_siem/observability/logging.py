@@ -12,8 +12,9 @@
   Known credential shapes (``Authorization: Bearer ...``, ``Splunk <token>``, ``client_secret=...``,
   passwords in URLs) are scrubbed even when the value was never registered.
 
-Secrets shorter than :data:`MIN_SECRET_LENGTH` characters are not registered: scrubbing a one- or
-two-letter string from every line would destroy the logs without protecting anything.
+Secrets shorter than :data:`MIN_SECRET_LENGTH` characters are not registered: real client secrets,
+tokens and passwords are longer, and scrubbing a short common string (``secret``, ``admin``) from
+every line would destroy the logs without protecting anything.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ LOG_FORMATS: tuple[str, ...] = ("auto", "json", "console")
 #: What a scrubbed secret is replaced with.
 MASK = "****"
 #: Registered secrets shorter than this are ignored (see the module docstring).
-MIN_SECRET_LENGTH = 4
+MIN_SECRET_LENGTH = 8
 
 # Credential shapes scrubbed whether or not the value was registered. Each pattern keeps group 1
 # (the label) and replaces the rest of the match with the mask.
@@ -385,14 +386,20 @@ def configure_logging(
         handler.setFormatter(JsonLineFormatter())
     else:
         handler.setFormatter(ConsoleFormatter(colour=callable(getattr(out, "isatty", None)) and out.isatty()))
+    reset_logging()
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
-        root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     root.setLevel(numeric)
     logging.captureWarnings(True)
     return handler
+
+
+def reset_logging() -> None:
+    """Remove the handler :func:`configure_logging` installed (tests; a clean shutdown)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+        old.close()
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
