@@ -203,13 +203,49 @@ def problems_from(exc: ValidationError, model: type[BaseModel]) -> list[ParamPro
     return problems
 
 
+MAX_PROBLEMS = 50
+
+
+def length_problems(value: Any, root: Mapping[str, Any], loc: list[str | int] | None = None) -> list[ParamProblem]:
+    """Lists longer than the schema allows, found before item validation.
+
+    A list over its limit is the first thing to fix, and checking it first keeps a 5,000-item
+    mistake from producing 5,000 item errors.
+    """
+    loc = loc or []
+    schema = schema_at(root, loc) if loc else root
+    if schema is None:
+        return []
+    out: list[ParamProblem] = []
+    branches = _branches(schema, root)
+    if isinstance(value, list):
+        limits = [b["maxItems"] for b in branches if b.get("type") == "array" and "maxItems" in b]
+        if limits and len(value) > max(limits):
+            message = f"has too many items: at most {max(limits)} are allowed (got {len(value)})"
+            return [ParamProblem(render_key(loc), message)]
+        for index, item in enumerate(value[:1000]):
+            out.extend(length_problems(item, root, [*loc, index]))
+    elif isinstance(value, Mapping):
+        for key, item in list(value.items())[:200]:
+            if isinstance(key, str) and isinstance(item, list | Mapping) and schema_at(root, [*loc, key]) is not None:
+                out.extend(length_problems(item, root, [*loc, key]))
+    return out
+
+
 def validate_params(action: str, model: type[BaseModel], params: Mapping[str, Any] | None) -> BaseModel:
     """Validate ``params`` against ``model`` or raise :class:`ParamsInvalid` with every problem."""
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
         raise ParamsInvalid(action, [ParamProblem("params", "must be a JSON object", short_value(params))])
+    too_long = length_problems(params, model.model_json_schema())
+    if too_long:
+        raise ParamsInvalid(action, too_long[:MAX_PROBLEMS])
     try:
         return model.model_validate(dict(params))
     except ValidationError as exc:
-        raise ParamsInvalid(action, problems_from(exc, model)) from None
+        problems = problems_from(exc, model)
+        if len(problems) > MAX_PROBLEMS:
+            rest = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], ParamProblem("params", f"and {rest} more problems")]
+        raise ParamsInvalid(action, problems) from None
