@@ -40,6 +40,8 @@ logger = logging.getLogger("mimecast_siem.simulator")
 _ = _streams
 WORLD_KEY = web.AppKey("world", World)
 _NO_CLIENT = "-"
+# Where the authenticated client id is kept on a request (for statistics); typed keys when aiohttp has them.
+_CLIENT_KEY: Any = web.RequestKey("client_id", str) if hasattr(web, "RequestKey") else "client_id"
 _HTML_PAGES = {
     200: "<html><head><title>Service maintenance</title></head><body><h1>We'll be right back</h1></body></html>",
     502: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
@@ -162,7 +164,7 @@ async def oauth_token(request: web.Request) -> web.Response:
         return json_response(
             {"error": "invalid_client", "error_description": "Client authentication failed"}, status=401
         )
-    request["client_id"] = client_id
+    request[_CLIENT_KEY] = client_id
     token, expires_in = world.tokens.issue(client_id)
     world.stats.tokens_issued[client_id] += 1
     return json_response({"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": ""})
@@ -192,7 +194,7 @@ def api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             client_id = world.tokens.client_for(token)
         except TokenRejected as exc:
             return unauthorized(str(exc))
-        request["client_id"] = client_id
+        request[_CLIENT_KEY] = client_id
         if faults.take_force_401():
             world.tokens.expire(token)
             world.stats.faults["force_401"] += 1
@@ -398,7 +400,7 @@ async def _outer(
         status = response.status
         return response
     finally:
-        client = request.get("client_id", _NO_CLIENT)
+        client = request.get(_CLIENT_KEY, _NO_CLIENT)
         world.stats.requests[(request.path, status, client)] += 1
 
 
@@ -501,9 +503,7 @@ class RunningSimulator:
         faults' PRNG is reseeded, so the same call gives the same failure sequence.
         """
         if faults is None:
-            faults = FaultSettings.from_dict(
-                {k: (v.__dict__ if hasattr(v, "__dataclass_fields__") else v) for k, v in changes.items()}
-            ) if changes else FaultSettings()  # fmt: skip
+            faults = FaultSettings.from_dict(changes)
         elif changes:
             raise TypeError("pass either a FaultSettings or keyword fields, not both")
         self.world.faults.configure(faults)

@@ -218,19 +218,24 @@ class FaultSettings:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultSettings:
-        """Build from the JSON shape of ``POST /_sim/faults``; raise ``ValueError`` on bad input."""
+        """Build from the JSON shape of ``POST /_sim/faults``; raise ``ValueError`` on bad input.
+
+        Nested values may be given as dicts or as :class:`RequestQuota` / :class:`ScriptedFault`.
+        """
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
             raise _bad(f"faults.{unknown[0]}", raw[unknown[0]], "one of " + ", ".join(sorted(known)))
         values = dict(raw)
         try:
-            if values.get("quota") is not None:
+            if isinstance(values.get("quota"), dict):
                 values["quota"] = RequestQuota(**values["quota"])
             if "error_rates" in values:
                 values["error_rates"] = {int(k): float(v) for k, v in dict(values["error_rates"]).items()}
             if "script" in values:
-                values["script"] = [ScriptedFault(**item) for item in values["script"]]
+                values["script"] = [
+                    item if isinstance(item, ScriptedFault) else ScriptedFault(**item) for item in values["script"]
+                ]
         except (TypeError, ValueError) as exc:
             raise ValueError(f"simulator faults are malformed: {exc}") from None
         settings = cls(**values)

@@ -46,7 +46,8 @@ class QuotaBucket:
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return QuotaVerdict(True, q.limit, int(self.tokens), 0)
-        reset_ms = max(1, math.ceil((1.0 - self.tokens) * interval * 1000))
+        # Round away float noise before ceil, so 400.0000001 ms reads 400.
+        reset_ms = max(1, math.ceil(round((1.0 - self.tokens) * interval * 1000, 6)))
         return QuotaVerdict(False, q.limit, 0, reset_ms)
 
 
