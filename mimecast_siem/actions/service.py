@@ -39,7 +39,7 @@ from mimecast_siem.errors import (
     RateLimited,
     TransientError,
 )
-from mimecast_siem.mimecast import MimecastClient, Priority
+from mimecast_siem.mimecast import MimecastClient, Priority, RetryPolicy
 from mimecast_siem.mimecast.client import BinaryWriter
 from mimecast_siem.observability.metrics import metrics
 
@@ -166,6 +166,10 @@ def _status_code(exc: ApiError) -> str | None:
     return f"http_{exc.status}" if exc.status else None
 
 
+#: Retry policy of the clients the service opens (``None`` = the client's default); tests shorten it.
+DEFAULT_RETRY: RetryPolicy | None = None
+
+
 class ClientPool:
     """One open :class:`MimecastClient` per tenant, created on first use and closed together.
 
@@ -173,15 +177,16 @@ class ClientPool:
     budget with the collector's streams and backfills running in the same process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._clients: dict[str, MimecastClient] = {}
         self._lock = asyncio.Lock()
+        self._retry = retry
 
     async def get(self, tenant: TenantSettings) -> MimecastClient:
         async with self._lock:
             client = self._clients.get(tenant.name)
             if client is None:
-                client = MimecastClient(tenant)
+                client = MimecastClient(tenant, retry=self._retry or DEFAULT_RETRY)
                 await client.open()
                 self._clients[tenant.name] = client
             return client
