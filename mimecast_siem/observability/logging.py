@@ -57,8 +57,8 @@ _CREDENTIAL_PATTERNS: tuple[re.Pattern[str], ...] = (
         r"""|secret|token)["']?\s*[=:]\s*["']?)(?!\*\*\*\*)[^\s"'&,;}\]]+""",
         re.IGNORECASE,
     ),
-    # scheme://user:password@host
-    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.IGNORECASE),
+    # scheme://user:password@host (a password may hold an unescaped "/", so allow it up to the "@")
+    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@]+(?=@)", re.IGNORECASE),
 )
 
 
@@ -284,10 +284,9 @@ class JsonLineFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        context = getattr(record, "mimecast_siem_context", None)
-        for key, value in (context or {}).items():
-            line.setdefault(key, value)
-        for key, value in record_extras(record).items():
+        # An explicit extra= is more specific than the bound context; neither may replace ts/level/msg.
+        fields = {**(getattr(record, "mimecast_siem_context", None) or {}), **record_extras(record)}
+        for key, value in fields.items():
             line.setdefault(key, value)
         exc = record.exc_text or (_format_exception(record.exc_info) if record.exc_info else None)
         if exc:
@@ -391,11 +390,34 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     logging.captureWarnings(True)
+    # Uncaught exceptions would otherwise be printed raw by the interpreter, secrets and all.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("mimecast_siem").critical("Uncaught exception; exiting.", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    name = args.thread.name if args.thread is not None else "unknown"
+    logging.getLogger("mimecast_siem").error(
+        "Uncaught exception in thread %s.", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+    )
 
 
 def reset_logging() -> None:
     """Remove the handler :func:`configure_logging` installed (tests; a clean shutdown)."""
+    if sys.excepthook is _log_uncaught:
+        sys.excepthook = sys.__excepthook__
+    if threading.excepthook is _log_uncaught_in_thread:
+        threading.excepthook = threading.__excepthook__
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
