@@ -292,7 +292,7 @@ class SimulatorConfig:
     max_page_size: int = API_MAX_PAGE_SIZE
     faults: FaultSettings = field(default_factory=FaultSettings)
     frozen_at: datetime | None = None
-    cache_records: int = 200_000
+    cache_records: int = 100_000
 
     def __post_init__(self) -> None:
         self.validate()

@@ -100,3 +100,12 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="allowed"):
         parse_duration("2 weeks")
+
+
+def test_port_in_use_exits_1(simulator_process: SimulatorProcess, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mimecast_siem", "simulate", "--port", str(simulator_process.port)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{simulator_process.port}" in result.stderr
