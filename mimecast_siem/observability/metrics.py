@@ -117,6 +117,18 @@ class Metrics:
             registry=r,
         )
         self.sink_up = Gauge(p + "sink_up", "1 when the sink's last health check passed.", ["sink"], registry=r)
+        self.sink_connections = Counter(
+            p + "sink_connections_total",
+            "Connection events of connection-based sinks (syslog): opened, failed (to connect), lost (mid-send).",
+            ["sink", "outcome"],
+            registry=r,
+        )
+        self.sink_messages_truncated = Counter(
+            p + "sink_messages_truncated_total",
+            "Messages cut to a sink's size ceiling (syslog max_message_bytes).",
+            ["sink"],
+            registry=r,
+        )
         # --- gauge streams
         self.held_messages = Gauge(
             p + "held_messages", "Messages currently held, by hold policy.", ["tenant", "policy"], registry=r

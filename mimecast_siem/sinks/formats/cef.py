@@ -21,8 +21,9 @@ the event class come from :mod:`~mimecast_siem.sinks.formats.event_facts`, share
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mimecast_siem import __version__
 from mimecast_siem.events import Event
@@ -242,3 +243,14 @@ class CefEncoder:
                 extension=cef_extension(facts),
             )
         ]
+
+
+def make_encoder(options: Mapping[str, Any] | None = None) -> CefEncoder:
+    """Factory used by ``get_encoder("cef", format_options)``: CEF takes no options.
+
+    Raises:
+        ValueError: when options are given (the message lists them).
+    """
+    if options:
+        raise ValueError(f"the cef format takes no options (got {', '.join(sorted(options))})")
+    return CefEncoder()

@@ -23,8 +23,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mimecast_siem import __version__
 from mimecast_siem.events import Event
@@ -38,7 +41,15 @@ VALUE_LIMIT = 1023
 URL_LIMIT = 4000
 HEADER_LIMIT = 255
 
-__all__ = ["DEFAULT_DELIMITER", "TRUNCATION_MARKER", "LeefEncoder", "leef_line", "parse_delimiter"]
+__all__ = [
+    "DEFAULT_DELIMITER",
+    "TRUNCATION_MARKER",
+    "LeefEncoder",
+    "LeefOptions",
+    "leef_line",
+    "make_encoder",
+    "parse_delimiter",
+]
 
 # Taken by the format itself, or by the truncation marker (which would turn into spaces).
 _FORBIDDEN_DELIMITERS = {"|", "=", "\\", ".", "[", "]"}
@@ -196,3 +207,31 @@ class LeefEncoder:
                 limits={"url": URL_LIMIT},
             )
         ]
+
+
+class LeefOptions(BaseModel):
+    """``format_options`` of the ``leef`` format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: str = Field(
+        default=DEFAULT_DELIMITER,
+        description="Attribute delimiter declared in the LEEF 2.0 header: ^ (default), tab, or one punctuation "
+        "character (hex forms x09 / 0x5E accepted). Values containing it have it replaced by a space.",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        parse_delimiter(value)
+        return value
+
+
+def make_encoder(options: Mapping[str, Any] | None = None) -> LeefEncoder:
+    """Factory used by ``get_encoder("leef", format_options)``.
+
+    Raises:
+        pydantic.ValidationError: for unknown keys or an unusable delimiter.
+    """
+    parsed = LeefOptions.model_validate(dict(options or {}))
+    return LeefEncoder(delimiter=parsed.delimiter)

@@ -268,6 +268,7 @@ class SyslogMessageBuilder:
         hostname: HOSTNAME field.
         app_name: APP-NAME (RFC 5424) or TAG (RFC 3164) unless the stream overrides it.
         procid: PROCID, or ``-``.
+        msgid: MSGID of every stream unless the stream overrides it; None = the stream name.
         sd_id: SD-ID of the element carrying tenant, stream and event id; None = no structured data.
         utf8_bom: start MSG with the UTF-8 BOM (RFC 5424 only).
         lf_safe: replace LF with ``\\n`` (set for LF framing).
@@ -280,6 +281,7 @@ class SyslogMessageBuilder:
     hostname: str = NIL
     app_name: str = "mimecast-siem"
     procid: str = NIL
+    msgid: str | None = None
     sd_id: str | None = "mimecast@32473"
     utf8_bom: bool = True
     lf_safe: bool = False
@@ -329,7 +331,7 @@ class SyslogMessageBuilder:
                 header_field(self.hostname, HOSTNAME_MAX),
                 header_field(app_name, APP_NAME_MAX),
                 header_field(self.procid, PROCID_MAX),
-                header_field(override.msgid or stream, MSGID_MAX),
+                header_field(override.msgid or self.msgid or stream, MSGID_MAX),
                 sd,
             )
         )

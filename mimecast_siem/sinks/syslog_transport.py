@@ -1,0 +1,272 @@
+"""Byte movers of the syslog sink: one TCP/TLS stream connection, one UDP "connection", and backoff.
+
+Nothing here knows about events or syslog formats; the sink hands over ready frames.
+
+What "delivered" means on a stream connection (see docs/sinks-syslog.md): the frames were written,
+``drain()``-ed, every byte left the process (asyncio's buffers, including the TLS layer's, are
+empty) and - on Linux - the receiver's TCP stack acknowledged every byte (the socket's send queue,
+``SIOCOUTQ``, is empty), and the receiver had not closed or reset the connection meanwhile. Syslog
+has no application-level acknowledgement, so bytes the receiver's kernel acknowledged can still be
+lost if the receiver process dies before reading them; everything before that point is detected and
+reported as a failure, so the router resends the batch (at-least-once, with duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import random
+import socket
+import ssl
+import struct
+import sys
+import termios
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("mimecast_siem.sinks")
+
+_READ_CHUNK = 65536
+
+
+class PeerClosedError(ConnectionError):
+    """The receiver closed or reset the connection (it never sends data to a syslog sender)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectBackoff:
+    """Exponential reconnect delays: ``initial``, doubling up to ``maximum``, with optional jitter.
+
+    Attributes:
+        initial: delay after the first failure, seconds.
+        maximum: cap, seconds.
+        jitter: fraction of the delay randomised away (0 = deterministic).
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, failures: int, rand: float | None = None) -> float:
+        """Seconds to wait before the next attempt after ``failures`` consecutive failures (0 for none)."""
+        if failures <= 0:
+            return 0.0
+        base = min(self.maximum, self.initial * (2 ** min(failures - 1, 32)))
+        r = random.random() if rand is None else rand
+        return float(base * (1 - self.jitter * r))
+
+
+def kernel_unacked_bytes(sock: Any) -> int | None:
+    """Bytes in the socket's send queue not yet acknowledged by the peer (Linux ``SIOCOUTQ``).
+
+    Returns None where the kernel cannot tell (other platforms, a closed socket).
+    """
+    if not sys.platform.startswith("linux") or sock is None:
+        return None
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # SIOCOUTQ == TIOCOUTQ
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(struct.unpack("i", raw)[0])
+
+
+def _user_space_pending(transport: asyncio.BaseTransport) -> int:
+    """Bytes still buffered in the process: the transport's, plus the TCP transport under TLS."""
+    size = 0
+    # Selector transports (stream and datagram) all expose get_write_buffer_size.
+    own = getattr(transport, "get_write_buffer_size", None)
+    if callable(own):
+        size += int(own())
+    # asyncio's TLS transport writes into an inner TCP transport with a buffer of its own; there is
+    # no public accessor, so look for it and treat its absence as "nothing buffered".
+    inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+    if isinstance(inner, asyncio.WriteTransport):
+        size += inner.get_write_buffer_size()
+    return size
+
+
+class StreamConnection:
+    """One TCP or TLS connection to a syslog receiver (asyncio streams).
+
+    A background task reads and discards whatever the receiver sends, so an EOF (FIN, TLS
+    close_notify) or a reset is noticed as soon as it arrives rather than at the next write.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.closed_reason: str | None = None
+        self._watcher = asyncio.create_task(self._watch(), name=f"syslog-watch-{peer}")
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+        connect_timeout: float,
+    ) -> StreamConnection:
+        """Connect (and complete the TLS handshake) within ``connect_timeout`` seconds."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=server_hostname if ssl_context is not None else None,
+                ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
+            ),
+            connect_timeout,
+        )
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # Frames go out as soon as they are written; keepalive notices a vanished peer on
+                # an idle connection.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def _watch(self) -> None:
+        try:
+            while True:
+                data = await self.reader.read(_READ_CHUNK)
+                if not data:
+                    self.closed_reason = "the receiver closed the connection"
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any read failure means the connection is gone
+            self.closed_reason = f"the connection failed: {type(exc).__name__}: {exc}"
+
+    def alive(self) -> bool:
+        """True while neither side has closed the connection."""
+        return self.closed_reason is None and not self.writer.is_closing()
+
+    async def send(self, data: bytes, *, write_timeout: float, ack_timeout: float) -> None:
+        """Write ``data``, drain it, and wait until the receiver's TCP stack acknowledged all of it.
+
+        Raises:
+            PeerClosedError: the receiver closed/reset the connection before everything was acknowledged.
+            TimeoutError: the bytes did not leave, or were not acknowledged, in time.
+            OSError: the socket failed.
+        """
+        if not self.alive():
+            raise PeerClosedError(self.closed_reason or "the connection is closed")
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), write_timeout)
+        if ack_timeout > 0:
+            await asyncio.wait_for(self._until_acknowledged(), ack_timeout)
+        if not self.alive():
+            raise PeerClosedError(self.closed_reason or "the connection is closed")
+
+    async def _until_acknowledged(self) -> None:
+        sock = self.writer.get_extra_info("socket")
+        pause = 0.0005
+        while True:
+            if not self.alive():
+                raise PeerClosedError(self.closed_reason or "the connection is closed")
+            pending = _user_space_pending(self.writer.transport)
+            unacked = kernel_unacked_bytes(sock)
+            if pending == 0 and not unacked:
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Close politely (TLS close_notify, then FIN) within ``grace`` seconds; never raises."""
+        self._watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._watcher
+        if not self.writer.is_closing():
+            self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), grace)
+
+    def abort(self) -> None:
+        """Drop the connection at once (after a failure); never raises."""
+        self._watcher.cancel()
+        with contextlib.suppress(Exception):
+            self.writer.transport.abort()
+
+
+class _DatagramErrors(asyncio.DatagramProtocol):
+    """Collects errors the kernel reports for a connected UDP socket (ICMP port unreachable ...)."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        self.lost = False
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if exc is not None:
+            self.error = exc
+
+
+class DatagramConnection:
+    """A connected UDP socket: one datagram per message, no delivery feedback beyond ICMP errors."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, protocol: _DatagramErrors, peer: str) -> None:
+        self.transport = transport
+        self.protocol = protocol
+        self.peer = peer
+
+    @classmethod
+    async def open(cls, host: str, port: int, *, connect_timeout: float) -> DatagramConnection:
+        """Create the socket and resolve the receiver within ``connect_timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await asyncio.wait_for(
+            loop.create_datagram_endpoint(_DatagramErrors, remote_addr=(host, port)), connect_timeout
+        )
+        return cls(transport, protocol, f"{host}:{port}")
+
+    def alive(self) -> bool:
+        """True until the socket reported an error or was closed."""
+        return self.protocol.error is None and not self.protocol.lost and not self.transport.is_closing()
+
+    async def send(self, datagrams: list[bytes], *, write_timeout: float) -> None:
+        """Send each datagram; wait until the socket buffer is empty.
+
+        Raises:
+            OSError: the kernel reported an error for this socket (e.g. ConnectionRefusedError).
+            TimeoutError: the datagrams did not leave the process in time.
+        """
+        self._raise_error()
+        for datagram in datagrams:
+            self.transport.sendto(datagram)
+            self._raise_error()
+        await asyncio.wait_for(self._until_flushed(), write_timeout)
+        self._raise_error()
+
+    async def _until_flushed(self) -> None:
+        pause = 0.0005
+        while _user_space_pending(self.transport) > 0:
+            self._raise_error()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        await asyncio.sleep(0)  # let a pending error_received callback run
+
+    def _raise_error(self) -> None:
+        error = self.protocol.error
+        if error is not None:
+            raise error if isinstance(error, OSError) else OSError(str(error))
+        if self.protocol.lost:
+            raise OSError("the UDP socket was closed")
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Close the socket; never raises."""
+        del grace
+        with contextlib.suppress(Exception):
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close at once; never raises."""
+        with contextlib.suppress(Exception):
+            self.transport.abort()
