@@ -9,6 +9,7 @@ secrets and parameter values are never part of a record.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -32,8 +33,8 @@ def params_digest(params: Any) -> str:
     """
     try:
         canonical = orjson.dumps(params, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-    except TypeError:
-        canonical = repr(params).encode()
+    except TypeError:  # e.g. integers beyond 64 bits: the stdlib encoder handles them, keys still sorted
+        canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 
