@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mimecast_siem.events import Event
+from mimecast_siem.mimecast import parse_mimecast_time
 
 #: ECS version the documents follow.
 ECS_VERSION = "8.11.0"
@@ -57,49 +58,27 @@ Normaliser = Callable[[Mapping[str, Any], NormaliseContext], Event]
 
 # --- time -----------------------------------------------------------------------------------------
 
-_OFFSET_NO_COLON = re.compile(r"([+-])(\d{2})(\d{2})$")
-_EPOCH_MS_DIGITS = re.compile(r"^\d{11,14}$")
-
 
 def parse_time(value: Any) -> datetime | None:
-    """Read a Mimecast time; ``None`` when it cannot be read.
+    """Read a Mimecast time with the client's parser; ``None`` when it cannot be read.
 
-    Accepts ``2024-11-14T19:44:02+0000`` (the documented form), ``+00:00``, ``Z``, fractional
-    seconds, no offset (UTC assumed, as everything on the wire is UTC), and epoch milliseconds as a
-    number or a digit string (SIEM v2 records).
+    Accepts everything :func:`~mimecast_siem.mimecast.parse_mimecast_time` does (``+0000``,
+    ``+00:00``, ``Z``, fractional seconds, epoch milliseconds). A time without an offset is read as
+    UTC: everything on the wire is UTC (mimecast-api.md section 2.4), and dropping the record's time
+    would be worse than that assumption.
     """
-    if isinstance(value, bool) or value is None:
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    if isinstance(value, int | float):
-        return _from_epoch_ms(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if _EPOCH_MS_DIGITS.match(text):
-        return _from_epoch_ms(int(text))
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    text = _OFFSET_NO_COLON.sub(r"\1\2:\3", text)
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _from_epoch_ms(ms: float) -> datetime | None:
-    # timedelta arithmetic keeps whole milliseconds exact (a float division would round them).
-    try:
-        return _EPOCH + timedelta(milliseconds=ms)
-    except (OverflowError, ValueError):
-        return None
+        return parse_mimecast_time(value)
+    except (ValueError, OverflowError):
+        pass
+    if isinstance(value, str) and value.strip():
+        try:
+            return parse_mimecast_time(value.strip() + "+0000")
+        except (ValueError, OverflowError):
+            return None
+    return None
 
 
 def iso(when: datetime) -> str:

@@ -1,0 +1,369 @@
+"""The data path shared by the daemon and the backfill: fetch → normalise → filter → dedupe → deliver.
+
+Nothing here commits. Each function returns what it delivered and what the caller must store with
+its commit (seen ids, a new snapshot); the caller decides *how* progress is recorded - the live
+:class:`~mimecast_siem.collector.task.StreamTask` moves the checkpoint with ``commit_window``, a
+backfill marks its own job window done and never touches live checkpoints.
+
+Pages stream through: one page is normalised, deduplicated and delivered before the next is
+requested, so memory is bounded by a page (plus the ids of one window for in-window dedupe), not by
+the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
+from mimecast_siem.collector.normalisers import ENTERED, LEFT, NormaliseContext
+from mimecast_siem.collector.snapshots import diff_hold_queue
+from mimecast_siem.collector.streams import StreamSpec
+from mimecast_siem.collector.windows import FetchRange, Window
+from mimecast_siem.config.models import StreamSettings
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.mimecast import ApiResponse, Page, Priority
+from mimecast_siem.observability.metrics import Metrics, metrics
+
+log = logging.getLogger("mimecast_siem.collector")
+
+TAG_NORMALISE_FAILED = "mimecast_siem_normalise_failed"
+
+SeenLookup = Callable[[Collection[str]], Awaitable[set[str]]]
+
+
+class PageSource(Protocol):
+    """What the data path needs of the Mimecast client (``MimecastClient`` satisfies it)."""
+
+    def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Walk the pages of a paged endpoint."""
+        ...
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        """One envelope request (endpoints without pagination)."""
+        ...
+
+
+class EventRouter(Protocol):
+    """What the data path needs of the sinks (``sinks.Router`` satisfies it)."""
+
+    async def deliver(self, tenant: str, stream: str, events: Sequence[Event]) -> Any:
+        """Return only when every routed sink accepted every event."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamContext:
+    """Everything one (tenant, stream) needs to move events; the same for live polling and backfill.
+
+    Attributes:
+        tenant: tenant name.
+        spec: the stream's catalogue entry.
+        settings: effective stream settings of this tenant.
+        client: the tenant's Mimecast client (shared rate budget).
+        router: the sinks router.
+        priority: rate-limiter priority (live before backfill).
+        mode: ``live`` or ``backfill`` (metrics label).
+        metrics_: metrics to record into (the process-wide instance by default).
+    """
+
+    tenant: str
+    spec: StreamSpec
+    settings: StreamSettings
+    client: PageSource
+    router: EventRouter
+    priority: Priority = Priority.LIVE
+    mode: str = "live"
+    metrics_: Metrics | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        """Metrics in use."""
+        return self.metrics_ or metrics()
+
+    @property
+    def stream(self) -> str:
+        """Stream name."""
+        return self.spec.name
+
+
+@dataclass(slots=True)
+class WindowResult:
+    """What one window (or one snapshot / gauge poll) moved.
+
+    Attributes:
+        pages: pages fetched.
+        fetched: records received from Mimecast.
+        delivered: events every routed sink accepted.
+        deduplicated: events dropped because their id was already delivered.
+        out_of_range: records outside the half-open fetch range (inclusive API boundaries).
+        remember: ``(event_id, event time)`` to store as seen ids with the commit.
+        snapshot: the held-queue snapshot to store with the commit (snapshot streams only).
+        sinks: events accepted per sink.
+        dead_lettered: events a sink refused permanently (written to the dead-letter file).
+        duration: seconds spent.
+    """
+
+    pages: int = 0
+    fetched: int = 0
+    delivered: int = 0
+    deduplicated: int = 0
+    out_of_range: int = 0
+    remember: list[tuple[str, datetime]] = field(default_factory=list)
+    snapshot: dict[str, dict[str, Any]] | None = None
+    sinks: dict[str, int] = field(default_factory=dict)
+    dead_lettered: int = 0
+    duration: float = 0.0
+
+    def add_report(self, report: Any) -> None:
+        """Fold a router ``DeliveryReport`` into the per-sink counts."""
+        for name, outcome in (getattr(report, "sinks", None) or {}).items():
+            self.sinks[name] = self.sinks.get(name, 0) + int(getattr(outcome, "delivered", 0))
+            self.dead_lettered += int(getattr(outcome, "dead_lettered", 0))
+
+
+def normalise_records(spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: NormaliseContext) -> list[Event]:
+    """Normalise a page. A record a normaliser cannot handle becomes a minimal event, never a crash.
+
+    Normalisers are written not to raise; this guard keeps one unforeseen record from wedging a
+    stream forever (its window would be retried and fail again). The fallback event carries the
+    original record and the tag ``mimecast_siem_normalise_failed``.
+    """
+    events: list[Event] = []
+    for record in records:
+        if not isinstance(record, Mapping):
+            record = {"value": record}  # noqa: PLW2901 - wrap a non-object item so it is still delivered
+        try:
+            events.append(spec.normalise(record, ctx))
+        except Exception as exc:
+            log.error(
+                "Record of stream %s could not be normalised (%s); delivering it unnormalised.",
+                spec.name,
+                type(exc).__name__,
+                extra={"tenant": ctx.tenant, "stream": spec.name},
+            )
+            events.append(_fallback_event(spec, record, ctx))
+    return events
+
+
+def _fallback_event(spec: StreamSpec, record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    event_id = stable_event_id(spec.name, {k: record[k] for k in sorted(record, key=str)})
+    return Event(
+        event_id=event_id,
+        tenant=ctx.tenant,
+        stream=spec.name,
+        timestamp=ctx.observed_at,
+        document={
+            "@timestamp": ctx.observed_at.isoformat(),
+            "event": {"id": event_id, "dataset": spec.dataset, "kind": "event"},
+            "tags": [TAG_NORMALISE_FAILED],
+            "mimecast": dict(record),
+        },
+        raw=dict(record),
+        kind=spec.kind,
+    )
+
+
+async def deliver_log_window(
+    ctx: StreamContext,
+    window: Window,
+    fetch: FetchRange,
+    *,
+    seen: SeenLookup | None,
+    remember_from: datetime | None,
+    clock: Callable[[], datetime],
+) -> WindowResult:
+    """Fetch every page of ``fetch`` and deliver the window's events.
+
+    Args:
+        ctx: the stream context.
+        window: the window being delivered (for logs; the records kept are those in ``fetch``).
+        fetch: the range requested (the window, possibly reaching back by the overlap).
+        seen: lookup of ids already delivered (live path); ``None`` = no cross-window dedupe
+            (backfill re-sends history on purpose).
+        remember_from: delivered events at or after this time are returned in ``remember``;
+            ``None`` = remember nothing.
+        clock: the current time (``event.created`` of the events).
+
+    Returns:
+        Counts, and the ids to store with the commit.
+
+    Raises:
+        Whatever the client or router raise (errors.py classes, ``DeliveryAborted``); nothing was
+        committed, and the caller retries the window from its start.
+    """
+    spec = ctx.spec
+    started = time.monotonic()
+    result = WindowResult()
+    dedupe = WindowDedupe()
+    item = spec.request_item(fetch, ctx.settings.filters)
+    m = ctx.metrics
+    async for page in ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority):
+        result.pages += 1
+        result.fetched += len(page.records)
+        m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
+        events = normalise_records(spec, page.records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
+        events, outside = split_by_range(events, fetch)
+        result.out_of_range += outside
+        # Only records before the window's start (the overlap re-read) can have been delivered by an
+        # earlier, committed window; asking the store about the others would only cost queries.
+        candidates = [e.event_id for e in events if e.timestamp < window.start or _unplaced(e)]
+        already = await seen(candidates) if (seen is not None and candidates) else set()
+        fresh, dropped = dedupe.fresh(events, already)
+        result.deduplicated += dropped
+        if dropped:
+            m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
+        if fresh:
+            result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, fresh))
+            result.delivered += len(fresh)
+            if remember_from is not None:
+                result.remember.extend(
+                    (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or _unplaced(e)
+                )
+    result.duration = time.monotonic() - started
+    log.debug("Window %s of stream %s fetched.", window, spec.name, extra={"tenant": ctx.tenant})
+    return result
+
+
+def _unplaced(event: Event) -> bool:
+    tags = event.document.get("tags")
+    return isinstance(tags, list) and "mimecast_siem_time_unparsed" in tags
+
+
+async def deliver_held_queue(
+    ctx: StreamContext,
+    previous: Mapping[str, Mapping[str, Any]],
+    *,
+    now: datetime,
+    confirm_after: int = 1,
+) -> WindowResult:
+    """Read the whole held queue, diff it against ``previous`` and deliver enter/leave events.
+
+    The queue listing is read completely before anything is delivered: the diff needs the full
+    state (memory is bounded by the queue's size, which Mimecast bounds by its hold retention).
+    """
+    spec = ctx.spec
+    started = time.monotonic()
+    result = WindowResult()
+    records: list[Mapping[str, Any]] = []
+    item = spec.request_item(None, ctx.settings.filters)
+    async for page in ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority):
+        result.pages += 1
+        result.fetched += len(page.records)
+        records.extend(page.records)
+    ctx.metrics.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(result.fetched)
+    diff = diff_hold_queue(previous, records, now, confirm_after=confirm_after)
+    if diff.without_id:
+        log.warning(
+            "%d held messages without an id were skipped; they cannot be tracked across polls.",
+            diff.without_id,
+            extra={"tenant": ctx.tenant, "stream": spec.name},
+        )
+    events = [spec.normalise(r, NormaliseContext(ctx.tenant, now, transition=ENTERED)) for r in diff.entered]
+    events += [
+        spec.normalise(gone.record, NormaliseContext(ctx.tenant, now, transition=LEFT, held_for=gone.held_for))
+        for gone in diff.left
+    ]
+    if events:
+        result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, events))
+    result.delivered = len(events)
+    result.snapshot = diff.snapshot
+    result.duration = time.monotonic() - started
+    return result
+
+
+async def deliver_gauge_sample(
+    ctx: StreamContext,
+    fetch: FetchRange | None,
+    *,
+    now: datetime,
+    previous_labels: set[str] | None = None,
+) -> tuple[WindowResult, dict[str, int]]:
+    """Take one gauge sample: fetch, set the Prometheus gauge, deliver one sample event.
+
+    Args:
+        ctx: the stream context.
+        fetch: the time range for endpoints that require one (email queues), else ``None``.
+        now: the sample time.
+        previous_labels: label values set by the previous sample; those absent now are removed from
+            the gauge so a policy that no longer holds anything stops being reported.
+
+    Returns:
+        The result and the levels ``{label value: level}`` that were set.
+    """
+    spec = ctx.spec
+    started = time.monotonic()
+    result = WindowResult()
+    records: list[dict[str, Any]] = []
+    item = spec.request_item(fetch, ctx.settings.filters)
+    if spec.paged:
+        async for page in ctx.client.pages(
+            spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority
+        ):
+            result.pages += 1
+            records.extend(page.records)
+    else:
+        response = await ctx.client.request(spec.path, [item] if item is not None else [], priority=ctx.priority)
+        result.pages = 1
+        records = _records_of(response.data, spec.record_key)
+    result.fetched = len(records)
+    levels = spec.gauge_levels(records) if spec.gauge_levels is not None else {}
+    _set_gauge(ctx, levels, previous_labels or set())
+    event = spec.normalise({"data": records}, NormaliseContext(tenant=ctx.tenant, observed_at=now))
+    result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, [event]))
+    result.delivered = 1
+    result.duration = time.monotonic() - started
+    return result, levels
+
+
+def _records_of(data: Sequence[Any], record_key: str | None) -> list[dict[str, Any]]:
+    if record_key is None:
+        return [r for r in data if isinstance(r, dict)]
+    out: list[dict[str, Any]] = []
+    for item in data:
+        if isinstance(item, dict) and isinstance(item.get(record_key), list):
+            out.extend(r for r in item[record_key] if isinstance(r, dict))
+    return out
+
+
+def _set_gauge(ctx: StreamContext, levels: Mapping[str, int], previous: set[str]) -> None:
+    m = ctx.metrics
+    if ctx.spec.gauge_label == "policy":
+        gauge, label = m.held_messages, "policy"
+    elif ctx.spec.gauge_label == "direction":
+        gauge, label = m.email_queue_messages, "direction"
+    else:
+        return
+    for value, level in levels.items():
+        gauge.labels(**{"tenant": ctx.tenant, label: value}).set(level)
+    for value in previous - set(levels):
+        with contextlib.suppress(KeyError):
+            gauge.remove(ctx.tenant, value)
+
+
+def gauge_fetch_range(now: datetime, interval: timedelta) -> FetchRange:
+    """The range a gauge endpoint that requires one is asked for: the last poll interval."""
+    return FetchRange(now - max(interval, timedelta(seconds=1)), now)

@@ -1,0 +1,349 @@
+"""One (tenant, stream) polled forever under a lease: plan → fetch/deliver → commit, with backoff.
+
+The checkpoint moves only after every routed sink accepted every event of a window, and only over
+the contiguous prefix of delivered windows: windows of a catch-up batch are fetched concurrently,
+but window *k* is committed only after windows *1..k-1* are. If one fails, the later ones are
+cancelled and the batch is retried from the failed window's start.
+
+Errors never end the task: a failing poll backs off (exponential with jitter, capped by
+``daemon.stream_backoff_max``; a 429 waits at least its ``retry_after``) and tries again. Only a lost
+lease (another replica now owns the stream) or shutdown ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from mimecast_siem.checkpoints import LeaseLost
+from mimecast_siem.collector.pipeline import (
+    StreamContext,
+    WindowResult,
+    deliver_gauge_sample,
+    deliver_held_queue,
+    deliver_log_window,
+    gauge_fetch_range,
+)
+from mimecast_siem.collector.windows import Window, caught_up, fetch_range, floor_to_second, plan_windows
+from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
+from mimecast_siem.sinks import DeliveryAborted
+
+log = logging.getLogger("mimecast_siem.collector")
+
+
+def utc_now() -> datetime:
+    """The wall clock, UTC-aware."""
+    return datetime.now(UTC)
+
+
+class CheckpointStore(Protocol):
+    """The state-store calls a stream task makes (``checkpoints.StateStore`` satisfies it)."""
+
+    async def get_checkpoint(self, tenant: str, stream: str) -> datetime | None: ...
+
+    async def commit_window(
+        self,
+        tenant: str,
+        stream: str,
+        end: datetime,
+        *,
+        owner: str | None,
+        epoch: int | None = None,
+        seen: Any = (),
+        snapshot: Any = None,
+    ) -> datetime: ...
+
+    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]: ...
+
+    async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerm:
+    """Who commits, and the fencing epoch of the lease it holds (``None`` = no fencing)."""
+
+    owner: str
+    epoch: int | None = None
+
+
+def error_kind(exc: BaseException) -> str:
+    """Bounded label for ``poll_errors_total`` from the error's class alone (errors.py)."""
+    if isinstance(exc, LeaseLost):
+        return "lease_lost"
+    if isinstance(exc, AuthError):
+        return "auth"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, PermanentError):
+        return "permanent"
+    if isinstance(exc, ConfigError):
+        return "config"
+    if isinstance(exc, DeliveryAborted):
+        return "delivery_aborted"
+    if isinstance(exc, OSError | TimeoutError):
+        return "transient"
+    return "internal"
+
+
+def backoff_delay(failures: int, exc: BaseException, cap: timedelta, rand: float) -> float:
+    """Seconds to pause after ``failures`` consecutive failed polls (pure).
+
+    Exponential from 1 s, doubled per failure, capped at ``cap``, with jitter in ``[50%, 100%]``
+    so replicas and streams do not retry in lock-step (quirk 8). A rate limit waits at least its
+    ``retry_after`` (still capped).
+    """
+    cap_s = max(cap.total_seconds(), 1.0)
+    base = min(cap_s, 2.0 ** max(failures - 1, 0))
+    delay = base * (0.5 + 0.5 * rand)
+    if isinstance(exc, RateLimited):
+        delay = max(delay, float(exc.retry_after))
+    return min(delay, cap_s)
+
+
+class StreamTask:
+    """Polls one (tenant, stream) while this instance holds its lease.
+
+    Args:
+        ctx: the stream context (client, router, settings).
+        store: the state store.
+        lease: owner id and fencing epoch used for every commit.
+        stopping: set on shutdown; no new window starts once it is set.
+        backoff_max: longest pause of a failing stream.
+        clock: the current time (UTC-aware).
+        confirm_after: held-queue polls an id must be missing before it counts as left.
+    """
+
+    def __init__(
+        self,
+        ctx: StreamContext,
+        store: CheckpointStore,
+        lease: LeaseTerm,
+        *,
+        stopping: asyncio.Event,
+        backoff_max: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utc_now,
+        confirm_after: int = 1,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.lease = lease
+        self.stopping = stopping
+        self.backoff_max = backoff_max
+        self.clock = clock
+        self.confirm_after = confirm_after
+        self._rng = rng or random.Random()
+        self._snapshot: dict[str, dict[str, Any]] | None = None
+        self._gauge_labels: set[str] = set()
+        self.failures = 0
+        self.last_error: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(tenant, stream)``."""
+        return (self.ctx.tenant, self.ctx.stream)
+
+    async def run(self) -> str:
+        """Poll until shutdown or a lost lease; return why it ended (``stopped`` | ``lease_lost``)."""
+        ctx = self.ctx
+        while not self.stopping.is_set():
+            try:
+                idle = await self.poll_once()
+            except LeaseLost:
+                log.warning(
+                    "Lease of stream %s of tenant %s was lost; another instance polls it now.",
+                    ctx.stream,
+                    ctx.tenant,
+                    extra={"tenant": ctx.tenant, "stream": ctx.stream},
+                )
+                ctx.metrics.poll_errors.labels(tenant=ctx.tenant, stream=ctx.stream, kind="lease_lost").inc()
+                return "lease_lost"
+            except DeliveryAborted:
+                # Shutdown interrupted a delivery that was being retried; nothing was committed.
+                return "stopped"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failures += 1
+                kind = error_kind(exc)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                ctx.metrics.poll_errors.labels(tenant=ctx.tenant, stream=ctx.stream, kind=kind).inc()
+                delay = backoff_delay(self.failures, exc, self.backoff_max, self._rng.random())
+                log.warning(
+                    "Poll of stream %s of tenant %s failed (%s: %s); retrying in %.1f s.",
+                    ctx.stream,
+                    ctx.tenant,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    extra={"tenant": ctx.tenant, "stream": ctx.stream, "error_kind": kind, "failures": self.failures},
+                )
+                await self._pause(delay)
+                continue
+            self.failures = 0
+            self.last_error = None
+            if idle:
+                await self._pause(ctx.settings.poll_interval.total_seconds())
+        return "stopped"
+
+    async def poll_once(self) -> bool:
+        """One poll cycle; True when caught up (the task may sleep a poll interval)."""
+        kind = self.ctx.spec.kind
+        if kind == "snapshot":
+            await self._poll_snapshot()
+            return True
+        if kind == "gauge":
+            await self._poll_gauge()
+            return True
+        return await self._poll_log()
+
+    # --- log streams -------------------------------------------------------------------------------
+
+    async def _poll_log(self) -> bool:
+        ctx, s = self.ctx, self.ctx.settings
+        checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
+        now = self.clock()
+        windows = plan_windows(
+            checkpoint,
+            now,
+            lag=s.lag,
+            max_window=s.max_window,
+            start_from=s.start_from,
+            max_history=ctx.spec.max_history,
+            limit=s.concurrency,
+        )
+        if not windows:
+            return True
+        if checkpoint is None:
+            log.info(
+                "Stream %s of tenant %s has no checkpoint; starting at %s.",
+                ctx.stream,
+                ctx.tenant,
+                windows[0].start.isoformat(),
+                extra={"tenant": ctx.tenant, "stream": ctx.stream},
+            )
+        fetches = [asyncio.create_task(self._fetch_window(w, checkpoint)) for w in windows]
+        try:
+            for window, fetch in zip(windows, fetches, strict=True):
+                result = await fetch
+                committed = await self.store.commit_window(
+                    ctx.tenant,
+                    ctx.stream,
+                    window.end,
+                    owner=self.lease.owner,
+                    epoch=self.lease.epoch,
+                    seen=result.remember,
+                )
+                self._completed(window, result, committed)
+        finally:
+            for fetch in fetches:
+                if not fetch.done():
+                    fetch.cancel()
+            await asyncio.gather(*fetches, return_exceptions=True)
+        return caught_up(windows, now, s.lag)
+
+    async def _fetch_window(self, window: Window, checkpoint: datetime | None) -> WindowResult:
+        ctx = self.ctx
+        in_flight = ctx.metrics.windows_in_flight.labels(tenant=ctx.tenant, stream=ctx.stream)
+        in_flight.inc()
+        try:
+            fetch = fetch_range(window, checkpoint=checkpoint, overlap=ctx.settings.overlap)
+
+            async def seen(ids: Any) -> set[str]:
+                return await self.store.seen_ids(ctx.tenant, ctx.stream, ids)
+
+            return await deliver_log_window(
+                ctx,
+                window,
+                fetch,
+                seen=seen,
+                remember_from=window.end - ctx.settings.overlap,
+                clock=self.clock,
+            )
+        finally:
+            in_flight.dec()
+
+    # --- snapshot and gauge streams -------------------------------------------------------------------
+
+    async def _poll_snapshot(self) -> None:
+        ctx = self.ctx
+        if self._snapshot is None:
+            self._snapshot = await self.store.load_snapshot(ctx.tenant, ctx.stream)
+        now = floor_to_second(self.clock())
+        in_flight = ctx.metrics.windows_in_flight.labels(tenant=ctx.tenant, stream=ctx.stream)
+        in_flight.inc()
+        try:
+            result = await deliver_held_queue(ctx, self._snapshot, now=now, confirm_after=self.confirm_after)
+        finally:
+            in_flight.dec()
+        committed = await self._commit_poll(now, snapshot=result.snapshot)
+        self._snapshot = result.snapshot
+        self._completed(None, result, committed)
+
+    async def _poll_gauge(self) -> None:
+        ctx = self.ctx
+        now = floor_to_second(self.clock())
+        fetch = gauge_fetch_range(now, ctx.settings.poll_interval) if ctx.spec.window_fields else None
+        result, levels = await deliver_gauge_sample(ctx, fetch, now=now, previous_labels=self._gauge_labels)
+        self._gauge_labels = set(levels)
+        committed = await self._commit_poll(now)
+        self._completed(None, result, committed)
+
+    async def _commit_poll(self, now: datetime, snapshot: dict[str, dict[str, Any]] | None = None) -> datetime:
+        ctx = self.ctx
+        checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
+        # The store never moves a checkpoint backwards; a clock that stepped back keeps the old one.
+        end = max(now, checkpoint) if checkpoint is not None else now
+        return await self.store.commit_window(
+            ctx.tenant, ctx.stream, end, owner=self.lease.owner, epoch=self.lease.epoch, snapshot=snapshot
+        )
+
+    # --- bookkeeping --------------------------------------------------------------------------------
+
+    def _completed(self, window: Window | None, result: WindowResult, committed: datetime) -> None:
+        ctx = self.ctx
+        m = ctx.metrics
+        m.windows_completed.labels(tenant=ctx.tenant, stream=ctx.stream, mode=ctx.mode).inc()
+        m.last_poll_timestamp.labels(tenant=ctx.tenant, stream=ctx.stream).set(time.time())
+        extra: dict[str, Any] = {
+            "tenant": ctx.tenant,
+            "stream": ctx.stream,
+            "mode": ctx.mode,
+            "pages": result.pages,
+            "fetched": result.fetched,
+            "events": result.delivered,
+            "deduplicated": result.deduplicated,
+            "out_of_range": result.out_of_range,
+            "dead_lettered": result.dead_lettered,
+            "sinks": dict(result.sinks),
+            "duration_ms": round(result.duration * 1000),
+            "checkpoint": committed.isoformat(),
+        }
+        if window is not None:
+            extra["window_start"] = window.start.isoformat()
+            extra["window_end"] = window.end.isoformat()
+            what = f"Window {window}"
+        else:
+            what = "Poll"
+        log.info(
+            "%s of stream %s for tenant %s delivered %d events in %d pages and was committed.",
+            what,
+            ctx.stream,
+            ctx.tenant,
+            result.delivered,
+            result.pages,
+            extra=extra,
+        )
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
