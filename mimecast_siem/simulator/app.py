@@ -289,9 +289,13 @@ def _time_param(value: str | None, name: str) -> float:
     if value is None:
         raise ValueError(f"{name} is required (YYYY-MM-DDTHH:MM:SS+0000 or epoch seconds)")
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        if not -1e11 < number < 1e11:  # about year -1200 .. 5100: beyond that nothing formats
+            raise ValueError(f"{name}={value!r} is out of range")
+        return number
     try:
         return parse_time(value)
     except ValueError as exc:
@@ -313,6 +317,8 @@ async def sim_ground_truth(request: web.Request) -> web.Response:
             extra["lifecycle"] = world.account(q.get("client_id")).holds.lifecycles(lo, hi)
     except ValueError as exc:
         return _bad_request(str(exc))
+    except (OverflowError, OSError):
+        return _bad_request("from/to are out of range")
     body = {"stream": stream, "client_id": world.account(q.get("client_id")).client_id, "from": format_time(start),
             "to": format_time(end), "count": len(records), "records": records, **extra}  # fmt: skip
     return json_response(body)

@@ -93,6 +93,8 @@ class HoldQueue:
         self._clock = clock
         self._cache = cache
         self._overrides: dict[str, HoldExit] = {}
+        # Part of every id, so worlds with different seeds never share message ids.
+        self._salt = derive_seed(seed, profile.client_id, "hold-ids") % 1_000_000
         # Entry buckets a release-log bucket can draw from.
         self._span = int(settings.max_hold) // BUCKET_SECONDS + 2
 
@@ -117,7 +119,7 @@ class HoldQueue:
         for position, offset in enumerate(offsets):
             ts = start + offset
             uid = index * UID_SPAN + position
-            message_id = opaque_id(f"hold:{self._profile.client_id}:{index}:{position}")
+            message_id = opaque_id(f"hold:{self._profile.client_id}:{index}:{position}:{self._salt}")
             duration = s.min_hold + rng.random() * (s.max_hold - s.min_hold)
             r = rng.random()
             outcome = (
@@ -139,7 +141,7 @@ class HoldQueue:
         if text is None:
             return None
         parts = text.split(":")
-        if len(parts) != 4 or parts[0] != "hold" or parts[1] != self._profile.client_id:
+        if len(parts) != 5 or parts[0] != "hold" or parts[1] != self._profile.client_id or parts[4] != str(self._salt):
             return None
         try:
             index, position = int(parts[2]), int(parts[3])

@@ -132,6 +132,11 @@ class World:
         account = self.account(client_id)
         lo, hi = int(-(-start // 1)), int(-(-end // 1))  # ceil: timestamps are whole seconds
         visible_by = None if include_future_visible else self.clock.time()
+        # Nothing exists before the origin, and nothing is visible before its own timestamp: clamping
+        # keeps an over-wide request (from=0) from walking millions of empty minutes.
+        lo = max(lo, self.origin)
+        if visible_by is not None:
+            hi = min(hi, int(visible_by) + 1)
         if stream in account.streams:
             return collect(account.streams[stream].bucket, lo, hi, visible_by)
         if stream == "held-release":

@@ -165,3 +165,22 @@ async def test_empty_body_means_defaults(caller: Caller, session: aiohttp.Client
     assert resp.status == 200
     assert body["fail"] == []
     assert body["data"][0]["clickLogs"]
+
+
+@pytest.mark.parametrize("bad", ["1e300", "-1e13", "9" * 30])
+async def test_ground_truth_refuses_absurd_times(
+    sim: RunningSimulator, session: aiohttp.ClientSession, bad: str
+) -> None:
+    status, body = await _get(session, f"{sim.url}/_sim/ground-truth", stream="ttp-url", **{"from": "0", "to": bad})
+    assert status == 400
+    assert "out of range" in str(body["error"])
+
+
+async def test_ground_truth_of_a_huge_range_is_what_exists(
+    sim: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
+    status, body = await _get(
+        session, f"{sim.url}/_sim/ground-truth", stream="ttp-url", **{"from": "0", "to": "9000000000"}
+    )
+    assert status == 200
+    assert body["count"] == len(sim.ground_truth("ttp-url", sim.world.origin, T0 + 1)) > 0

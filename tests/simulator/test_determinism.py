@@ -70,3 +70,10 @@ def test_rate_is_roughly_respected() -> None:
     records = world.ground_truth("ttp-url", T0 - 1800, T0 - 600, include_future_visible=True)
     assert 9000 <= len(records) <= 15000  # 10/s over 1200 s, +-30 % per minute
     assert world.ground_truth("audit", T0 - 1800, T0) == []
+
+
+def test_hold_ids_differ_between_seeds() -> None:
+    first = {r["id"] for r in _truth(_world(seed=5), "held-messages")}
+    second = {r["id"] for r in _truth(_world(seed=6), "held-messages")}
+    assert first
+    assert first.isdisjoint(second)
