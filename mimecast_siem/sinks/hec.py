@@ -565,10 +565,11 @@ class HecSink:
             async with session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
                 reply = await response.content.read(1 << 16)
                 return response.status, reply
-        except ssl.SSLCertVerificationError as exc:
+        except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
+            cause = getattr(exc, "certificate_error", exc)
+            detail = getattr(cause, "verify_message", None) or str(cause)
             raise SinkTransientError(
-                f"HEC sink {self.name}: TLS verification of {urlsplit(url).hostname} failed ({exc.verify_message}); "
-                "check ca_file"
+                f"HEC sink {self.name}: TLS verification of {urlsplit(url).hostname} failed ({detail}); check ca_file"
             ) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             detail = str(exc) or type(exc).__name__

@@ -14,6 +14,7 @@ and ``/services/collector/health``:
   ``time`` -> 6. Events before N are indexed (sinks.md section 1.3 assumption);
 * acks: per-channel ids counting from 0; an id answers true once (then it is forgotten); ids can be
   delayed (``ack_after_polls``) or lost with their events (``lose_next_acks``);
+* ``report_event_number=False`` leaves ``invalid-event-number`` out (older Splunk versions);
 * faults: ``fail_next(n, status, code)`` answers the next n event requests with an error, before
   anything is indexed; ``health_code`` drives ``/health`` (17 healthy, 18-20 unhealthy).
 
@@ -123,10 +124,12 @@ class HecReceiver:
         *,
         max_content_length: int = 1_000_000,
         ack_after_polls: int = 0,
+        report_event_number: bool = True,
     ) -> None:
         self.tokens = {t.value: t for t in tokens}
         self.max_content_length = max_content_length
         self.ack_after_polls = ack_after_polls
+        self.report_event_number = report_event_number
         self.events: list[IndexedEvent] = []
         self.requests: list[RequestRecord] = []
         self.faults: deque[tuple[int, int | None]] = deque()
@@ -134,6 +137,7 @@ class HecReceiver:
         self.health_code = 17
         self.channels: dict[str, _Channel] = {}
         self.ack_queries: list[list[int]] = []
+        self.ack_answers: list[dict[int, bool]] = []
         self.url = ""
 
     # -- control ------------------------------------------------------------------------------
@@ -189,8 +193,11 @@ class HecReceiver:
         self.requests.append(record)
         response = await self._handle_event(request, wire, is_gzip, record)
         record.status = response.status
-        body = json.loads(response.body) if isinstance(response.body, bytes) else {}
-        record.code = body.get("code")
+        try:
+            body = json.loads(response.body) if isinstance(response.body, bytes) else {}
+        except ValueError:
+            body = {}
+        record.code = body.get("code") if isinstance(body, dict) else None
         return response
 
     async def _handle_event(
@@ -240,6 +247,8 @@ class HecReceiver:
             # Events before the bad one are indexed (sinks.md 1.3), but no ackId is given.
             self.events.extend(indexed)
             code, number = error
+            if not self.report_event_number:
+                return self._reply(400, code)
             return self._reply(400, code, **{"invalid-event-number": number})
         if token.ack:
             assert channel is not None
@@ -334,6 +343,7 @@ class HecReceiver:
             answer[str(ack_id)] = True
             del state.pending[ack_id]  # answered true once: forgotten
         record.status = 200
+        self.ack_answers.append({int(k): v for k, v in answer.items()})
         return web.json_response({"acks": answer})
 
     async def _health(self, request: web.Request) -> web.Response:
