@@ -208,7 +208,9 @@ def claim(conn: Connection, now: datetime, owner: str, ttl: timedelta, job_id: i
     for candidate in candidates:
         # Winning the lease is what makes the claim exclusive across replicas.
         if (
-            leasing.acquire(conn, now, *backfill_lease_key(candidate.tenant, candidate.id), owner=owner, ttl=ttl)
+            leasing.acquire(
+                conn, now, *backfill_lease_key(candidate.tenant, candidate.id), owner=owner, ttl=ttl, only_if_free=True
+            )
             is not None
         ):
             return _mark_running(conn, now, int(candidate.id), owner)

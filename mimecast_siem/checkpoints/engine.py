@@ -100,7 +100,20 @@ def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     in_memory = not database or database == ":memory:" or url.query.get("mode") == "memory"
     if not in_memory and database:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                "The state database directory cannot be created.",
+                [
+                    ConfigProblem(
+                        key="state.url",
+                        message=f"cannot create the directory of the SQLite file ({exc.strerror}); "
+                        "set data_dir or state.url to a writable place",
+                        value=str(Path(database).parent),
+                    )
+                ],
+            ) from None
     engine = create_engine(
         url,
         json_serializer=_json_dumps,

@@ -38,9 +38,13 @@ def to_lease(row: Any) -> LeaseRow:
 
 
 def acquire(
-    conn: Connection, now: datetime, tenant: str, stream: str, *, owner: str, ttl: timedelta
+    conn: Connection, now: datetime, tenant: str, stream: str, *, owner: str, ttl: timedelta, only_if_free: bool = False
 ) -> LeaseRow | None:
-    """Take the lease if it is free, expired or already ours; return it, or ``None`` if someone else holds it."""
+    """Take the lease if it is free, expired or already ours; return it, or ``None`` if someone else holds it.
+
+    With ``only_if_free`` a live lease of ``owner`` itself also counts as taken (a claim must not
+    return work the caller is already doing).
+    """
     stmt = upsert(conn, _t).values(
         tenant=tenant, stream=stream, owner=owner, epoch=1, acquired_at=now, expires_at=now + ttl
     )
@@ -55,7 +59,9 @@ def acquire(
             "epoch": case((still_ours, _t.c.epoch), else_=_t.c.epoch + 1),
             "acquired_at": case((still_ours, _t.c.acquired_at), else_=new.acquired_at),
         },
-        where=or_(_t.c.owner.is_(None), _t.c.expires_at <= now, _t.c.owner == new.owner),
+        where=or_(_t.c.owner.is_(None), _t.c.expires_at <= now)
+        if only_if_free
+        else or_(_t.c.owner.is_(None), _t.c.expires_at <= now, _t.c.owner == new.owner),
     ).returning(*_t.c)
     row = conn.execute(returning).one_or_none()
     return None if row is None else to_lease(row)

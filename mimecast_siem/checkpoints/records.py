@@ -8,13 +8,11 @@ parameter digest. The store applies these rules inside its transactions.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 import orjson
 
@@ -261,25 +259,6 @@ _CODE_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 _OUTCOME_RE = re.compile(r"^[a-z_]{1,32}$")
 
 
-def audit_param_digest(params: Mapping[str, Any]) -> str:
-    """Hex SHA-256 of the canonical JSON of an action's parameters.
-
-    The audit stores this digest, never the parameters: they can hold message content, addresses
-    and, for the generic action, arbitrary bodies. Key order does not change the digest; values JSON
-    cannot hold (datetimes, big integers, models) are hashed by their ``str``.
-    """
-    canonical = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One response-action call, allowed or refused. Never holds parameters, secrets or tokens.
@@ -289,7 +268,8 @@ class AuditRecord:
         actor: who made it: the token's configured name (``cli`` or ``cli:<user>`` from a terminal).
         action: action name (kebab-case catalogue name).
         tenant: tenant acted on, if one was resolved.
-        param_digest: :func:`audit_param_digest` of the parameters (16-128 lowercase hex characters).
+        param_digest: hex digest of the parameters (16-128 lowercase hex characters; the actions room
+            computes it), never the parameters themselves.
         dry_run: True when the request was only rendered, not sent.
         outcome: short lowercase word: ``ok``, ``dry_run``, ``unauthorized``, ``forbidden``,
             ``invalid``, ``refused``, ``error`` ...

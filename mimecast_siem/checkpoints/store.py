@@ -97,8 +97,8 @@ class StateStore:
             SchemaTooNew: the database was migrated by a newer release.
         """
         parsed = parse_state_url(url)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-store")
         engine = create_state_engine(parsed)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-store")
         store = cls(engine, parsed, executor, clock)
         try:
             store.schema = await store._submit(store._migrate, migrations)

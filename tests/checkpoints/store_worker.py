@@ -7,6 +7,7 @@ Modes:
   increments it made. If two processes ever held the lease at once, increments get lost and the
   final checkpoint falls short of the sum of all increments.
 * ``race``: wait for the go file, try once to acquire each of ``--keys`` keys; print the keys won.
+* ``claim``: wait for the go file, claim queued backfill jobs until none is left; print their ids.
 * ``open``: wait for the go file, open the store (migrating it), print the versions it applied.
 * ``hold``: acquire ``--keys`` keys with ``--ttl``, print ``held <epoch,...>``, then renew every
   ttl/4 forever (the test SIGKILLs it).
@@ -51,7 +52,7 @@ async def counter(store: StateStore, owner: str, rounds: int) -> int:
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["counter", "race", "hold", "open"])
+    parser.add_argument("mode", choices=["counter", "race", "hold", "open", "claim"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--go", type=Path)
     parser.add_argument("--rounds", type=int, default=50)
@@ -84,6 +85,11 @@ async def main() -> int:
             _wait_for(args.go, 60)
         if args.mode == "counter":
             print(await counter(store, owner, args.rounds), flush=True)
+        elif args.mode == "claim":
+            claimed = []
+            while job := await store.next_queued_backfill_job(owner, timedelta(seconds=args.ttl)):
+                claimed.append(str(job.id))
+            print(" ".join(claimed), flush=True)
         else:
             won = [f"{s}" for t, s in keys if await store.acquire(t, s, owner, timedelta(seconds=args.ttl))]
             print(" ".join(won), flush=True)

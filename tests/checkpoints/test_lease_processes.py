@@ -40,6 +40,23 @@ async def test_lease_exclusivity_keeps_a_shared_counter_exact(state_url: str, tm
         await store.close()
 
 
+async def test_racing_runners_claim_each_backfill_job_once(state_url: str, tmp_path: Path) -> None:
+    store = await StateStore.open(state_url)
+    try:
+        since = T0
+        jobs = [
+            await store.create_backfill_job(
+                TENANT, ["ttp-url"], since, since + timedelta(hours=i + 1), timedelta(hours=1)
+            )
+            for i in range(10)
+        ]
+    finally:
+        await store.close()
+    outputs = run_together("claim", state_url, 4, tmp_path / "go")
+    claims = Counter(int(job_id) for out in outputs for job_id in out.split())
+    assert claims == Counter({job.id: 1 for job in jobs})
+
+
 async def test_a_sigkilled_holders_streams_are_taken_over_after_the_ttl(state_url: str) -> None:
     ttl = 3.0
     keys = [(TENANT, f"stream-{i}") for i in range(3)]
