@@ -172,3 +172,21 @@ async def test_ground_truth_of_held_messages_has_lifecycles(
     assert {x["outcome"] for x in body["lifecycle"]} <= {"released", "rejected", "expired"}
     for x in body["lifecycle"]:
         assert x["entered"] < x["left"]
+
+
+async def test_every_exit_has_exactly_one_release_log_record(sim: RunningSimulator, caller: Caller) -> None:
+    sim.world.clock.advance(1)
+    holds = sim.world.account().holds
+    for record, _ in holds.held_at(T0 + 1)[:3]:
+        holds.release(str(record["id"]))
+    now = sim.world.clock.time()
+    lifecycles = holds.lifecycles(int(T0) - 1800, int(now) + 1)
+    exited = {x["id"]: x for x in lifecycles if x["left_epoch"] <= now}
+    logs, _ = await caller.walk(
+        RELEASE_LOGS, {"start": format_time(T0 - 1800), "end": format_time(now)}, record_key="heldReleaseLogs"
+    )
+    assert Counter(r["id"] for r in logs if r["id"] in exited) == dict.fromkeys(exited, 1)
+    assert {r["id"] for r in logs} == set(exited)  # history starts at T0 - 1800: every exit is in range
+    for entry in logs:
+        if entry["id"] in exited:
+            assert entry["released"] == format_time(exited[entry["id"]]["left_epoch"])

@@ -196,3 +196,21 @@ async def test_hold_list_walk_is_a_stable_snapshot(
     assert records == snapshot
     fresh, _ = await caller.walk("/api/gateway/get-hold-message-list", item, record_key=None)
     assert snapshot[-1]["id"] not in {r["id"] for r in fresh}
+
+
+async def test_walk_on_the_wall_clock_equals_ground_truth(
+    session: aiohttp.ClientSession, simulator_factory: Callable[..., Awaitable[RunningSimulator]]
+) -> None:
+    import time
+
+    from mimecast_siem.simulator import format_time
+
+    sim = await simulator_factory(late=LateArrivals(fraction=0.0), rates={"ttp-url": 20.0})
+    caller = caller_for(session, sim)
+    end = int(time.time()) - 5  # every record up to here is visible (no late arrivals configured)
+    start = end - 300
+    records, _ = await caller.walk(
+        URL_LOGS, {"from": format_time(start), "to": format_time(end)}, record_key="clickLogs", page_size=250
+    )
+    assert len(records) > 1000
+    assert records == sim.ground_truth("ttp-url", start, end + 1)[::-1]
