@@ -1,11 +1,10 @@
-"""The aiohttp application: OAuth, the registered API endpoints, faults, and the ``/_sim`` control API."""
+"""The aiohttp application: OAuth, the registered API endpoints with auth and faults, and running it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib
-import ipaddress
 import logging
 import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,38 +15,37 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from mimecast_siem.simulator import streams as _streams  # registers the stream endpoints
+import mimecast_siem.simulator.streams  # noqa: F401 - importing registers the stream endpoints
 from mimecast_siem.simulator.auth import TokenRejected
 from mimecast_siem.simulator.config import FaultSettings, ScriptedFault, SimulatorConfig
+from mimecast_siem.simulator.control import add_control_routes, is_loopback
 from mimecast_siem.simulator.registry import ENDPOINTS, ApiRequest, ApiResult, Endpoint, EndpointRegistry, RequestFailed
+from mimecast_siem.simulator.responses import (
+    WORLD_KEY,
+    drop_connection,
+    error_status,
+    json_response,
+    malformed,
+    rate_limited,
+    unauthorized,
+    world_of,
+)
 from mimecast_siem.simulator.stats import SimulatorStats
 from mimecast_siem.simulator.wire import (
     ERR_BAD_BODY,
     ERR_INTERNAL,
     ERR_METHOD,
     ERR_NOT_FOUND,
-    ERR_RATE_LIMIT,
-    ERR_UNAUTHORIZED,
     envelope,
     error_envelope,
-    format_time,
-    parse_time,
 )
 from mimecast_siem.simulator.world import World
 
 logger = logging.getLogger("mimecast_siem.simulator")
 
-_ = _streams
-WORLD_KEY = web.AppKey("world", World)
 _NO_CLIENT = "-"
 # Where the authenticated client id is kept on a request (for statistics); typed keys when aiohttp has them.
 _CLIENT_KEY: Any = web.RequestKey("client_id", str) if hasattr(web, "RequestKey") else "client_id"
-_HTML_PAGES = {
-    200: "<html><head><title>Service maintenance</title></head><body><h1>We'll be right back</h1></body></html>",
-    502: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
-    503: "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service "
-    "Temporarily Unavailable</h1></center></body></html>",
-}
 
 
 def load_extensions() -> list[str]:
@@ -71,87 +69,12 @@ def load_extensions() -> list[str]:
     return loaded
 
 
-# -- responses ---------------------------------------------------------------------------------------
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON answer serialised with orjson."""
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
-
-
-def unauthorized(message: str) -> web.Response:
-    """401 with a ``fail[]`` body (the exact real code is unknown: mimecast-api.md section 1.3)."""
-    return json_response(error_envelope(401, ERR_UNAUTHORIZED, message), status=401)
-
-
-def rate_limited(limit: int, remaining: int, reset_ms: int) -> web.Response:
-    """429 with the ``X-RateLimit-*`` headers Mimecast sends only once the quota is exceeded."""
-    headers = {
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": str(reset_ms),
-    }
-    body = error_envelope(
-        429, ERR_RATE_LIMIT, "Rate limit exceeded; retry after X-RateLimit-Reset milliseconds", retryable=True
-    )
-    return json_response(body, status=429, headers=headers)
-
-
-def error_status(status: int) -> web.Response:
-    """An injected HTTP error: gateway errors as HTML pages, others as JSON ``fail[]``."""
-    if status == 401:
-        return unauthorized("Access token has expired")
-    if status == 429:
-        return rate_limited(0, 0, 1000)
-    if status in _HTML_PAGES and status != 200:
-        return web.Response(text=_HTML_PAGES[status], status=status, content_type="text/html")
-    body = error_envelope(
-        status,
-        ERR_INTERNAL if status >= 500 else "err_simulated_status",
-        f"Simulated HTTP {status}",
-        retryable=status >= 500,
-    )
-    return json_response(body, status=status)
-
-
-async def drop_connection(request: web.Request) -> web.StreamResponse:
-    """Close the connection without sending a byte of response."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    # aiohttp writes nothing to an aborted transport; the client sees a disconnect.
-    raise asyncio.CancelledError
-
-
-async def malformed(request: web.Request, kind: str, body: bytes) -> web.StreamResponse:
-    """A 200 that breaks the client's parser: invalid JSON, a truncated body, or an HTML page."""
-    if kind == "html":
-        return web.Response(text=_HTML_PAGES[200], status=200, content_type="text/html")
-    if kind == "invalid_json":
-        return web.Response(
-            body=body[: max(1, len(body) // 2)] + b"\x00}{", status=200, content_type="application/json"
-        )
-    response = web.StreamResponse(status=200)
-    response.content_type = "application/json"
-    response.content_length = len(body)
-    await response.prepare(request)
-    await response.write(body[: len(body) // 2])
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-    raise asyncio.CancelledError
-
-
 # -- handlers ----------------------------------------------------------------------------------------
-
-
-def _world(request: web.Request) -> World:
-    return request.app[WORLD_KEY]
 
 
 async def oauth_token(request: web.Request) -> web.Response:
     """``POST /oauth/token`` (client credentials, form encoded): mimecast-api.md section 1.1."""
-    world = _world(request)
+    world = world_of(request)
     form = await request.post()
     grant, client_id, secret = form.get("grant_type"), form.get("client_id"), form.get("client_secret")
     if not isinstance(client_id, str) or not isinstance(secret, str) or not client_id or not secret:
@@ -182,7 +105,7 @@ def api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
     """Wrap a registered endpoint: auth, faults, body parsing, envelope, statistics."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        world = _world(request)
+        world = world_of(request)
         faults = world.faults
         delay = faults.latency()
         if delay > 0:
@@ -273,125 +196,16 @@ async def _parse_body(request: web.Request) -> Any:
     return parsed
 
 
-async def not_found(request: web.Request) -> web.Response:
-    """Unknown path: 404 with a ``fail[]`` body."""
-    return json_response(error_envelope(404, ERR_NOT_FOUND, f"The resource {request.path} does not exist"), status=404)
-
-
-# -- the /_sim control API ------------------------------------------------------------------------------
-
-
-def _bad_request(message: str) -> web.Response:
-    return json_response({"error": message}, status=400)
-
-
-def _time_param(value: str | None, name: str) -> float:
-    if value is None:
-        raise ValueError(f"{name} is required (YYYY-MM-DDTHH:MM:SS+0000 or epoch seconds)")
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        if not -1e11 < number < 1e11:  # about year -1200 .. 5100: beyond that nothing formats
-            raise ValueError(f"{name}={value!r} is out of range")
-        return number
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is invalid: {exc}") from None
-
-
-async def sim_ground_truth(request: web.Request) -> web.Response:
-    """``GET /_sim/ground-truth?stream=&from=&to=&client_id=&include_future_visible=1``."""
-    world = _world(request)
-    q = request.query
-    try:
-        start, end = _time_param(q.get("from"), "from"), _time_param(q.get("to"), "to")
-        stream = q.get("stream", "")
-        future = q.get("include_future_visible", "0").lower() in ("1", "true", "yes")
-        records = world.ground_truth(stream, start, end, client_id=q.get("client_id"), include_future_visible=future)
-        extra: dict[str, Any] = {}
-        if stream == "held-messages":
-            lo, hi = int(-(-start // 1)), int(-(-end // 1))
-            extra["lifecycle"] = world.account(q.get("client_id")).holds.lifecycles(lo, hi)
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    except (OverflowError, OSError):
-        return _bad_request("from/to are out of range")
-    body = {"stream": stream, "client_id": world.account(q.get("client_id")).client_id, "from": format_time(start),
-            "to": format_time(end), "count": len(records), "records": records, **extra}  # fmt: skip
-    return json_response(body)
-
-
-async def sim_stats(request: web.Request) -> web.Response:
-    """``GET /_sim/stats``."""
-    return json_response(_world(request).stats.as_dict())
-
-
-async def sim_reset_stats(request: web.Request) -> web.Response:
-    """``POST /_sim/reset-stats``."""
-    _world(request).stats = SimulatorStats()
-    return json_response({"ok": True})
-
-
-async def sim_faults(request: web.Request) -> web.Response:
-    """``GET /_sim/faults`` shows the faults; ``POST`` replaces them (``{}`` clears all)."""
-    world = _world(request)
-    if request.method == "POST":
-        try:
-            raw = orjson.loads(await request.read() or b"{}")
-            if not isinstance(raw, dict):
-                raise ValueError("the body must be a JSON object of fault settings")
-            world.faults.configure(FaultSettings.from_dict(raw))
-        except (ValueError, orjson.JSONDecodeError) as exc:
-            return _bad_request(str(exc))
-    body = world.faults.settings.as_dict()
-    body["script_remaining"] = world.faults.script_remaining
-    body["force_401_remaining"] = world.faults.force_401_remaining
-    return json_response(body)
-
-
-async def sim_clock(request: web.Request) -> web.Response:
-    """``GET /_sim/clock``; ``POST {"advance": seconds}`` / ``{"freeze": true|false}``."""
-    clock = _world(request).clock
-    if request.method == "POST":
-        try:
-            raw = orjson.loads(await request.read() or b"{}")
-            if not isinstance(raw, dict):
-                raise ValueError("the body must be a JSON object")
-            if "freeze" in raw:
-                clock.freeze() if raw["freeze"] else clock.unfreeze()
-            if "advance" in raw:
-                clock.advance(float(raw["advance"]))
-        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-            return _bad_request(str(exc))
-    return json_response({"now": format_time(clock.time()), "epoch": clock.time(), "frozen": clock.frozen})
-
-
-async def sim_info(request: web.Request) -> web.Response:
-    """``GET /_sim/info``: apps (fake credentials of the simulator), origin, endpoints."""
-    world = _world(request)
-    return json_response(
-        {
-            "apps": [{"client_id": c, "client_secret": s} for c, s in world.config.apps],
-            "origin": format_time(world.origin),
-            "seed": world.seed,
-            "endpoints": sorted({r.resource.canonical for r in request.app.router.routes() if r.resource is not None}),
-        }
-    )
-
-
 @web.middleware
 async def _outer(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Loopback guard for ``/_sim``; scripted faults, and request statistics for everything else."""
     if request.path.startswith("/_sim/"):
-        if not _is_loopback(request.remote):
+        if not is_loopback(request.remote):
             return json_response({"error": "the control API only answers loopback clients"}, status=403)
         return await handler(request)
-    world = _world(request)
+    world = world_of(request)
     status = 0
     try:
         scripted = world.faults.take_scripted(request.path)
@@ -436,15 +250,6 @@ async def _scripted(
     return await malformed(request, fault.kind, body)
 
 
-def _is_loopback(remote: str | None) -> bool:
-    if remote is None:
-        return False
-    try:
-        return ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
-
-
 def build_app(world: World, registry: EndpointRegistry | None = None) -> web.Application:
     """The aiohttp app serving ``world``; ``registry`` defaults to :data:`ENDPOINTS` plus extensions."""
     if registry is None:
@@ -456,12 +261,7 @@ def build_app(world: World, registry: EndpointRegistry | None = None) -> web.App
     for ep in registry:
         for method in ep.methods:
             app.router.add_route(method, ep.path, api_handler(ep))
-    app.router.add_get("/_sim/ground-truth", sim_ground_truth)
-    app.router.add_get("/_sim/stats", sim_stats)
-    app.router.add_post("/_sim/reset-stats", sim_reset_stats)
-    app.router.add_route("*", "/_sim/faults", sim_faults)
-    app.router.add_route("*", "/_sim/clock", sim_clock)
-    app.router.add_get("/_sim/info", sim_info)
+    add_control_routes(app)
     return app
 
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from mimecast_siem.simulator import RunningSimulator
-from mimecast_siem.simulator.app import _is_loopback
+from mimecast_siem.simulator.control import is_loopback
 from tests.simulator.conftest import FROZEN
 from tests.simulator.helpers import Caller, caller_for
 
@@ -125,11 +125,11 @@ async def test_info_lists_apps_and_endpoints(sim: RunningSimulator, session: aio
 
 
 def test_control_api_only_answers_loopback() -> None:
-    assert _is_loopback("127.0.0.1")
-    assert _is_loopback("::1")
-    assert not _is_loopback("10.0.0.5")
-    assert not _is_loopback(None)
-    assert not _is_loopback("not-an-ip")
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert not is_loopback("10.0.0.5")
+    assert not is_loopback(None)
+    assert not is_loopback("not-an-ip")
 
 
 async def test_unknown_path_is_404_with_fail(caller: Caller) -> None:
