@@ -39,8 +39,7 @@ from mimecast_siem.errors import (
     RateLimited,
     TransientError,
 )
-from mimecast_siem.mimecast import MimecastClient, Priority, RetryPolicy
-from mimecast_siem.mimecast.client import BinaryWriter
+from mimecast_siem.mimecast import BinaryWriter, MimecastClient, Priority, RetryPolicy
 from mimecast_siem.observability.metrics import metrics
 
 log = logging.getLogger("mimecast_siem.actions")
