@@ -14,7 +14,7 @@ The API client knows nothing of streams, checkpoints or sinks.
 
 from __future__ import annotations
 
-from mimecast_siem.mimecast.client import DownloadResult, MimecastClient, RetryPolicy
+from mimecast_siem.mimecast.client import BinaryWriter, MimecastClient, RetryPolicy
 from mimecast_siem.mimecast.envelope import ApiResponse, Page
 from mimecast_siem.mimecast.error_map import (
     CODE_RULES,
@@ -29,6 +29,7 @@ from mimecast_siem.mimecast.error_map import (
 from mimecast_siem.mimecast.pagination import PageCursor, PaginationLoopError
 from mimecast_siem.mimecast.paths import UnsafePathError, checked_path, endpoint_label
 from mimecast_siem.mimecast.ratelimit import Permit, Priority, RateLimiter, limiter_for, reset_limiters
+from mimecast_siem.mimecast.readers import DownloadResult
 from mimecast_siem.mimecast.times import format_mimecast_time, parse_mimecast_time
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "STATUS_RULES",
     "Action",
     "ApiResponse",
+    "BinaryWriter",
     "DownloadResult",
     "ErrorRule",
     "MimecastClient",

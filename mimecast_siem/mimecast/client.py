@@ -16,16 +16,15 @@ those decisions:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 import ssl
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -33,7 +32,7 @@ import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
     wait_random,
@@ -46,29 +45,33 @@ from mimecast_siem.errors import (
     AuthError,
     ConfigError,
     ConfigProblem,
-    MimecastFailure,
     PermanentError,
     RateLimited,
     ResponseFormatError,
     TransientError,
 )
-from mimecast_siem.mimecast.auth import AccessToken, TokenCache, TokenGrant, parse_token_grant
+from mimecast_siem.mimecast.auth import AccessToken, TokenCache, TokenGrant
 from mimecast_siem.mimecast.envelope import (
     ApiResponse,
     Page,
-    decode_json,
     encode_envelope,
-    envelope_response,
-    is_json_content_type,
     page_records,
     paged_meta,
-    rest_response,
-    try_decode_json,
 )
-from mimecast_siem.mimecast.error_map import Action, Verdict, classify, parse_failures
+from mimecast_siem.mimecast.error_map import Action
 from mimecast_siem.mimecast.pagination import PageCursor
 from mimecast_siem.mimecast.paths import checked_path, endpoint_label, join_url
 from mimecast_siem.mimecast.ratelimit import Priority, RateLimiter, limiter_for, retry_after_seconds
+from mimecast_siem.mimecast.readers import (
+    Call,
+    DownloadResult,
+    Refusal,
+    query_pairs,
+    read_envelope,
+    read_file,
+    read_rest,
+    read_token,
+)
 from mimecast_siem.observability.metrics import metrics, status_class
 
 log = logging.getLogger("mimecast_siem.mimecast")
@@ -77,10 +80,6 @@ T = TypeVar("T")
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 USER_AGENT = f"mimecast-siem/{__version__}"
-#: Largest JSON answer read into memory (a 500-record page is around 1 MB).
-MAX_JSON_BYTES = 64 * 1024 * 1024
-#: Largest JSON error answer read from a binary endpoint or the token endpoint.
-MAX_SMALL_JSON_BYTES = 1024 * 1024
 _CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
 _REST_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -113,48 +112,6 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """A file fetched by :meth:`MimecastClient.download`.
-
-    Attributes:
-        bytes_written: size of the file written to ``dest``.
-        content_type: the media type Mimecast declared.
-        filename: the file name from ``Content-Disposition`` (base name only), if any.
-        sha256: hex SHA-256 of the bytes written.
-    """
-
-    bytes_written: int
-    content_type: str
-    filename: str | None
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """One logical request, frozen so every retry and replay sends the same bytes."""
-
-    method: str
-    path: str
-    label: str
-    url: str
-    body: bytes | None = None
-    content_type: str | None = None
-    params: tuple[tuple[str, str], ...] = ()
-    authenticated: bool = True
-    accept: str = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    """An answer that is not a success: what the error map decided, and what it was based on."""
-
-    status: int
-    verdict: Verdict
-    failures: list[MimecastFailure]
-    headers: Mapping[str, str]
 
 
 class MimecastClient:
@@ -221,9 +178,7 @@ class MimecastClient:
         """
         if self._session is not None and not self._session.closed:
             return
-        connector = aiohttp.TCPConnector(
-            ssl=self._ssl_context(), limit=max(8, 2 * self.limiter.max_concurrency), enable_cleanup_closed=True
-        )
+        connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=max(8, 2 * self.limiter.max_concurrency))
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.tenant.timeout),
@@ -299,7 +254,7 @@ class MimecastClient:
             AuthError, RateLimited, TransientError (incl. ResponseFormatError), PermanentError.
         """
         call = self._call_for("POST", path, body=encode_envelope(data, meta), content_type="application/json")
-        return await self._run(call, self._read_envelope, priority=priority, max_wait=max_wait)
+        return await self._run(call, read_envelope, priority=priority, max_wait=max_wait)
 
     async def pages(
         self,
@@ -376,11 +331,14 @@ class MimecastClient:
         call = self._call_for(
             "POST", path, body=encode_envelope(data, None), content_type="application/json", accept="*/*"
         )
+        # A large file may take longer than tenant.timeout in total; bound each stall instead.
+        stall = self.tenant.timeout
+        call = replace(call, timeout=aiohttp.ClientTimeout(total=None, sock_connect=stall, sock_read=stall))
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
         try:
 
-            async def read(resp: aiohttp.ClientResponse, c: _Call) -> DownloadResult | _Refusal:
-                return await self._read_file(resp, c, spool, max_bytes)
+            async def read(resp: aiohttp.ClientResponse, c: Call) -> DownloadResult | Refusal:
+                return await read_file(resp, c, spool, max_bytes)
 
             result = await self._run(call, read, priority=priority, max_wait=max_wait)
             spool.seek(0)
@@ -422,9 +380,9 @@ class MimecastClient:
             path,
             body=body,
             content_type="application/json" if body is not None else None,
-            params=_query(params),
+            params=query_pairs(params),
         )
-        return await self._run(call, self._read_rest, priority=priority, max_wait=max_wait)
+        return await self._run(call, read_rest, priority=priority, max_wait=max_wait)
 
     # --- the call loop ----------------------------------------------------------------------------
 
@@ -438,9 +396,10 @@ class MimecastClient:
         params: tuple[tuple[str, str], ...] = (),
         accept: str = "application/json",
         authenticated: bool = True,
-    ) -> _Call:
+    ) -> Call:
         url = join_url(self._base_url, path)
-        return _Call(
+        return Call(
+            tenant=self.name,
             method=method,
             path=path,
             label=endpoint_label(path),
@@ -454,8 +413,8 @@ class MimecastClient:
 
     async def _run(
         self,
-        call: _Call,
-        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
+        call: Call,
+        reader: Callable[[aiohttp.ClientResponse, Call], Awaitable[T | Refusal]],
         *,
         priority: Priority,
         max_wait: float | None,
@@ -468,16 +427,22 @@ class MimecastClient:
             stop=stop_after_attempt(policy.max_attempts),
             wait=wait_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
             + wait_random(0, policy.jitter),
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(_worth_retrying),
             before_sleep=lambda state: self._before_retry(call, state),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(call, reader, priority=priority, deadline=deadline)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(call, reader, priority=priority, deadline=deadline)
+        except TransientError as exc:
+            # Retried to the limit here: an outer call (the API call waiting for this token) must
+            # not multiply the attempts.
+            _exhausted.add(exc)
+            raise
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
-    def _before_retry(self, call: _Call, state: RetryCallState) -> None:
+    def _before_retry(self, call: Call, state: RetryCallState) -> None:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         sleep = state.next_action.sleep if state.next_action is not None else 0.0
@@ -498,8 +463,8 @@ class MimecastClient:
 
     async def _attempt(
         self,
-        call: _Call,
-        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
+        call: Call,
+        reader: Callable[[aiohttp.ClientResponse, Call], Awaitable[T | Refusal]],
         *,
         priority: Priority,
         deadline: float | None,
@@ -520,7 +485,7 @@ class MimecastClient:
                 # still honours an app-wide 429 pause.
                 self._count_pause(await self.limiter.wait_out_pause(max_wait=remaining))
                 outcome = await self._exchange(call, None, reader)
-            if not isinstance(outcome, _Refusal):
+            if not isinstance(outcome, Refusal):
                 self.limiter.on_success()
                 return outcome
             action = outcome.verdict.action
@@ -555,10 +520,10 @@ class MimecastClient:
 
     async def _exchange(
         self,
-        call: _Call,
+        call: Call,
         token: AccessToken | None,
-        reader: Callable[[aiohttp.ClientResponse, _Call], Awaitable[T | _Refusal]],
-    ) -> T | _Refusal:
+        reader: Callable[[aiohttp.ClientResponse, Call], Awaitable[T | Refusal]],
+    ) -> T | Refusal:
         """One HTTP exchange. Network failures become ``TransientError`` (never a bare traceback)."""
         session = self._require_session()
         headers = {"Accept": call.accept}
@@ -569,6 +534,7 @@ class MimecastClient:
         started = time.perf_counter()
         status: int | None = None
         try:
+            options: dict[str, Any] = {"timeout": call.timeout} if call.timeout is not None else {}
             async with session.request(
                 call.method,
                 call.url,
@@ -577,6 +543,7 @@ class MimecastClient:
                 headers=headers,
                 proxy=self.tenant.proxy,
                 allow_redirects=False,
+                **options,
             ) as resp:
                 status = resp.status
                 return await reader(resp, call)
@@ -613,97 +580,6 @@ class MimecastClient:
             m.api_requests.labels(self.name, call.label, status_class(status)).inc()
             m.api_request_duration.labels(self.name, call.label).observe(time.perf_counter() - started)
 
-    # --- readers: one per kind of answer --------------------------------------------------------
-
-    async def _read_envelope(self, resp: aiohttp.ClientResponse, call: _Call) -> ApiResponse | _Refusal:
-        body = await _read_capped(resp, call, MAX_JSON_BYTES)
-        headers = resp.headers
-        if not 200 <= resp.status < 300:
-            return _refusal(resp.status, try_decode_json(resp.content_type, body), headers)
-        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
-        response = envelope_response(call.label, resp.status, document, headers)
-        if response.fail:
-            return _refusal(resp.status, document, headers)
-        return response
-
-    async def _read_rest(self, resp: aiohttp.ClientResponse, call: _Call) -> ApiResponse | _Refusal:
-        body = await _read_capped(resp, call, MAX_JSON_BYTES)
-        headers = resp.headers
-        if not 200 <= resp.status < 300:
-            return _refusal(resp.status, try_decode_json(resp.content_type, body), headers)
-        if not body.strip() and (resp.status == 204 or call.method != "GET"):
-            return rest_response(resp.status, None, headers)
-        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
-        response = rest_response(resp.status, document, headers)
-        if response.fail:
-            return _refusal(resp.status, document, headers)
-        return response
-
-    async def _read_file(
-        self, resp: aiohttp.ClientResponse, call: _Call, spool: IO[bytes], max_bytes: int
-    ) -> DownloadResult | _Refusal:
-        if not 200 <= resp.status < 300:
-            body = await _read_capped(resp, call, MAX_SMALL_JSON_BYTES)
-            return _refusal(resp.status, try_decode_json(resp.content_type, body), resp.headers)
-        content_type = resp.headers.get("Content-Type", "application/octet-stream")
-        if is_json_content_type(content_type):
-            body = await _read_capped(resp, call, max(MAX_SMALL_JSON_BYTES, min(max_bytes, MAX_JSON_BYTES)))
-            document = try_decode_json(content_type, body)
-            if isinstance(document, dict) and ("fail" in document or "meta" in document):
-                if parse_failures(document):
-                    return _refusal(resp.status, document, resp.headers)
-                raise PermanentError(
-                    f"Mimecast answered {call.label} for tenant {self.name} with a JSON envelope instead of a file",
-                    endpoint=call.label,
-                    status=resp.status,
-                )
-            return self._spool(
-                call, chunks=[body], spool=spool, max_bytes=max_bytes, content_type=content_type, resp=resp
-            )
-        declared = resp.content_length
-        if declared is not None and declared > max_bytes:
-            raise _too_large(call, self.name, max_bytes, resp.status, declared)
-        spool.seek(0)
-        spool.truncate()
-        digest = hashlib.sha256()
-        size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(call, self.name, max_bytes, resp.status, None)
-            digest.update(chunk)
-            spool.write(chunk)
-        return DownloadResult(size, content_type.split(";", 1)[0].strip(), _filename(resp), digest.hexdigest())
-
-    def _spool(
-        self,
-        call: _Call,
-        *,
-        chunks: Sequence[bytes],
-        spool: IO[bytes],
-        max_bytes: int,
-        content_type: str,
-        resp: aiohttp.ClientResponse,
-    ) -> DownloadResult:
-        spool.seek(0)
-        spool.truncate()
-        data = b"".join(chunks)
-        if len(data) > max_bytes:
-            raise _too_large(call, self.name, max_bytes, resp.status, len(data))
-        spool.write(data)
-        return DownloadResult(
-            len(data), content_type.split(";", 1)[0].strip(), _filename(resp), hashlib.sha256(data).hexdigest()
-        )
-
-    async def _read_token(self, resp: aiohttp.ClientResponse, call: _Call) -> TokenGrant | _Refusal:
-        body = await _read_capped(resp, call, MAX_SMALL_JSON_BYTES)
-        if not 200 <= resp.status < 300:
-            return _refusal(resp.status, try_decode_json(resp.content_type, body), resp.headers)
-        document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
-        if parse_failures(document):
-            return _refusal(resp.status, document, resp.headers)
-        return parse_token_grant(document, endpoint=call.label, status=resp.status)
-
     # --- tokens -------------------------------------------------------------------------------------
 
     async def _fetch_token(self) -> TokenGrant:
@@ -723,7 +599,7 @@ class MimecastClient:
             authenticated=False,
         )
         try:
-            grant = await self._run(call, self._read_token, priority=Priority.ACTION, max_wait=None)
+            grant = await self._run(call, read_token, priority=Priority.ACTION, max_wait=None)
         except AuthError:
             metrics().auth_failures.labels(self.name).inc()
             raise
@@ -739,7 +615,7 @@ class MimecastClient:
 
     # --- errors and secrets -----------------------------------------------------------------------
 
-    def _error(self, call: _Call, refusal: _Refusal, *, replayed: bool) -> ApiError:
+    def _error(self, call: Call, refusal: Refusal, *, replayed: bool) -> ApiError:
         rule = refusal.verdict.rule
         failure = refusal.verdict.failure
         detail = f"HTTP {refusal.status} from {call.label}"
@@ -796,67 +672,12 @@ class MimecastClient:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _refusal(status: int, document: Any, headers: Mapping[str, str]) -> _Refusal:
-    failures = parse_failures(document)
-    verdict = classify(status, failures)
-    if verdict is None:  # pragma: no cover - callers only build refusals for errors
-        raise AssertionError("a refusal needs an error status or failures")
-    return _Refusal(status=status, verdict=verdict, failures=failures, headers=headers)
+#: Transient errors whose retries are used up (weak: forgotten with the exception).
+_exhausted: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, call: _Call, cap: int) -> bytes:
-    declared = resp.content_length
-    if declared is not None and declared > cap:
-        raise ResponseFormatError(
-            f"Mimecast's answer to {call.label} (HTTP {resp.status}) declares {declared} bytes, "
-            f"more than the {cap} bytes accepted",
-            endpoint=call.label,
-            status=resp.status,
-        )
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > cap:
-            raise ResponseFormatError(
-                f"Mimecast's answer to {call.label} (HTTP {resp.status}) is larger than the {cap} bytes accepted",
-                endpoint=call.label,
-                status=resp.status,
-            )
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _too_large(call: _Call, tenant: str, max_bytes: int, status: int, declared: int | None) -> PermanentError:
-    size = f"{declared} bytes" if declared is not None else "more"
-    return PermanentError(
-        f"The file from {call.label} for tenant {tenant} is {size}, over the {max_bytes}-byte limit "
-        "(actions.max_download_bytes); the download was aborted",
-        endpoint=call.label,
-        status=status,
-    )
-
-
-def _filename(resp: aiohttp.ClientResponse) -> str | None:
-    disposition = resp.content_disposition
-    name = disposition.filename if disposition is not None else None
-    if not name:
-        return None
-    base = os.path.basename(name.replace("\\", "/"))
-    return base or None
-
-
-def _query(params: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    if not params:
-        return ()
-    pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
-        values = value if isinstance(value, list | tuple) else [value]
-        for v in values:
-            if v is None:
-                continue
-            pairs.append((str(key), "true" if v is True else "false" if v is False else str(v)))
-    return tuple(pairs)
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, TransientError) and error not in _exhausted
 
 
 def _retry_reason(error: BaseException | None) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mimecast_siem.errors import AuthError
+from mimecast_siem.errors import AuthError, TransientError
 from mimecast_siem.mimecast import MimecastClient, format_mimecast_time
 from mimecast_siem.observability.metrics import Metrics
 from mimecast_siem.simulator import FaultSettings, RunningSimulator, ScriptedFault, run_simulator
@@ -149,3 +149,13 @@ async def test_the_secret_is_sent_form_encoded_only_to_the_token_endpoint(sim: R
         await client.authenticate()
     assert sim.stats().count(path="/oauth/token", status=200) == 1
     assert CLIENT_SECRET not in repr(client.tokens.current)
+
+
+async def test_a_token_endpoint_outage_is_not_retried_twice_over(sim: RunningSimulator, client: MimecastClient) -> None:
+    """The API call waiting for a token must not multiply the token request's own attempts."""
+    sim.set_faults(FaultSettings(script=[ScriptedFault(path="/oauth/token", count=100, status=503)]))
+    with pytest.raises(TransientError) as info:
+        await client.request(ACCOUNT, data=[])
+    assert info.value.endpoint == "/oauth/token"
+    assert sim.stats().count(path="/oauth/token") == FAST_RETRY.max_attempts
+    assert sim.stats().count(path=ACCOUNT) == 0
