@@ -162,3 +162,24 @@ async def test_a_closed_client_refuses_calls(sim: RunningSimulator) -> None:
     client = MimecastClient(tenant_for(sim.url))
     with pytest.raises(RuntimeError, match="async with"):
         await client.request(SUMMARY, data=[])
+
+
+async def test_request_metrics_are_labelled_by_endpoint_path_and_status_class(
+    sim: RunningSimulator, client: MimecastClient, fresh_shared_state: Metrics
+) -> None:
+    script(sim, "status", 1, status=503)
+    await client.request(SUMMARY, data=[])
+
+    def requests(endpoint: str, status_class: str) -> float:
+        labels = {"tenant": "acme", "endpoint": endpoint, "status_class": status_class}
+        return fresh_shared_state.registry.get_sample_value("mimecast_siem_api_requests_total", labels) or 0.0
+
+    assert requests(SUMMARY, "5xx") == 1
+    assert requests(SUMMARY, "2xx") == 1
+    assert requests("/oauth/token", "2xx") == 1
+    count = fresh_shared_state.registry.get_sample_value(
+        "mimecast_siem_api_request_duration_seconds_count", {"tenant": "acme", "endpoint": SUMMARY}
+    )
+    assert count == 2
+    refreshes = fresh_shared_state.registry.get_sample_value("mimecast_siem_token_refreshes_total", {"tenant": "acme"})
+    assert refreshes == 1

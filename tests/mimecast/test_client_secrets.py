@@ -8,6 +8,7 @@ import pytest
 
 from mimecast_siem.errors import ApiError
 from mimecast_siem.mimecast import MimecastClient
+from mimecast_siem.observability.logging import scrub
 from mimecast_siem.simulator import FaultSettings, RequestQuota, RunningSimulator, ScriptedFault
 from tests.mimecast.conftest import CLIENT_SECRET, FAST_RETRY, tenant_for
 
@@ -77,3 +78,17 @@ async def test_tls_off_warns_once_per_tenant(sim: RunningSimulator, debug_logs: 
     assert len(warnings) == 1
     assert warnings[0].levelname == "WARNING"
     assert "tls-off-tenant" in warnings[0].getMessage()
+
+
+async def test_the_secret_and_every_access_token_reach_the_log_redactor(sim: RunningSimulator) -> None:
+    async with MimecastClient(tenant_for(sim.url), retry=FAST_RETRY) as client:
+        await client.authenticate()
+        first = client.tokens.current
+        sim.set_faults(force_401=1)
+        await client.request(SUMMARY, data=[])
+        second = client.tokens.current
+    assert first is not None
+    assert second is not None
+    assert first.value != second.value
+    for secret in (CLIENT_SECRET, first.value, second.value):
+        assert secret not in scrub(f"a line that mentions {secret} by accident")

@@ -244,3 +244,14 @@ async def test_an_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None
         await client.open()
     assert info.value.problems[0].key == "tenants.acme.ca_bundle"
     assert "missing.pem" in str(info.value)
+
+
+async def test_requests_go_through_the_configured_proxy() -> None:
+    """The base URL is unreachable; only the proxy answers, and it sees absolute-form requests for that host."""
+    async with served({("POST", API): ok_envelope}) as (proxy, _):
+        tenant = tenant_for("http://127.0.0.1:9", proxy=proxy.url)
+        async with MimecastClient(tenant, retry=FAST_RETRY) as client:
+            response = await client.request(API, data=[])
+    assert response.data == [{"accountName": "Acme"}]
+    assert [s.path for s in proxy.seen] == ["/oauth/token", API]
+    assert all(s.headers["Host"] == "127.0.0.1:9" for s in proxy.seen)
