@@ -364,6 +364,11 @@ def _set_gauge(ctx: StreamContext, levels: Mapping[str, int], previous: set[str]
             gauge.remove(ctx.tenant, value)
 
 
+#: Shortest look-back of a gauge request: queue samples come at minute intervals, so a request for
+#: only the last poll interval (seconds) could return no sample at all.
+GAUGE_LOOKBACK = timedelta(minutes=15)
+
+
 def gauge_fetch_range(now: datetime, interval: timedelta) -> FetchRange:
-    """The range a gauge endpoint that requires one is asked for: the last poll interval."""
-    return FetchRange(now - max(interval, timedelta(seconds=1)), now)
+    """The range a gauge endpoint that requires one is asked for; the latest sample in it is used."""
+    return FetchRange(now - max(interval, GAUGE_LOOKBACK), now)
