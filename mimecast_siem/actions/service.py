@@ -173,15 +173,20 @@ class ClientPool:
     """One open :class:`MimecastClient` per tenant, created on first use and closed together.
 
     The clients use the process-wide limiter of their client id, so actions share the app's rate
-    budget with the collector's streams and backfills running in the same process.
+    budget with the collector's streams and backfills running in the same process. ``shared``
+    clients (the daemon's own, keyed by tenant name) are used as they are and never closed here.
     """
 
-    def __init__(self, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, retry: RetryPolicy | None = None, shared: Mapping[str, MimecastClient] | None = None) -> None:
         self._clients: dict[str, MimecastClient] = {}
+        self._shared = dict(shared or {})
         self._lock = asyncio.Lock()
         self._retry = retry
 
     async def get(self, tenant: TenantSettings) -> MimecastClient:
+        shared = self._shared.get(tenant.name)
+        if shared is not None:
+            return shared
         async with self._lock:
             client = self._clients.get(tenant.name)
             if client is None:
