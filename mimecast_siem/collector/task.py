@@ -102,7 +102,8 @@ def backoff_delay(failures: int, exc: BaseException, cap: timedelta, rand: float
     ``retry_after`` (still capped).
     """
     cap_s = max(cap.total_seconds(), 1.0)
-    base = min(cap_s, 2.0 ** max(failures - 1, 0))
+    # The exponent is capped so a stream failing for days cannot overflow the float.
+    base = min(cap_s, 2.0 ** min(max(failures - 1, 0), 32))
     delay = base * (0.5 + 0.5 * rand)
     if isinstance(exc, RateLimited):
         delay = max(delay, float(exc.retry_after))
