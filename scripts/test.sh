@@ -60,7 +60,6 @@ say "Python environment ($VENV)"
 stamp="$VENV/.mimecast-siem-test-stamp"
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import mimecast_siem, pytest" 2>/dev/null; then
-    "$PY" -m pip install -q --upgrade pip </dev/null || die "pip upgrade failed"
     "$PY" -m pip install -q -c constraints.txt -e '.[test]' </dev/null || die "pip install failed"
     echo "$want" > "$stamp"
 else

@@ -58,7 +58,8 @@ _CREDENTIAL_PATTERNS: tuple[re.Pattern[str], ...] = (
         re.IGNORECASE,
     ),
     # scheme://user:password@host (a password may hold an unescaped "/", so allow it up to the "@")
-    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@]+(?=@)", re.IGNORECASE),
+    # Already masked passwords (SQLAlchemy's "***") are left as they are.
+    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?!\*+@)[^\s@]+(?=@)", re.IGNORECASE),
 )
 
 
@@ -376,9 +377,11 @@ def configure_logging(
         numeric = logging.getLevelName(level.upper())
     else:
         numeric = level
-    out = stream if stream is not None else sys.stderr
-    chosen = resolve_format(fmt, out)
-    handler = logging.StreamHandler(out)
+    chosen = resolve_format(fmt, stream if stream is not None else sys.stderr)
+    handler: logging.StreamHandler[IO[str]] = (
+        logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
+    )
+    out = handler.stream
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RedactingFilter())
     if chosen == "json":
@@ -394,6 +397,25 @@ def configure_logging(
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+class _CurrentStderrHandler(logging.StreamHandler[IO[str]]):
+    """Writes to whatever ``sys.stderr`` is at emit time, not the object it was when configured.
+
+    A test harness (or a daemoniser) may replace and close the stderr object it had; binding the
+    old one would make every later line fail with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass  # always the current sys.stderr
 
 
 def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

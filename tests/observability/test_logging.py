@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -215,3 +216,14 @@ async def test_context_is_per_asyncio_task() -> None:
     supervisor = next(line for line in lines if line["msg"] == "Supervisor line.")
     assert "tenant" not in supervisor
     assert supervisor["run"] == "r1"
+
+
+def test_default_stream_follows_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("INFO", "json")
+    first.close()  # a harness closed the stderr it had when logging was configured
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    log.info("Still written.")
+    assert json_lines(second)[0]["msg"] == "Still written."

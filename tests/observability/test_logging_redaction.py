@@ -159,6 +159,7 @@ def test_other_libraries_records_are_scrubbed_too() -> None:
         ('{"access_token": "eyJhbGciOi", "expires_in": 1800}', '{"access_token": "****", "expires_in": 1800}'),
         ("password: hunter2", "password: ****"),
         ("url postgresql+psycopg://siem:pw123@db:5432/x", "url postgresql+psycopg://siem:****@db:5432/x"),
+        ("open at postgresql+psycopg://siem:***@db/x", "open at postgresql+psycopg://siem:***@db/x"),
     ],
 )
 def test_credential_patterns(line: str, expected: str) -> None:
