@@ -211,6 +211,11 @@ class SyslogSinkOptions(_Options):
         default=timedelta(seconds=30),
         description="Time for the receiver's TCP stack to acknowledge a batch (Linux); 0 = do not wait.",
     )
+    connect_settle: Duration = Field(
+        default=timedelta(milliseconds=500),
+        description="After connecting, wait this long for the receiver to refuse the session (a TLS 1.3 "
+        "client-certificate refusal, a session limit) before sending; raise it above the round-trip time.",
+    )
     reconnect_backoff_initial: Duration = Field(
         default=timedelta(milliseconds=500), description="Wait before reconnecting after the first failure."
     )
@@ -584,7 +589,24 @@ class SyslogSink:
                     ssl_context=self._ssl,
                     server_hostname=(self.options.tls.server_name or self.host) if self.transport == "tls" else None,
                     connect_timeout=timeout,
+                    settle=self._seconds(self.options.connect_settle),
                 )
+        except PeerClosedError as exc:
+            self._note_failure()
+            if isinstance(exc.cause, ssl.SSLError):
+                raise SinkPermanentError(
+                    f"syslog sink {self.name}: {self.peer} refused the TLS session after the handshake "
+                    f"({exc.cause.reason or exc.cause}); does it require a client certificate "
+                    "(tls.cert_file / tls.key_file) signed by a CA it trusts?"
+                ) from None
+            hint = (
+                "; a TLS receiver that requires a client certificate does this: set tls.cert_file and tls.key_file"
+                if self.transport == "tls" and self.options.tls.cert_file is None
+                else ""
+            )
+            raise SinkTransientError(
+                f"syslog sink {self.name}: {self.peer} closed the connection right after accepting it ({exc}){hint}"
+            ) from None
         except ssl.SSLCertVerificationError as exc:
             self._note_failure()
             raise SinkPermanentError(

@@ -32,7 +32,15 @@ _READ_CHUNK = 65536
 
 
 class PeerClosedError(ConnectionError):
-    """The receiver closed or reset the connection (it never sends data to a syslog sender)."""
+    """The receiver closed or reset the connection (it never sends data to a syslog sender).
+
+    Attributes:
+        cause: the read error that revealed it (an ``ssl.SSLError`` for a TLS alert), if any.
+    """
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,7 @@ class StreamConnection:
         self.writer = writer
         self.peer = peer
         self.closed_reason: str | None = None
+        self.closed_error: BaseException | None = None
         self._watcher = asyncio.create_task(self._watch(), name=f"syslog-watch-{peer}")
 
     @classmethod
@@ -110,8 +119,18 @@ class StreamConnection:
         ssl_context: ssl.SSLContext | None,
         server_hostname: str | None,
         connect_timeout: float,
+        settle: float = 0.0,
     ) -> StreamConnection:
-        """Connect (and complete the TLS handshake) within ``connect_timeout`` seconds."""
+        """Connect (and complete the TLS handshake) within ``connect_timeout`` seconds.
+
+        Then wait ``settle`` seconds for the receiver to refuse the session: with TLS 1.3 a server
+        checks the client certificate only after the client's handshake has finished, and a
+        receiver over its session limit accepts and closes at once. Bytes sent before such a
+        refusal would be acknowledged by the receiver's kernel and then dropped.
+
+        Raises:
+            PeerClosedError: the receiver closed the connection during ``settle``.
+        """
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
                 host,
@@ -129,7 +148,19 @@ class StreamConnection:
                 # an idle connection.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return cls(reader, writer, f"{host}:{port}")
+        connection = cls(reader, writer, f"{host}:{port}")
+        if settle > 0:
+            await connection._settle(settle)
+        return connection
+
+    async def _settle(self, seconds: float) -> None:
+        # The watcher ends only when the receiver closes, resets or sends an alert.
+        await asyncio.wait({self._watcher}, timeout=seconds)
+        if not self.alive():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._watcher), 0.5)
+            self.abort()
+            raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
 
     async def _watch(self) -> None:
         try:
@@ -141,6 +172,7 @@ class StreamConnection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any read failure means the connection is gone
+            self.closed_error = exc
             self.closed_reason = f"the connection failed: {type(exc).__name__}: {exc}"
 
     def alive(self) -> bool:
@@ -156,20 +188,20 @@ class StreamConnection:
             OSError: the socket failed.
         """
         if not self.alive():
-            raise PeerClosedError(self.closed_reason or "the connection is closed")
+            raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
         self.writer.write(data)
         await asyncio.wait_for(self.writer.drain(), write_timeout)
         if ack_timeout > 0:
             await asyncio.wait_for(self._until_acknowledged(), ack_timeout)
         if not self.alive():
-            raise PeerClosedError(self.closed_reason or "the connection is closed")
+            raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
 
     async def _until_acknowledged(self) -> None:
         sock = self.writer.get_extra_info("socket")
         pause = 0.0005
         while True:
             if not self.alive():
-                raise PeerClosedError(self.closed_reason or "the connection is closed")
+                raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
             pending = _user_space_pending(self.writer.transport)
             unacked = kernel_unacked_bytes(sock)
             if pending == 0 and not unacked:
