@@ -32,7 +32,12 @@ def fast_stream_settings(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def daemon_settings(
+def daemon_settings(*args: Any, **kwargs: Any) -> Settings:
+    """Validated :func:`daemon_config`."""
+    return Settings.model_validate(daemon_config(*args, **kwargs))
+
+
+def daemon_config(
     sim_url: str,
     client_id: str,
     client_secret: str,
@@ -44,8 +49,8 @@ def daemon_settings(
     out: Path | None = None,
     instance_id: str | None = None,
     **top: Any,
-) -> Settings:
-    """Settings of a daemon reading the simulator into a file sink under ``tmp``."""
+) -> dict[str, Any]:
+    """Raw configuration of a daemon reading the simulator into a file sink under ``tmp``."""
     raw: dict[str, Any] = {
         "data_dir": str(tmp / "data"),
         "tenants": [
@@ -70,7 +75,7 @@ def daemon_settings(
             raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
-    return Settings.model_validate(raw)
+    return raw
 
 
 def read_documents(out: Path, tenant: str = "acme", stream: str | None = None) -> list[dict[str, Any]]:
