@@ -56,12 +56,30 @@ def apply_env_overrides(tree: dict[str, Any], env: Mapping[str, str], sources: S
             )
             continue
         try:
+            before = _list_lengths(tree)
             path = _apply(tree, segments, raw)
         except _OverrideRefused as refused:
             problems.append(ConfigProblem(refused.key, refused.message, source=origin))
             continue
+        for section, length in _list_lengths(tree).items():
+            for index in range(before.get(section, 0), length):
+                # A new list item exists only because of this variable: say so where it is reported.
+                sources.set((*section, index), f"{origin} (which adds this item)")
         sources.set(path, origin, replace_subtree=True)
     return problems
+
+
+def _list_lengths(node: Any, path: TreePath = ()) -> dict[TreePath, int]:
+    """Length of every list in the tree, by path (to see which items an override added)."""
+    found: dict[TreePath, int] = {}
+    if isinstance(node, list):
+        found[path] = len(node)
+        for index, item in enumerate(node):
+            found.update(_list_lengths(item, (*path, index)))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            found.update(_list_lengths(value, (*path, key)))
+    return found
 
 
 def _apply(tree: dict[str, Any], segments: list[str], raw: str) -> TreePath:

@@ -45,7 +45,8 @@ Precedence, lowest first: built-in defaults < the YAML file < environment variab
 * **Secrets** (marked *secret* below) are never accepted on the command line. Give them through
   the environment, or as `<key>_file: /path` naming a mounted file (Kubernetes / Docker secrets);
   a trailing newline is dropped. Secrets are masked (`****`) in every error message and scrubbed
-  from every log line.
+  from every log line (values shorter than 8 characters are not scrubbed from logs: that would
+  mangle ordinary words; real secrets are longer).
 * **Errors.** Every problem is reported at once, with the key (`tenants.acme.timeout`), the bad
   value (secrets masked), what is allowed and where the value came from (`config.yaml:12`,
   `env MIMECAST_SIEM__TENANTS__ACME__TIMEOUT`, `file /run/secrets/x`, `default`). Exit code 2.

@@ -187,3 +187,11 @@ def test_any_numeric_override_round_trips(timeout: int, port: int) -> None:
     assert tree["tenants"][0]["timeout"] == timeout
     assert tree["server"]["port"] == port
     assert sources.origin(("server", "port")) == "env MIMECAST_SIEM__SERVER__PORT"
+
+
+def test_a_misspelt_item_name_adds_an_item_and_says_so(write_config: WriteConfig) -> None:
+    path = write_config(settings_tree())
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path, env={"MIMECAST_SIEM__TENANTS__ACMEE__TIMEOUT": "30"})
+    problem = problems_of(exc)["tenants.acmee.client_id"]
+    assert problem.source == "env MIMECAST_SIEM__TENANTS__ACMEE__TIMEOUT (which adds this item)"
