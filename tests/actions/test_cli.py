@@ -146,9 +146,13 @@ async def test_transport_failure_is_exit_4(
 
 
 async def test_audit_lists_cli_calls(action_env: ActionEnv, run_cli: CliRunner) -> None:
-    await run_cli("action", "run", "get-current-account-details")
-    await run_cli("action", "run", "decode-url", "-p", "encoded_urls=[]")
-    await run_cli("action", "run", "get-current-account-details", "--dry-run")
+    runs = [
+        await run_cli("action", "run", "get-current-account-details"),
+        await run_cli("action", "run", "decode-url", "-p", "encoded_urls=[]"),
+        await run_cli("action", "run", "get-current-account-details", "--dry-run"),
+    ]
+    for done in runs:  # no credential in anything the CLI printed or logged
+        assert CLIENT_SECRET_MARK not in done.err + json.dumps(done.out)
     run = await run_cli("action", "audit", "--limit", "10")
     assert run.code == 0
     rows = run.out
