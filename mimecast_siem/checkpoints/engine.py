@@ -92,7 +92,13 @@ def create_state_engine(url: URL) -> Engine:
         pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "mimecast-siem"},
+        connect_args={
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "application_name": "mimecast-siem",
+            # No server-side prepared statements: safe behind PgBouncer in transaction mode, and no
+            # switch to a generic plan after five executions.
+            "prepare_threshold": None,
+        },
     )
 
 
