@@ -25,7 +25,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from mimecast_siem.actions.access import ANONYMOUS, Decision, FailedAuthThrottle, TokenRegistry, grants_from_settings
+from mimecast_siem.actions.access import (
+    ANONYMOUS,
+    Decision,
+    FailedAuthThrottle,
+    TokenGrant,
+    TokenRegistry,
+    grants_from_settings,
+)
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_document, openapi_document
 from mimecast_siem.actions.outcome import PROBLEM_CONTENT_TYPE, Outcome, Problem
@@ -73,8 +80,8 @@ class ActionHttp:
             body=orjson.dumps(doc), status=problem.status, content_type=PROBLEM_CONTENT_TYPE, headers=headers
         )
 
-    def _gate(self, request: web.Request) -> tuple[str | None, Problem | None]:
-        """Throttle, enabled and token checks shared by every route: (who, refusal)."""
+    def _gate(self, request: web.Request) -> tuple[TokenGrant | None, Problem | None]:
+        """Throttle, enabled and token checks shared by every route: (grant, refusal)."""
         client = self._client(request)
         wait = self.throttle.retry_after(client)
         if wait is not None:
@@ -91,30 +98,31 @@ class ActionHttp:
             self.throttle.record_failure(client)
             detail = "a valid bearer token is required" if header else "missing bearer token"
             return None, Problem(Outcome.UNAUTHORIZED, detail)
-        return grant.name, None
+        return grant, None
 
     # --- routes ---------------------------------------------------------------------------------------
 
     async def list_actions(self, request: web.Request) -> web.StreamResponse:
-        _who, refusal = self._gate(request)
+        _grant, refusal = self._gate(request)
         if refusal is not None:
             return self.problem_response(request, refusal, token_given="Authorization" in request.headers)
         return web.json_response(catalogue_document(), dumps=lambda o: orjson.dumps(o).decode())
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:
-        _who, refusal = self._gate(request)
+        _grant, refusal = self._gate(request)
         if refusal is not None:
             return self.problem_response(request, refusal, token_given="Authorization" in request.headers)
         return web.json_response(openapi_document(), dumps=lambda o: orjson.dumps(o).decode())
 
     async def run_action(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("name", "")
-        who, refusal = self._gate(request)
+        grant, refusal = self._gate(request)
         if refusal is not None:
             call = ActionCall(action=name, params=None, who=ANONYMOUS, channel="http")
             result = await self.service.refuse(call, refusal.outcome, refusal.detail, _retry(refusal))
             return self.problem_response(request, _problem(result), token_given="Authorization" in request.headers)
-        assert who is not None
+        assert grant is not None
+        who = grant.name
         spec = CATALOGUE.get(name)
         body, body_problem = await self._read_body(request, name)
         params = body.get("params") if isinstance(body, dict) else None
@@ -127,7 +135,7 @@ class ActionHttp:
             return self.problem_response(request, _problem(result))
         assert isinstance(body, dict)
         try:
-            tenant = resolve_tenant(self.service.settings, body.get("tenant")).name
+            tenant = resolve_tenant(self.service.settings, body.get("tenant"), grant.tenants).name
         except TenantUnknown as exc:
             ext = {"errors": [{"key": "tenant", "message": str(exc)}]}
             result = await self.service.refuse(call, Outcome.INVALID, str(exc), ext)

@@ -101,10 +101,15 @@ class TenantUnknown(ValueError):
     """The call names no usable tenant."""
 
 
-def resolve_tenant(settings: Settings, requested: str | None) -> TenantSettings:
-    """The tenant a call acts on (pure): the named one, else ``actions.default_tenant``, else the only one."""
+def resolve_tenant(settings: Settings, requested: str | None, visible: frozenset[str] | None = None) -> TenantSettings:
+    """The tenant a call acts on (pure): the named one, else ``actions.default_tenant``, else the only one.
+
+    ``visible`` limits which tenant names an error message may list (a token restricted to some
+    tenants does not learn the names of the others); ``None`` or ``{"*"}`` shows all.
+    """
     enabled = [t for t in settings.tenants if t.enabled]
-    names = ", ".join(t.name for t in enabled) or "(none enabled)"
+    shown_names = [t.name for t in enabled if visible is None or "*" in visible or t.name in visible]
+    names = ", ".join(shown_names) or "(none you may use)"
     name = requested if requested is not None else settings.actions.default_tenant
     if name is None:
         if len(enabled) == 1:

@@ -89,6 +89,11 @@ async def test_tenant_restriction(http: Any, store: StateStore) -> None:
     assert "tenant beta" in doc["detail"]
     rows = await store.list_audit(limit=2)
     assert [(r.outcome, r.tenant) for r in rows] == [("forbidden", "beta"), ("ok", "acme")]
+    # a restricted token does not learn the other tenants' names
+    unknown = await http.post("/v1/actions/get-current-account-details", json={"tenant": "zeta"}, headers=bearer("acme-only"))
+    detail = (await unknown.json(content_type=None))["detail"]
+    assert "acme" in detail
+    assert "beta" not in detail
     # a token for every tenant may use beta
     assert (
         await http.post("/v1/actions/get-current-account-details", json={"tenant": "beta"}, headers=bearer("reader"))
