@@ -90,7 +90,9 @@ async def test_tenant_restriction(http: Any, store: StateStore) -> None:
     rows = await store.list_audit(limit=2)
     assert [(r.outcome, r.tenant) for r in rows] == [("forbidden", "beta"), ("ok", "acme")]
     # a restricted token does not learn the other tenants' names
-    unknown = await http.post("/v1/actions/get-current-account-details", json={"tenant": "zeta"}, headers=bearer("acme-only"))
+    unknown = await http.post(
+        "/v1/actions/get-current-account-details", json={"tenant": "zeta"}, headers=bearer("acme-only")
+    )
     detail = (await unknown.json(content_type=None))["detail"]
     assert "acme" in detail
     assert "beta" not in detail

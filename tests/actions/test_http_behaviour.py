@@ -15,7 +15,8 @@ from mimecast_siem.actions.http import build_actions_app
 from mimecast_siem.actions.service import ActionService, ClientPool
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.config import load_settings
-from mimecast_siem.mimecast import RetryPolicy
+from mimecast_siem.mimecast import RetryPolicy, reset_limiters
+from mimecast_siem.simulator.config import RequestQuota
 from tests.actions.cases import World
 from tests.actions.conftest import ActionEnv, bearer, write_config
 
@@ -205,3 +206,24 @@ async def test_transport_failure_is_502(action_env: ActionEnv, store: StateStore
     assert resp.status == 502
     assert doc["type"].endswith(":transport")
     assert (await store.list_audit(limit=1))[0].outcome == "transport"
+
+
+async def test_exhausted_quota_is_503_with_retry_after(action_env: ActionEnv, store: StateStore) -> None:
+    reset_limiters()
+    action_env.sim.set_faults(quota=RequestQuota(limit=2, period=600.0))
+    service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit), max_wait=0.5)
+    try:
+        async with TestClient(TestServer(build_actions_app(service), host="127.0.0.1")) as client:
+            statuses = []
+            for _ in range(3):
+                resp = await client.post("/v1/actions/get-current-account-details", json={}, headers=bearer("reader"))
+                statuses.append(resp.status)
+            doc = await resp.json(content_type=None)
+        assert statuses[0] == 200
+        assert statuses[-1] == 503
+        assert doc["type"].endswith(":rate-limited")
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert (await store.list_audit(limit=1))[0].outcome == "rate_limited"
+    finally:
+        action_env.sim.clear_faults()
+        reset_limiters()  # the paused app must not leak into other tests of this process
