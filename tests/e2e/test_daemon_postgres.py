@@ -6,6 +6,7 @@ Real processes (simulator, two daemons) and a real PostgreSQL server started by 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -123,7 +124,7 @@ def test_two_daemons_share_streams_and_fail_over(
         per_stream.setdefault(stream, []).append((w_start, w_end))
     for stream, spans in per_stream.items():
         spans.sort()
-        for (_, end_a), (start_b, _) in zip(spans, spans[1:], strict=False):
+        for (_, end_a), (start_b, _) in itertools.pairwise(spans):
             assert end_a <= start_b, f"{stream}: overlapping committed windows {spans}"
     # Nothing lost across the failover; duplicates only from the victim's in-flight windows.
     for stream in LOG_STREAMS:
