@@ -8,6 +8,7 @@ Modes:
   final checkpoint falls short of the sum of all increments.
 * ``race``: wait for the go file, try once to acquire each of ``--keys`` keys; print the keys won.
 * ``claim``: wait for the go file, claim queued backfill jobs until none is left; print their ids.
+* ``create``: wait for the go file, create the same backfill job; print its id.
 * ``open``: wait for the go file, open the store (migrating it), print the versions it applied.
 * ``hold``: acquire ``--keys`` keys with ``--ttl``, print ``held <epoch,...>``, then renew every
   ttl/4 forever (the test SIGKILLs it).
@@ -52,7 +53,7 @@ async def counter(store: StateStore, owner: str, rounds: int) -> int:
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["counter", "race", "hold", "open", "claim"])
+    parser.add_argument("mode", choices=["counter", "race", "hold", "open", "claim", "create"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--go", type=Path)
     parser.add_argument("--rounds", type=int, default=50)
@@ -85,6 +86,11 @@ async def main() -> int:
             _wait_for(args.go, 60)
         if args.mode == "counter":
             print(await counter(store, owner, args.rounds), flush=True)
+        elif args.mode == "create":
+            job = await store.create_backfill_job(
+                TENANT, ["ttp-url", "ttp-attachment"], T0, T0 + timedelta(days=2), timedelta(minutes=30)
+            )
+            print(job.id, flush=True)
         elif args.mode == "claim":
             claimed = []
             while job := await store.next_queued_backfill_job(owner, timedelta(seconds=args.ttl)):

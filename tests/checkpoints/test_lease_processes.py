@@ -57,6 +57,20 @@ async def test_racing_runners_claim_each_backfill_job_once(state_url: str, tmp_p
     assert claims == Counter({job.id: 1 for job in jobs})
 
 
+async def test_processes_creating_the_same_backfill_at_once_share_one_job(state_url: str, tmp_path: Path) -> None:
+    await (await StateStore.open(state_url)).close()
+    outputs = run_together("create", state_url, 4, tmp_path / "go")
+    assert len(set(outputs)) == 1
+    store = await StateStore.open(state_url)
+    try:
+        (job,) = await store.list_backfill_jobs()
+        assert job.id == int(outputs[0])
+        assert job.windows_total == 2 * 96
+        assert len(await store.backfill_windows(job.id)) == 2 * 96  # windows were written once
+    finally:
+        await store.close()
+
+
 async def test_a_sigkilled_holders_streams_are_taken_over_after_the_ttl(state_url: str) -> None:
     ttl = 3.0
     keys = [(TENANT, f"stream-{i}") for i in range(3)]
