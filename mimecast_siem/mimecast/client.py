@@ -489,11 +489,16 @@ class MimecastClient:
                 self.limiter.on_success()
                 return outcome
             action = outcome.verdict.action
+            if action is not Action.RATE_LIMITED:
+                self.limiter.on_success()  # refused for another reason, but the quota let it through
             if action is Action.RATE_LIMITED:
+                episode_start = not self.limiter.rate_limited
                 pause = self.limiter.on_rate_limited(retry_after_seconds(outcome.headers))
                 metrics().api_rate_limited.labels(self.name).inc()
                 metrics().api_retries.labels(self.name, "rate_limited").inc()
-                log.warning(
+                # One WARNING per episode; the rest of a storm at DEBUG (the limiter logs its end).
+                log.log(
+                    logging.WARNING if episode_start else logging.DEBUG,
                     "Mimecast rate-limited %s for tenant %s; pausing every caller of this app for %.1f s.",
                     call.label,
                     self.name,

@@ -36,6 +36,10 @@ log = logging.getLogger("mimecast_siem.mimecast")
 
 #: Longest pause honoured from a server header; a broken header must not stall the app for days.
 MAX_HEADER_PAUSE = 3600.0
+#: Request-start spacing during a rate-limit episode: bounds, and the shrink factor per success.
+MAX_SPACING = 60.0
+MIN_SPACING = 0.001
+SPACING_DECAY = 0.9
 
 
 class Priority(IntEnum):
@@ -141,6 +145,15 @@ class RateLimiter:
         self._pause_until = 0.0
         self._last_start = -math.inf
         self._streak = 0  # 429s without headers since the last success
+        # A rate-limit episode runs from a 429 until a request succeeds with nobody waiting. In it,
+        # one request probes the quota after each pause (letting every waiter rush in just earns
+        # more 429s), and request starts are spaced: the spacing doubles (at least to the server's
+        # hint) on each 429 and shrinks by SPACING_DECAY on each success - so a sustained overload
+        # settles near the quota's refill rate instead of alternating bursts and 429s.
+        self._probing = False
+        self._spacing = 0.0
+        self._episode_start: float | None = None  # first 429 of the current rate-limit episode
+        self._episode_refusals = 0
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -157,6 +170,16 @@ class RateLimiter:
     def paused_for(self) -> float:
         """Seconds left in the current app-wide pause (0 when not paused)."""
         return max(0.0, self._pause_until - self._clock())
+
+    @property
+    def rate_limited(self) -> bool:
+        """True from a 429 until the next successful request (a rate-limit episode)."""
+        return self._episode_start is not None
+
+    @property
+    def concurrency_now(self) -> int:
+        """Slots usable now: ``max_concurrency``, or 1 while probing the quota after a 429."""
+        return 1 if self._probing else self.max_concurrency
 
     def configure(self, settings: RateLimitSettings) -> None:
         """Apply a tenant's ``rate_limit`` settings (the latest configuration wins)."""
@@ -182,22 +205,46 @@ class RateLimiter:
         several apps do not wake in lock-step); 429s answered to requests that were already in flight
         during a pause do not escalate it.
         """
+        if self._episode_start is None:
+            self._episode_start = self._clock()
+            self._episode_refusals = 0
+        self._episode_refusals += 1
+        already_paused = self.paused_for() > 0
         if retry_after is not None:
             seconds = retry_after
         else:
-            already_paused = self.paused_for() > 0
             if not already_paused:
                 self._streak += 1
             base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, self._streak - 1))
             seconds = base * random.uniform(0.5, 1.0)
             if already_paused:
                 seconds = min(seconds, self.paused_for())
+        if not already_paused:  # answers to requests sent before the pause say nothing new
+            self._probing = True
+            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds))
         self.pause(seconds)
         return seconds
 
     def on_success(self) -> None:
-        """A request went through: the next header-less 429 starts the backoff from the beginning."""
+        """A request was not rate limited: the probe succeeded, spacing shrinks, maybe the episode ends."""
         self._streak = 0
+        if self._probing:
+            self._probing = False
+            self._wake_head()
+        if self._episode_start is None:
+            return
+        self._spacing *= SPACING_DECAY
+        if self._queue and self._spacing >= MIN_SPACING:
+            return  # callers still queue: keep pacing near the refill rate
+        log.info(
+            "Rate limiting of Mimecast app %s ended after %.1f s and %d refused requests.",
+            self.name,
+            self._clock() - self._episode_start,
+            self._episode_refusals,
+            extra={"rate_limited_seconds": round(self._clock() - self._episode_start, 3)},
+        )
+        self._episode_start = None
+        self._spacing = 0.0
 
     # --- slots ------------------------------------------------------------------------------------
 
@@ -229,8 +276,8 @@ class RateLimiter:
             while True:
                 now = self._clock()
                 delay: float | None = None
-                if self._queue[0] is waiter and self._in_flight < self.max_concurrency:
-                    delay = self._ready_in(now)
+                if self._queue[0] is waiter and self._in_flight < self.concurrency_now:
+                    delay = self._starts_in(now)
                     if delay <= 0:
                         heapq.heappop(self._queue)
                         self._in_flight += 1
@@ -279,12 +326,16 @@ class RateLimiter:
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _ready_in(self, now: float) -> float:
+    def next_start_in(self) -> float:
+        """Seconds until the pause and the pacing allow the next request to start (<= 0: now)."""
+        return self._starts_in(self._clock())
+
+    def _starts_in(self, now: float) -> float:
         """Seconds until the head waiter may start: the pause and the pacing interval, whichever is later."""
-        wait = self._pause_until - now
+        interval = self._spacing
         if self.max_requests_per_second:
-            wait = max(wait, self._last_start + 1.0 / self.max_requests_per_second - now)
-        return wait
+            interval = max(interval, 1.0 / self.max_requests_per_second)
+        return max(self._pause_until - now, self._last_start + interval - now)
 
     def _wake_head(self) -> None:
         if self._queue:

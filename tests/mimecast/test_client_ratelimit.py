@@ -65,6 +65,9 @@ async def test_a_429_storm_loses_nothing_and_crashes_no_caller(
     assert stats.count(path=SUMMARY, status=200) == 4 * len(priorities)
     refused = stats.rate_limited[CLIENT_ID]
     assert refused > 0
+    # Paced after the first 429 instead of stampeding after every pause (which earned ~7 refusals
+    # per success with 8 slots): far fewer 429s than requests.
+    assert refused < 4 * len(priorities) // 2, refused
     assert sample(fresh_shared_state, "mimecast_siem_api_rate_limited_total", tenant="acme") == refused
     assert sample(fresh_shared_state, "mimecast_siem_api_backoff_seconds_total", tenant="acme", reason="rate_limit") > 0
 

@@ -7,6 +7,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mimecast_siem.config.models import RateLimitSettings
 from mimecast_siem.errors import RateLimited
@@ -234,6 +236,47 @@ def test_429s_inside_a_pause_do_not_escalate() -> None:
     assert limiter.on_rate_limited(None) <= 2.0  # the second escalation step, not the twelfth
 
 
+async def test_after_a_429_one_probe_goes_first_then_spacing_shrinks_until_the_queue_drains() -> None:
+    limiter = RateLimiter(max_concurrency=4)
+    assert not limiter.rate_limited
+    limiter.on_rate_limited(0.01)
+    assert limiter.rate_limited
+    assert limiter.concurrency_now == 1  # the probe
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(limiter, release))  # the probe, in flight
+    await _until(lambda: limiter.in_flight == 1)
+    waiter = asyncio.create_task(limiter.acquire(Priority.LIVE))
+    await _until(lambda: limiter.waiting == 1)
+    await asyncio.sleep(0.05)
+    assert limiter.in_flight == 1  # nobody joins the probe before it succeeds
+    limiter.on_success()  # the probe succeeded; a caller still queues
+    assert limiter.concurrency_now == 4
+    assert limiter.rate_limited  # pacing continues while callers queue
+    async with asyncio.timeout(WAIT):
+        await waiter
+    limiter.release()
+    release.set()
+    await holder
+    limiter.on_success()  # nobody waits any more: the episode ends
+    assert not limiter.rate_limited
+
+
+async def test_spacing_doubles_on_each_new_429_and_follows_the_server_hint() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.on_rate_limited(0.1)
+    assert limiter.next_start_in() == pytest.approx(0.1)  # the pause
+    now[0] += 1.0
+    limiter.on_rate_limited(0.01)  # a small hint cannot shrink the learned spacing: 0.1 doubles
+    now[0] += 1.0
+    assert limiter.next_start_in() <= 0
+    await limiter.acquire()  # starts at once (the fake clock says the pause is over)
+    limiter.release()
+    assert limiter.next_start_in() == pytest.approx(0.2)
+    limiter.on_success()  # nobody waits: the episode ends and the spacing with it
+    assert limiter.next_start_in() <= 0
+
+
 # --- headers -----------------------------------------------------------------------------------
 
 
@@ -281,3 +324,17 @@ def test_one_limiter_per_client_id() -> None:
     finally:
         reset_limiters()
     assert limiter_for("client-a") is not a
+
+
+@settings(deadline=None)  # CI machines are shared; timing is not what these test
+@given(
+    st.dictionaries(
+        st.sampled_from(["Retry-After", "X-RateLimit-Reset", "X-RateLimit-Limit"]),
+        st.one_of(st.text(max_size=40), st.integers(-(10**15), 10**15).map(str), st.floats().map(str)),
+    )
+)
+def test_any_header_values_give_none_or_a_bounded_pause(headers: dict[str, str]) -> None:
+    pause = retry_after_seconds(headers)
+    assert pause is None or 0.0 <= pause <= MAX_HEADER_PAUSE
+    if "Retry-After" not in headers and "X-RateLimit-Reset" not in headers:
+        assert pause is None
