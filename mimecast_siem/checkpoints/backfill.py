@@ -199,21 +199,28 @@ def claim(conn: Connection, now: datetime, owner: str, ttl: timedelta, job_id: i
                 "wait for it or cancel the job."
             )
         return _mark_running(conn, now, job_id, owner)
-    candidates = conn.execute(
-        select(_jobs.c.id, _jobs.c.tenant)
-        .where(_jobs.c.status.in_([BackfillStatus.QUEUED.value, BackfillStatus.RUNNING.value]))
-        .order_by(_jobs.c.id)
-        .limit(_CLAIM_CANDIDATES)
-    ).all()
-    for candidate in candidates:
-        # Winning the lease is what makes the claim exclusive across replicas.
-        if (
-            leasing.acquire(
-                conn, now, *backfill_lease_key(candidate.tenant, candidate.id), owner=owner, ttl=ttl, only_if_free=True
-            )
-            is not None
-        ):
-            return _mark_running(conn, now, int(candidate.id), owner)
+    # Queued jobs first, then running jobs whose runner may have died.
+    for status in (BackfillStatus.QUEUED, BackfillStatus.RUNNING):
+        candidates = conn.execute(
+            select(_jobs.c.id, _jobs.c.tenant)
+            .where(_jobs.c.status == status.value)
+            .order_by(_jobs.c.id)
+            .limit(_CLAIM_CANDIDATES)
+        ).all()
+        for candidate in candidates:
+            # Lock order is always job row, then lease row (as in set_status), so a claim racing a
+            # cancel cannot deadlock; a job another transaction is changing right now is skipped.
+            locked = conn.execute(
+                select(_jobs.c.id)
+                .where(_jobs.c.id == candidate.id, _jobs.c.status == status.value)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if locked is None:
+                continue
+            # Winning the lease is what makes the claim exclusive across replicas.
+            key = backfill_lease_key(candidate.tenant, candidate.id)
+            if leasing.acquire(conn, now, *key, owner=owner, ttl=ttl, only_if_free=True) is not None:
+                return _mark_running(conn, now, int(candidate.id), owner)
     return None
 
 

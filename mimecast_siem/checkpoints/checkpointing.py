@@ -102,6 +102,8 @@ def set_checkpoint(
     (that is why an operator moves a checkpoint back), and whoever holds the lease is fenced out:
     its next commit raises ``LeaseLost`` instead of overwriting the operator's choice.
     """
+    # Lease row first, then the checkpoint: the same lock order as commit_window (no deadlock).
+    leasing.fence(conn, now, tenant, stream)
     previous = get_checkpoint(conn, tenant, stream)
     stmt = upsert(conn, _cp).values(tenant=tenant, stream=stream, window_end=when, updated_at=now, updated_by=by)
     new = stmt.excluded
@@ -112,7 +114,6 @@ def set_checkpoint(
         )
     )
     conn.execute(delete(_seen).where(_seen.c.tenant == tenant, _seen.c.stream == stream, _seen.c.event_time >= when))
-    leasing.fence(conn, now, tenant, stream)
     return previous
 
 
@@ -121,10 +122,10 @@ def reset_checkpoint(conn: Connection, now: datetime, tenant: str, stream: str) 
 
     The next run starts at the stream's configured ``start_from``; the lease holder is fenced out.
     """
+    leasing.fence(conn, now, tenant, stream)  # lease row first, as everywhere
     previous = get_checkpoint(conn, tenant, stream)
     for table in (_cp, _seen, _snap):
         conn.execute(delete(table).where(table.c.tenant == tenant, table.c.stream == stream))
-    leasing.fence(conn, now, tenant, stream)
     return previous
 
 
