@@ -186,7 +186,7 @@ class Progress:
         from rich.live import Live
         from rich.table import Table
 
-        table = Table(title="mimecast-siem demo: events delivered to ./" + self.out.name)
+        table = Table(title=f"mimecast-siem demo -> {self.out}/")
         table.add_column("stream")
         table.add_column("events", justify="right")
         table.add_column("checkpoint lag", justify="right")
