@@ -121,7 +121,8 @@ def collect_secrets(tree: Any) -> list[str]:
             password = _url_password(url)
             if password:
                 found.append(password)
-        for tenant in tree.get("tenants") or []:
+        tenants = tree.get("tenants")
+        for tenant in tenants if isinstance(tenants, list) else []:
             if isinstance(tenant, dict):
                 cid, secret = tenant.get("client_id"), tenant.get("client_secret")
                 if isinstance(cid, str) and isinstance(secret, str) and secret:

@@ -106,7 +106,12 @@ def read_yaml(text: str, name: str, env: Mapping[str, str]) -> YamlDocument:
     """
     sources = SourceMap()
     problems: list[ConfigProblem] = []
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks the characters as soon as it is built (control characters are refused).
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        problems.append(ConfigProblem(FILE_KEY, f"not valid YAML text: {_first_line(exc)}", source=name))
+        return YamlDocument(None, sources, problems)
     try:
         try:
             node = loader.get_single_node()
@@ -226,6 +231,10 @@ class _Walker:
         if used:
             self.sources.set(path, f"{self.where(node)} via " + ", ".join(f"${{{v}}}" for v in dict.fromkeys(used)))
         return text
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def render_path(path: TreePath, tree: Any = None) -> str:
