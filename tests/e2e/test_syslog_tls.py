@@ -158,3 +158,30 @@ async def test_verification_off_works_and_warns(
     await sink.close()
     assert any("TLS certificate verification is OFF" in r.getMessage() for r in caplog.records)
     assert len(rsyslog_receiver.wait_for(2)) == 2
+
+
+async def test_close_sends_tls_close_notify(
+    tmp_path: Path, syslog_pki: SyslogPki, rsyslog_receiver: SyslogReceiver
+) -> None:
+    # rsyslog's gtls driver logs "non-properly terminated" when a client drops the socket without a
+    # TLS close_notify (sinks.md section 2.4). A clean close must not; an abort (the control) does.
+    tls = {"ca_file": str(syslog_pki.ca_cert), "server_name": "localhost"}
+    marker = "non-properly terminated"
+
+    async def complaints_after(action: str) -> int:
+        before = rsyslog_receiver.log_text().count(marker)
+        sink = make_sink(tmp_path, rsyslog_receiver.ports["gtls"], tls)
+        await sink.send(batch(2))
+        if action == "close":
+            await sink.close()
+        else:
+            connection = sink._connection
+            assert connection is not None
+            connection.abort()
+        await asyncio.sleep(0.5)
+        return rsyslog_receiver.log_text().count(marker) - before
+
+    await asyncio.sleep(1.0)  # let the complaints about the fixture's readiness probes land first
+    assert await complaints_after("close") == 0
+    assert await complaints_after("abort") == 1
+    assert len(rsyslog_receiver.wait_for(4)) == 4
