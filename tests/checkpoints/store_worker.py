@@ -87,14 +87,14 @@ async def main() -> int:
         if args.mode == "counter":
             print(await counter(store, owner, args.rounds), flush=True)
         elif args.mode == "create":
-            job = await store.create_backfill_job(
+            created = await store.create_backfill_job(
                 TENANT, ["ttp-url", "ttp-attachment"], T0, T0 + timedelta(days=2), timedelta(minutes=30)
             )
-            print(job.id, flush=True)
+            print(created.id, flush=True)
         elif args.mode == "claim":
             claimed = []
-            while job := await store.next_queued_backfill_job(owner, timedelta(seconds=args.ttl)):
-                claimed.append(str(job.id))
+            while claimed_job := await store.next_queued_backfill_job(owner, timedelta(seconds=args.ttl)):
+                claimed.append(str(claimed_job.id))
             print(" ".join(claimed), flush=True)
         else:
             won = [f"{s}" for t, s in keys if await store.acquire(t, s, owner, timedelta(seconds=args.ttl))]

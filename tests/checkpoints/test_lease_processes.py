@@ -9,14 +9,10 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from mimecast_siem.checkpoints import StateStore
 
 from .processes import read_line, run_together, workers
 from .store_worker import T0, TENANT
-
-pytestmark = pytest.mark.slow
 
 
 async def test_several_processes_racing_for_free_keys_never_share_one(state_url: str, tmp_path: Path) -> None:

@@ -104,7 +104,6 @@ def test_migration_versions_must_run_without_gaps() -> None:
         check_sequence((MIGRATIONS[0], MIGRATIONS[2]))
 
 
-@pytest.mark.slow
 def test_concurrent_opens_by_several_processes_migrate_once(state_url: str, engine: Engine, tmp_path: Path) -> None:
     outputs = run_together("open", state_url, 4, tmp_path / "go")
     applied = [out.split() for out in outputs]
