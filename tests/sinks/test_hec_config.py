@@ -109,3 +109,27 @@ async def test_verification_off_works_and_warns(
         await sink.close()
     assert "TLS verification is OFF" in caplog.text
     assert len(receiver.events) == 1
+
+
+async def test_token_file_from_a_loaded_configuration(hec: HecReceiver, tmp_path: Path) -> None:
+    """As the Helm chart configures it: ``token_file`` pointing at a mounted secret."""
+    from mimecast_siem.config import load_settings
+    from mimecast_siem.sinks import build_sinks
+
+    secret = tmp_path / "hec-token"
+    secret.write_text(HEC_TOKEN + "\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path}\n"
+        "tenants:\n"
+        "  - {name: acme, client_id: cid, client_secret: not-a-secret}\n"
+        "sinks:\n"
+        f"  - {{name: splunk, type: hec, url: '{hec.url}', token_file: {secret}, index: mimecast}}\n"
+    )
+    loaded = load_settings(config, env={})
+    sinks = build_sinks(loaded, SinkContext(data_dir=tmp_path, instance_id="t", version="0"))
+    sink = sinks["splunk"]
+    await sink.start()
+    await sink.send(batch(1))
+    await sink.close()
+    assert [e.index for e in hec.events] == ["mimecast"]
