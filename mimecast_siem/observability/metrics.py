@@ -119,8 +119,8 @@ class Metrics:
         self.sink_up = Gauge(p + "sink_up", "1 when the sink's last health check passed.", ["sink"], registry=r)
         self.sink_connections = Counter(
             p + "sink_connections_total",
-            "Connection events of connection-based sinks (syslog): opened, failed (to connect), lost (mid-send).",
-            ["sink", "outcome"],
+            "Connection events of connection-based sinks (syslog) by result: opened, failed (to connect), lost (mid-send).",
+            ["sink", "result"],
             registry=r,
         )
         self.sink_messages_truncated = Counter(

@@ -531,7 +531,7 @@ class SyslogSink:
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 reason = self._failure_reason(exc, connection)
                 self._drop(connection)
-                metrics().sink_connections.labels(sink=self.name, outcome="lost").inc()
+                metrics().sink_connections.labels(sink=self.name, result="lost").inc()
                 log.warning(
                     "Syslog sink %s lost its connection to %s while sending %d messages (%s); the batch will be resent.",
                     self.name,
@@ -637,13 +637,13 @@ class SyslogSink:
         self._failures = 0
         self._next_attempt = 0.0
         self._connection = connection
-        metrics().sink_connections.labels(sink=self.name, outcome="opened").inc()
+        metrics().sink_connections.labels(sink=self.name, result="opened").inc()
         return connection
 
     def _note_failure(self) -> None:
         self._failures += 1
         self._next_attempt = time.monotonic() + self.backoff.delay(self._failures)
-        metrics().sink_connections.labels(sink=self.name, outcome="failed").inc()
+        metrics().sink_connections.labels(sink=self.name, result="failed").inc()
 
     def _drop(self, connection: StreamConnection | DatagramConnection) -> None:
         connection.abort()

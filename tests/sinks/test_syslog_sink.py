@@ -125,7 +125,7 @@ async def test_reconnects_when_the_receiver_closed_between_batches(
     assert result.accepted == 3
     assert server.connections == 2
     assert (
-        metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "outcome": "opened"}) == 2
+        metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "result": "opened"}) == 2
     )
 
 
@@ -141,7 +141,7 @@ async def test_receiver_down_is_transient_and_reconnects_back_off(tmp_path: Path
     with pytest.raises(SinkTransientError, match="next connection attempt in"):
         await sink.send(batch(1))
     assert (
-        metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "outcome": "failed"}) == 1
+        metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "result": "failed"}) == 1
     )
     await srv.start(port)
     try:
@@ -169,7 +169,7 @@ async def test_a_reset_while_sending_fails_the_batch(
         e.raw["subject"] = "x" * 900
     with pytest.raises(SinkTransientError, match="the batch was not confirmed"):
         await sink.send(events)
-    assert metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "outcome": "lost"}) == 1
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "result": "lost"}) == 1
     server.reset_after_bytes = None
     result = await sink.send(batch(1))  # the next batch reconnects at once (no backoff after a loss)
     await sink.close()
