@@ -323,8 +323,10 @@ class SimulatorConfig:
         self.holds.validate()
         if self.email_queue_shape not in EMAIL_QUEUE_SHAPES:
             raise _bad("email_queue_shape", self.email_queue_shape, ", ".join(EMAIL_QUEUE_SHAPES))
-        if not (isinstance(self.max_page_size, int) and 1 <= self.max_page_size <= 10_000):
-            raise _bad("max_page_size", self.max_page_size, "an integer between 1 and 10000")
+        if not (isinstance(self.max_page_size, int) and 1 <= self.max_page_size <= API_MAX_PAGE_SIZE):
+            raise _bad(
+                "max_page_size", self.max_page_size, f"an integer between 1 and {API_MAX_PAGE_SIZE} (the API's limit)"
+            )
         if not (isinstance(self.default_page_size, int) and 1 <= self.default_page_size <= self.max_page_size):
             raise _bad("default_page_size", self.default_page_size, f"an integer between 1 and {self.max_page_size}")
         self.faults.validate()

@@ -42,6 +42,7 @@ def test_defaults_are_valid() -> None:
         ({"email_queue_shape": "csv"}, "email_queue_shape='csv'"),
         ({"default_page_size": 600}, "default_page_size=600"),
         ({"max_page_size": 0}, "max_page_size=0"),
+        ({"max_page_size": 1000}, "max_page_size=1000"),
         ({"frozen_at": datetime(2026, 1, 1)}, "timezone-aware"),
         ({"faults": FaultSettings(script=[ScriptedFault(path="/x", kind="explode")])}, "faults.script.kind"),  # type: ignore[arg-type]
         ({"cache_records": 5}, "cache_records=5"),
