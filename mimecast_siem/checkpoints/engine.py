@@ -36,7 +36,7 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def parse_state_url(url: str | URL) -> URL:
-    """Parse and check a state URL; a bare ``postgresql://`` gets the psycopg 3 driver.
+    """Parse and check a state URL; PostgreSQL always gets the psycopg 3 driver, SQLite the stdlib one.
 
     Raises:
         ConfigError: the URL is malformed or names a database we do not support (key ``state.url``).
@@ -66,8 +66,11 @@ def parse_state_url(url: str | URL) -> URL:
                 )
             ],
         )
+    # The store drives a synchronous engine: pick the sync driver whatever the URL named.
     if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and parsed.get_driver_name() != "pysqlite":
+        parsed = parsed.set(drivername="sqlite+pysqlite")
     return parsed
 
 

@@ -1,8 +1,8 @@
 """Values the state store takes and returns, and the pure rules behind them.
 
 Everything here is plain data and pure functions (no database): status transitions of backfill jobs,
-how a backfill range is cut into windows, the idempotency key of a backfill job, the audit
-parameter digest. The store applies these rules inside its transactions.
+how a backfill range is cut into windows, the idempotency key of a backfill job, what an audit
+record may hold. The store applies these rules inside its transactions.
 """
 
 from __future__ import annotations

@@ -118,6 +118,12 @@ async def test_the_store_works_as_an_async_context_manager(tmp_path: Path) -> No
         await store.ping()
 
 
+async def test_async_driver_names_are_replaced_by_the_sync_ones(tmp_path: Path) -> None:
+    async with await StateStore.open(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}") as store:
+        await store.ping()
+        assert store.display_url.startswith("sqlite+pysqlite:///")
+
+
 async def test_in_memory_sqlite_works_for_quick_tools() -> None:
     async with await StateStore.open("sqlite://") as store:
         await store.commit_window("acme", "ttp-url", datetime(2026, 1, 1, tzinfo=UTC), owner=None)
