@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,33 +16,13 @@ from mimecast_siem.checkpoints import (
     WindowStatus,
 )
 
+from .conftest import ManualClock
+
 SINCE = datetime(2026, 10, 1, tzinfo=UTC)
 UNTIL = SINCE + timedelta(hours=5, minutes=30)
 HOUR = timedelta(hours=1)
 TTL = timedelta(seconds=30)
 STREAMS = ["ttp-url", "ttp-attachment"]
-
-
-class ManualClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
-
-
-@pytest.fixture
-async def clocked(state_url: str, clock: ManualClock) -> AsyncIterator[StateStore]:
-    store = await StateStore.open(state_url, clock=clock)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_create_materialises_every_window_of_every_stream(store: StateStore) -> None:
