@@ -136,6 +136,9 @@ class Daemon:
         m = metrics()
         m.build_info.info({"version": __version__})
         async with contextlib.AsyncExitStack() as stack:
+            if self.handle_signals:
+                # First thing: a SIGTERM during start-up must lead to a clean stop, not a hard kill.
+                self._install_signal_handlers(stack)
             store = await StateStore.open(settings.state_url())
             stack.push_async_callback(store.close)
             sinks = build_sinks(settings, SinkContext(settings.data_dir, self.owner, __version__))
@@ -160,8 +163,6 @@ class Daemon:
                 await self._serve_http(stack)
             auth = [asyncio.create_task(self._authenticate(name, c)) for name, c in clients.items()]
             stack.push_async_callback(_cancel_all, auth)
-            if self.handle_signals:
-                self._install_signal_handlers(stack)
             if self._stop_requested:
                 self.supervisor.stop()
             log.info(

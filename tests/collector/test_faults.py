@@ -26,7 +26,7 @@ async def test_token_expiry_rate_limits_and_server_errors_lose_nothing(simulator
             seed=5,
         ),
     )
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     settings = daemon_settings(
         sim.url,
         sim.client_id,

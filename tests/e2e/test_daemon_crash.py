@@ -60,6 +60,7 @@ def test_sigkill_at_random_points_loses_nothing(simulator_process_factory: Any, 
     # The killed daemons made progress between kills (the crashes hit real work, not idle start-ups).
     assert checkpoint(state_url, "ttp-url") is not None
     daemon = start_daemon(config, tmp_path)
+    daemon.port()
     target = datetime.now(UTC) - timedelta(seconds=3)
     final = {s: wait_checkpoint(state_url, s, target, 120, daemon) for s in STREAMS}
     assert daemon.terminate() == 0
