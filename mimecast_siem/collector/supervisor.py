@@ -160,6 +160,7 @@ class Supervisor:
                     key[0],
                     extra={"tenant": key[0], "stream": key[1]},
                 )
+                self.metrics.poll_errors.labels(tenant=key[0], stream=key[1], kind="lease_lost").inc()
                 await self._stop_task(key)
         for key in self.keys:
             if key in self._running or self.stopping.is_set():
