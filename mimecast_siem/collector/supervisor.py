@@ -235,18 +235,24 @@ class Supervisor:
         self.metrics.lease_owned.labels(tenant=key[0], stream=key[1]).set(0)
 
     async def _prune_seen(self) -> None:
-        """Drop seen ids no overlap re-read can reach any more (at most every few minutes)."""
+        """Drop seen ids no overlap re-read can reach any more (at most every 5 minutes).
+
+        The horizon is relative to the *oldest* checkpoint in the store, not to now: a stream that is
+        catching up days behind still re-reads its overlap, and pruning is global (every replica's
+        streams share the table).
+        """
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_prune < 300:
             return
         self._last_prune = loop.time()
-        horizon = max(
+        margin = max(
             [self.settings.state.seen_id_retention]
             + [self.settings.stream_settings(self.settings.tenant(t), s).overlap * 2 for t, s in self.keys]
         )
-        removed = await self.store.prune_seen(self.clock() - horizon - timedelta(hours=1))
+        oldest = min([row.window_end for row in await self.store.list_checkpoints()] + [self.clock()])
+        removed = await self.store.prune_seen(oldest - margin - timedelta(hours=1))
         if removed:
-            log.info("Pruned %d seen event ids older than the overlap horizon.", removed)
+            log.info("Pruned %d seen event ids that no overlap re-read can reach.", removed)
 
     async def _shutdown(self) -> None:
         grace = self.settings.daemon.shutdown_grace.total_seconds()
