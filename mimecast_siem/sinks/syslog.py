@@ -528,6 +528,10 @@ class SyslogSink:
                         write_timeout=self._seconds(self.options.write_timeout),
                         ack_timeout=self._seconds(self.options.ack_timeout),
                     )
+            except asyncio.CancelledError:
+                # A frame may be half written: the connection can never carry another message.
+                self._drop(connection)
+                raise
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 reason = self._failure_reason(exc, connection)
                 self._drop(connection)

@@ -150,7 +150,11 @@ class StreamConnection:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         connection = cls(reader, writer, f"{host}:{port}")
         if settle > 0:
-            await connection._settle(settle)
+            try:
+                await connection._settle(settle)
+            except BaseException:
+                connection.abort()
+                raise
         return connection
 
     async def _settle(self, seconds: float) -> None:

@@ -144,3 +144,20 @@ async def test_udp_one_datagram_per_message(tmp_path: Path, syslog_receiver: Sys
     received = by_event_id(syslog_receiver.wait_for(len(events)))
     assert set(received) == {e.event_id for e in events}
     assert {r.listener for r in received.values()} == {"udp"}
+
+
+async def test_rsyslog_imptcp_listener_parses_the_same_fields(tmp_path: Path, rsyslog_receiver: SyslogReceiver) -> None:
+    events = golden_events()
+    sink = make_sink(tmp_path, rsyslog_receiver.ports["ptcp"])
+    await sink.send(events)
+    await sink.close()
+    received = by_event_id(rsyslog_receiver.wait_for(len(events)))
+    encoder = get_encoder("cef")
+    for event in events:
+        r = received[event.event_id]
+        assert r.listener == "ptcp"
+        assert (r.hostname, r.app_name, r.procid, r.msgid) == ("fwd-01.example", "mimecast-siem", "4242", event.stream)
+        assert r.param("tenant") == NASTY_TENANT
+        [line] = encoder.encode(event)
+        assert isinstance(line, str)
+        assert r.msg == stored_msg("rsyslog", line)

@@ -21,6 +21,7 @@ from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.observability.metrics import Metrics
 from mimecast_siem.sinks.base import SinkContext, SinkTransientError
 from mimecast_siem.sinks.syslog import SyslogSink
+from mimecast_siem.sinks.syslog_transport import StreamConnection
 from tests.sinks.builders import batch
 from tests.sinks.conftest import metric_value
 from tests.sinks.test_syslog_header import parse_5424
@@ -38,6 +39,8 @@ class FramedServer:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.reset_after_bytes: int | None = None
+        self.reading = asyncio.Event()
+        self.reading.set()
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port, reuse_address=True)
@@ -64,6 +67,7 @@ class FramedServer:
         received = 0
         try:
             while True:
+                await self.reading.wait()
                 head = await reader.readuntil(b" ")
                 length = int(head[:-1])
                 self.frames.append(await reader.readexactly(length))
@@ -175,6 +179,36 @@ async def test_a_reset_while_sending_fails_the_batch(
     await sink.close()
     assert result.accepted == 1
     assert server.connections == 2
+
+
+async def test_a_cancelled_send_never_leaves_a_half_frame_on_the_connection(
+    tmp_path: Path, server: FramedServer
+) -> None:
+    server.reading.clear()  # the receiver stalls: the big batch cannot leave the process
+    sink = make_sink(tmp_path, server.port, connect_settle="0s")
+    events = batch(3000)
+    for e in events:
+        e.raw["subject"] = "x" * 900
+    task = asyncio.create_task(sink.send(events))
+    async with asyncio.timeout(WAIT):  # until the batch is being written and stuck in the buffers
+        while not (
+            isinstance(sink._connection, StreamConnection)
+            and sink._connection.writer.transport.get_write_buffer_size() > 0
+        ):
+            await asyncio.sleep(0.01)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    server.reading.set()
+    small = batch(2, start=5000)
+    await sink.send(small)
+    await sink.close()
+    assert server.connections == 2  # a connection in an unknown state is never reused
+    wanted = {e.event_id for e in small}
+    async with asyncio.timeout(WAIT):
+        while not wanted <= {dict(parse_5424(f).sd[0][1])["event_id"] for f in server.frames}:
+            await asyncio.sleep(0.01)
 
 
 async def test_healthcheck_reports_reachability(tmp_path: Path) -> None:
