@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,8 +249,17 @@ class Router:
         """Names of the sinks that receive ``stream`` of ``tenant``."""
         return [s.name for s in self._settings.sinks_for(tenant, stream) if s.name in self._routes]
 
-    async def deliver(self, tenant: str, stream: str, events: Sequence[Event]) -> DeliveryReport:
+    async def deliver(
+        self, tenant: str, stream: str, events: Sequence[Event], *, only: Collection[str] | None = None
+    ) -> DeliveryReport:
         """Deliver ``events`` to every routed sink; return when all are accepted or dead-lettered.
+
+        Args:
+            tenant: tenant name.
+            stream: stream name.
+            events: the events.
+            only: deliver to these of the routed sinks only (a backfill job for named sinks);
+                ``None`` = every routed sink.
 
         Raises:
             DeliveryAborted: :meth:`stop` was called while a sink was failing. Nothing may be committed.
@@ -258,7 +267,10 @@ class Router:
         report = DeliveryReport()
         if not events:
             return report
-        routes = [self._routes[name] for name in self.routed_sinks(tenant, stream)]
+        names = self.routed_sinks(tenant, stream)
+        if only is not None:
+            names = [name for name in names if name in only]
+        routes = [self._routes[name] for name in names]
         if not routes:
             if (tenant, stream) not in self._warned_unrouted:
                 self._warned_unrouted.add((tenant, stream))
