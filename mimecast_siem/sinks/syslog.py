@@ -51,7 +51,7 @@ from mimecast_siem.sinks.base import (
     SinkTransientError,
 )
 from mimecast_siem.sinks.formats import Encoder, get_encoder
-from mimecast_siem.sinks.formats.event_facts import event_facts, syslog_severity
+from mimecast_siem.sinks.formats.event_facts import event_severity, syslog_severity
 from mimecast_siem.sinks.formats.syslog_header import (
     APP_NAME_MAX,
     HOSTNAME_MAX,
@@ -404,7 +404,7 @@ def render_batch(
         except Exception as exc:  # one unencodable event must not fail the batch
             out.rejected.append(Rejection(event, f"the {encoder.name} encoder failed: {type(exc).__name__}: {exc}"))
             continue
-        severity = fixed_severity if fixed_severity is not None else syslog_severity(event_facts(event).severity)
+        severity = fixed_severity if fixed_severity is not None else syslog_severity(event_severity(event))
         built = [
             builder.build(
                 severity=severity,

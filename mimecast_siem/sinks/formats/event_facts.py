@@ -116,6 +116,17 @@ def syslog_severity(cef_severity: int) -> int:
     return 6
 
 
+def event_severity(event: Event) -> int:
+    """The event's 0-10 severity: the document's ``event.severity`` when set, else from its facts."""
+    doc = event.document
+    found = (
+        doc.get("event", {}).get("severity") if isinstance(doc, dict) and isinstance(doc.get("event"), dict) else None
+    )
+    if isinstance(found, int) and not isinstance(found, bool):
+        return max(0, min(10, found))
+    return event_facts(event).severity
+
+
 def event_facts(event: Event) -> EventFacts:
     """Read the facts of ``event`` (pure; unknown streams get the generic reading)."""
     reader = _STREAM_READERS.get(event.stream, _generic)
@@ -167,13 +178,17 @@ class _Lookup:
         return _as_text(found, ",")
 
 
+_MAPPINGS = (dict, Mapping)
+
+
 def _dig(data: Mapping[str, Any], path: str) -> Any:
     """Value at a dotted path, through nested dicts or a flat dotted key (ECS allows both)."""
     if path in data:
         return data[path]
     current: Any = data
     for part in path.split("."):
-        if isinstance(current, Mapping) and part in current:
+        # dict first: documents are decoded JSON, and the ABC check is slow on a hot path.
+        if isinstance(current, _MAPPINGS) and part in current:
             current = current[part]
         else:
             return None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -88,15 +89,17 @@ def header_delimiter(delimiter: str) -> str:
     return delimiter if delimiter.isprintable() else f"x{ord(delimiter):02x}"
 
 
+@lru_cache(maxsize=16)
+def _sanitise_table(delimiter: str) -> dict[int, str]:
+    table = {c: " " for c in range(32) if c != 9}
+    table[0x7F] = " "
+    table[ord(delimiter)] = " "
+    return table
+
+
 def sanitise_value(value: str, delimiter: str) -> str:
     """Replace the delimiter and control characters (tab allowed unless it is the delimiter) with a space."""
-    out: list[str] = []
-    for ch in value:
-        if ch in (delimiter, "\x7f") or (ch < " " and ch != "\t"):
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_sanitise_table(delimiter))
 
 
 def sanitise_header(value: str, delimiter: str) -> str:
