@@ -404,18 +404,22 @@ def render_batch(
         except Exception as exc:  # one unencodable event must not fail the batch
             out.rejected.append(Rejection(event, f"the {encoder.name} encoder failed: {type(exc).__name__}: {exc}"))
             continue
-        severity = fixed_severity if fixed_severity is not None else syslog_severity(event_severity(event))
-        built = [
-            builder.build(
-                severity=severity,
-                timestamp=event.timestamp,
-                tenant=event.tenant,
-                stream=event.stream,
-                event_id=event.event_id,
-                msg=text,
-            )
-            for text in texts
-        ]
+        try:
+            severity = fixed_severity if fixed_severity is not None else syslog_severity(event_severity(event))
+            built = [
+                builder.build(
+                    severity=severity,
+                    timestamp=event.timestamp,
+                    tenant=event.tenant,
+                    stream=event.stream,
+                    event_id=event.event_id,
+                    msg=text,
+                )
+                for text in texts
+            ]
+        except Exception as exc:  # e.g. a naive timestamp: refuse the event, keep the batch
+            out.rejected.append(Rejection(event, f"cannot build the syslog message: {type(exc).__name__}: {exc}"))
+            continue
         cut = sum(1 for b in built if b.truncated)
         if cut and dead_letter_oversize:
             out.rejected.append(

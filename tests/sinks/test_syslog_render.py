@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -118,6 +119,17 @@ def test_an_unencodable_event_is_rejected_not_the_batch() -> None:
     assert out.accepted == 1
     assert [r.event for r in out.rejected] == [bad]
     assert "the boom encoder failed: ValueError: cannot encode this one" in out.rejected[0].reason
+
+
+@pytest.mark.parametrize(("fmt", "reason"), [("cef", "offset-naive"), ("json", "timezone-aware")])
+def test_an_event_without_a_timezone_is_rejected_not_the_batch(fmt: str, reason: str) -> None:
+    good = make_event("audit", seq=1)
+    naive = make_event("audit", seq=2, timestamp=datetime(2026, 11, 25, 10, 0))
+    out = render([good, naive], fmt=fmt)
+    assert out.accepted == 1
+    assert len(out.messages) == 1
+    assert [r.event for r in out.rejected] == [naive]
+    assert reason in out.rejected[0].reason
 
 
 def test_udp_messages_are_not_framed_and_lf_framing_appends_lf() -> None:
