@@ -550,19 +550,27 @@ class BackfillWorker:
         self.runner: BackfillRunner | None = None
         self.outcomes: list[BackfillOutcome] = []
         self._task: asyncio.Task[None] | None = None
+        self._stop_watch: asyncio.Task[None] | None = None
+        self._stop_requested_at: float | None = None
 
     def start(self) -> None:
         """Start looking for jobs in the background."""
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="backfill-worker")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.run(), name="backfill-worker")
+        self._stop_watch = loop.create_task(self._note_stop(), name="backfill-worker-stop")
 
     async def join(self, grace: timedelta) -> None:
-        """Wait for the worker after ``stopping`` was set; cancel what is left after ``grace``."""
+        """Stop and wait; what is still in flight ``grace`` after the stop request is cancelled (stays pending)."""
         if self._task is None:
             return
+        loop = asyncio.get_running_loop()
         self.stopping.set()
         if self.runner is not None:
             self.runner.stop()
-        done, _ = await asyncio.wait([self._task], timeout=max(grace.total_seconds(), 0.0))
+        requested = self._stop_requested_at if self._stop_requested_at is not None else loop.time()
+        # The live streams got the same grace from the same moment: the daemon exits within it.
+        left = max(grace.total_seconds() - (loop.time() - requested), 0.0)
+        done, _ = await asyncio.wait([self._task], timeout=left)
         if not done:
             log.warning("Backfill worker did not finish within the shutdown grace; its windows in flight stay pending.")
             if self.runner is not None:
@@ -572,6 +580,16 @@ class BackfillWorker:
                 self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+        if self._stop_watch is not None:
+            self._stop_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stop_watch
+
+    async def _note_stop(self) -> None:
+        await self.stopping.wait()
+        self._stop_requested_at = asyncio.get_running_loop().time()
+        if self.runner is not None:
+            self.runner.stop()
 
     async def run(self) -> None:
         """Claim and run jobs until ``stopping`` is set."""

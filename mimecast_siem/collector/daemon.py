@@ -30,6 +30,7 @@ from aiohttp import web
 
 from mimecast_siem import __version__
 from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.collector.backfill import BackfillWorker
 from mimecast_siem.collector.supervisor import Supervisor
 from mimecast_siem.collector.task import utc_now
 from mimecast_siem.config.models import Settings
@@ -115,6 +116,7 @@ class Daemon:
         self.handle_signals = handle_signals
         self.health = HealthState()
         self.supervisor: Supervisor | None = None
+        self.backfills: BackfillWorker | None = None
         self.services: DaemonServices | None = None
         self.port: int | None = None
         self.started = asyncio.Event()
@@ -163,6 +165,12 @@ class Daemon:
                 await self._serve_http(stack)
             auth = [asyncio.create_task(self._authenticate(name, c)) for name, c in clients.items()]
             stack.push_async_callback(_cancel_all, auth)
+            # Queued backfill jobs (`backfill --queue`) run next to the live streams and stop with them.
+            self.backfills = BackfillWorker(
+                settings, store, clients, router, owner=self.owner, stopping=self.supervisor.stopping
+            )
+            stack.push_async_callback(self.backfills.join, settings.daemon.shutdown_grace)
+            self.backfills.start()
             if self._stop_requested:
                 self.supervisor.stop()
             log.info(
