@@ -51,7 +51,6 @@ if [ ! -x "$ROOT/root/usr/sbin/syslog-ng" ]; then
     mv "$ROOT/root.new" "$ROOT/root"
 fi
 
-"$ROOT/root/usr/sbin/syslog-ng" --version >/dev/null 2>&1 \
-    || LD_LIBRARY_PATH="$ROOT/root/usr/lib/syslog-ng" "$ROOT/root/usr/sbin/syslog-ng" --version | head -1
+# Prove both start (the private syslog-ng needs its own library directory).
 echo "rsyslog: $(rsyslogd -v | head -1)"
-echo "syslog-ng: unpacked in $ROOT/root"
+echo "syslog-ng: $(LD_LIBRARY_PATH="$ROOT/root/usr/lib/syslog-ng" "$ROOT/root/usr/sbin/syslog-ng" --version | head -1), in $ROOT/root"
