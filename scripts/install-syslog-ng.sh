@@ -52,5 +52,5 @@ if [ ! -x "$ROOT/root/usr/sbin/syslog-ng" ]; then
 fi
 
 # Prove both start (the private syslog-ng needs its own library directory).
-echo "rsyslog: $(rsyslogd -v | head -1)"
-echo "syslog-ng: $(LD_LIBRARY_PATH="$ROOT/root/usr/lib/syslog-ng" "$ROOT/root/usr/sbin/syslog-ng" --version | head -1), in $ROOT/root"
+echo "rsyslog: $(rsyslogd -v | sed -n 1p)"
+echo "syslog-ng: $(LD_LIBRARY_PATH="$ROOT/root/usr/lib/syslog-ng" "$ROOT/root/usr/sbin/syslog-ng" --version | sed -n 1p), in $ROOT/root"
