@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ log = logging.getLogger("mimecast_siem.collector")
 
 Key = tuple[str, str]
 SUPERVISOR_LOOP = "supervisor"
+
+
+def stream_loop_name(key: Key) -> str:
+    """The liveness loop name of a stream task (``stream:<tenant>:<stream>``)."""
+    return f"stream:{key[0]}:{key[1]}"
 
 
 @dataclass(slots=True)
@@ -187,6 +193,18 @@ class Supervisor:
             mode="live",
             metrics_=self._metrics,
         )
+        heartbeat = None
+        if self.health is not None:
+            # Allowed gap between two ticks: the longest pause the loop takes on purpose (poll
+            # interval, failure backoff) plus the stall timeout for one page or one delivery.
+            pause = max(ctx.settings.poll_interval, self.settings.daemon.stream_backoff_max)
+            loop_name = stream_loop_name(key)
+            self.health.register_loop(
+                loop_name,
+                max_age=(pause + self.settings.daemon.stall_timeout).total_seconds(),
+                waiting=lambda: self.waiting_reason(key),
+            )
+            heartbeat = functools.partial(self.health.tick, loop_name)
         task = StreamTask(
             ctx,
             self.store,
@@ -194,8 +212,9 @@ class Supervisor:
             stopping=self.stopping,
             backoff_max=self.settings.daemon.stream_backoff_max,
             clock=self.clock,
+            heartbeat=heartbeat,
         )
-        handle = asyncio.create_task(task.run(), name=f"stream:{tenant_name}:{stream}")
+        handle = asyncio.create_task(task.run(), name=stream_loop_name(key))
         self._running[key] = _Running(task, handle)
         self.metrics.lease_owned.labels(tenant=tenant_name, stream=stream).set(1)
         log.info(
@@ -206,13 +225,38 @@ class Supervisor:
             extra={"tenant": tenant_name, "stream": stream, "owner": self.owner},
         )
 
+    def waiting_reason(self, key: Key) -> str | None:
+        """Why the stream task of ``key`` may legitimately make no progress now, or ``None``.
+
+        A routed sink the router reports down (delivery is retried until it comes back) or a
+        Mimecast rate-limit episode of the tenant's app: liveness reports the loop as waiting
+        rather than stuck, because restarting the pod would fix neither.
+        """
+        tenant, stream = key
+        status = getattr(self.router, "status", None)
+        routed = getattr(self.router, "routed_sinks", None)
+        if callable(status) and callable(routed):
+            sinks = status()
+            down = [name for name in routed(tenant, stream) if name in sinks and sinks[name].up is False]
+            if down:
+                return f"sink {', '.join(down)} is failing; delivery is being retried"
+        limiter = getattr(self.clients.get(tenant), "limiter", None)
+        if limiter is not None and getattr(limiter, "rate_limited", False):
+            return f"Mimecast is rate-limiting tenant {tenant}"
+        return None
+
+    def _forget(self, key: Key) -> None:
+        self.metrics.lease_owned.labels(tenant=key[0], stream=key[1]).set(0)
+        if self.health is not None:
+            self.health.unregister_loop(stream_loop_name(key))
+
     def _reap(self) -> None:
         """Forget tasks that ended (lease lost, or an unexpected crash) so their keys are retried."""
         for key, running in list(self._running.items()):
             if not running.handle.done():
                 continue
             del self._running[key]
-            self.metrics.lease_owned.labels(tenant=key[0], stream=key[1]).set(0)
+            self._forget(key)
             if running.handle.cancelled():
                 continue
             exc = running.handle.exception()
@@ -232,7 +276,7 @@ class Supervisor:
             return
         running.handle.cancel()
         await asyncio.gather(running.handle, return_exceptions=True)
-        self.metrics.lease_owned.labels(tenant=key[0], stream=key[1]).set(0)
+        self._forget(key)
 
     async def _prune_seen(self) -> None:
         """Drop seen ids no overlap re-read can reach any more (at most every 5 minutes).
@@ -278,8 +322,8 @@ class Supervisor:
                 await asyncio.gather(*pending, return_exceptions=True)
         keys = list(self._running)
         self._running.clear()
-        for tenant, stream in keys:
-            self.metrics.lease_owned.labels(tenant=tenant, stream=stream).set(0)
+        for key in keys:
+            self._forget(key)
         if self.health is not None:
             self.health.unregister_loop(SUPERVISOR_LOOP)
         try:

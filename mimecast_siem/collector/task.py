@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mimecast_siem.checkpoints import LeaseLost
 from mimecast_siem.collector.pipeline import (
+    EventRouter,
+    PageSource,
     StreamContext,
     WindowResult,
     deliver_gauge_sample,
@@ -33,6 +36,7 @@ from mimecast_siem.collector.pipeline import (
 )
 from mimecast_siem.collector.windows import Window, caught_up, fetch_range, floor_to_second, plan_windows
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
+from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
 
 log = logging.getLogger("mimecast_siem.collector")
@@ -134,7 +138,14 @@ class StreamTask:
         clock: Callable[[], datetime] = utc_now,
         confirm_after: int = 1,
         rng: random.Random | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
+        self._heartbeat = heartbeat
+        if heartbeat is not None:
+            # Every page fetched and every delivery accepted shows the loop is turning (liveness).
+            ctx = dataclasses.replace(
+                ctx, client=_BeatingPageSource(ctx.client, heartbeat), router=_BeatingRouter(ctx.router, heartbeat)
+            )
         self.ctx = ctx
         self.store = store
         self.lease = lease
@@ -157,6 +168,7 @@ class StreamTask:
         """Poll until shutdown or a lost lease; return why it ended (``stopped`` | ``lease_lost``)."""
         ctx = self.ctx
         while not self.stopping.is_set():
+            self._beat()
             try:
                 idle = await self.poll_once()
             except LeaseLost:
@@ -187,6 +199,8 @@ class StreamTask:
                     exc,
                     delay,
                     extra={"tenant": ctx.tenant, "stream": ctx.stream, "error_kind": kind, "failures": self.failures},
+                    # The traceback only at DEBUG: at INFO the sentence names the error class and message.
+                    exc_info=log.isEnabledFor(logging.DEBUG),
                 )
                 await self._pause(delay)
                 continue
@@ -311,6 +325,7 @@ class StreamTask:
     # --- bookkeeping --------------------------------------------------------------------------------
 
     def _completed(self, window: Window | None, result: WindowResult, committed: datetime) -> None:
+        self._beat()
         ctx = self.ctx
         m = ctx.metrics
         m.windows_completed.labels(tenant=ctx.tenant, stream=ctx.stream, mode=ctx.mode).inc()
@@ -345,6 +360,55 @@ class StreamTask:
             extra=extra,
         )
 
+    def _beat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat()
+
     async def _pause(self, seconds: float) -> None:
+        # The pause is bounded (poll interval, backoff), and liveness allows for it.
+        self._beat()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+
+
+class _BeatingPageSource:
+    """A :class:`PageSource` that calls ``beat`` after every page and request (stream liveness)."""
+
+    def __init__(self, inner: PageSource, beat: Callable[[], None]) -> None:
+        self._inner = inner
+        self._beat = beat
+
+    async def pages(self, *args: Any, **kwargs: Any) -> AsyncIterator[Page]:
+        inner = self._inner.pages(*args, **kwargs)
+        try:
+            async for page in inner:
+                self._beat()
+                yield page
+        finally:
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def request(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        response = await self._inner.request(*args, **kwargs)
+        self._beat()
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _BeatingRouter:
+    """An :class:`EventRouter` that calls ``beat`` after every accepted delivery (stream liveness)."""
+
+    def __init__(self, inner: EventRouter, beat: Callable[[], None]) -> None:
+        self._inner = inner
+        self._beat = beat
+
+    async def deliver(self, *args: Any, **kwargs: Any) -> Any:
+        report = await self._inner.deliver(*args, **kwargs)
+        self._beat()
+        return report
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -446,6 +446,11 @@ class DaemonSettings(_Model):
     stream_backoff_max: Duration = Field(
         default=timedelta(minutes=5), description="Longest pause of a failing stream before it retries."
     )
+    stall_timeout: Duration = Field(
+        default=timedelta(minutes=15),
+        description="A stream loop that makes no progress (no page, delivery, commit or pause) for this long, "
+        "while not waiting for a failing sink or a Mimecast rate limit, fails /healthz so the pod is restarted.",
+    )
 
 
 class BackfillSettings(_Model):

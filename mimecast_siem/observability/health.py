@@ -1,7 +1,10 @@
 """``/metrics``, ``/healthz`` and ``/readyz`` on the daemon's one HTTP port.
 
 * ``/healthz`` (liveness): the event loop answers and every registered loop has ticked within its
-  allowed staleness. A stuck stream loop makes the pod restart.
+  allowed staleness. A stuck stream loop makes the pod restart. A loop that is overdue but can
+  name what it legitimately waits for (a failing sink the router keeps retrying, a Mimecast rate
+  limit) is reported as waiting, not stuck: restarting the pod would not help, and the alerts on
+  sink failures and 429s say what is wrong.
 * ``/readyz`` (readiness): every readiness check passes - config valid, state store reachable, each
   tenant authenticated at least once.
 * ``/metrics``: Prometheus text format of the process metrics registry.
@@ -21,27 +24,59 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mimecast_siem.observability.metrics import Metrics, metrics
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+#: Returns why an overdue loop is legitimately waiting (``"sink splunk is failing"``), or ``None``.
+WaitingReason = Callable[[], str | None]
+
+#: Staleness allowed to a loop that ticks without having been registered.
+DEFAULT_MAX_AGE = 300.0
+
+
+@dataclass(slots=True)
+class _Loop:
+    last_tick: float
+    max_age: float
+    waiting: WaitingReason | None = None
 
 
 @dataclass
 class HealthState:
-    """Liveness ticks and readiness checks registered by the daemon's components."""
+    """Liveness ticks and readiness checks registered by the daemon's components.
 
-    _ticks: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (last tick, max age)
+    Times are measured on ``clock`` (monotonic seconds; tests pass a fake one).
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    _loops: dict[str, _Loop] = field(default_factory=dict)
     _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     _flags: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
-    def register_loop(self, name: str, max_age: float) -> None:
-        """Declare a loop that must tick at least every ``max_age`` seconds to count as alive."""
-        self._ticks[name] = (time.monotonic(), max_age)
+    def register_loop(self, name: str, max_age: float, waiting: WaitingReason | None = None) -> None:
+        """Declare a loop that must tick at least every ``max_age`` seconds to count as alive.
+
+        Args:
+            name: bounded loop name (``supervisor``, ``stream:<tenant>:<stream>``).
+            max_age: longest allowed gap between two ticks, seconds.
+            waiting: asked when the loop is overdue; a reason means "blocked on something outside
+                this process, not stuck" and keeps liveness green.
+        """
+        self._loops[name] = _Loop(self.clock(), max_age, waiting)
 
     def tick(self, name: str) -> None:
         """Record that loop ``name`` is turning."""
-        _, max_age = self._ticks.get(name, (0.0, 300.0))
-        self._ticks[name] = (time.monotonic(), max_age)
+        loop = self._loops.get(name)
+        if loop is None:
+            self._loops[name] = _Loop(self.clock(), DEFAULT_MAX_AGE)
+        else:
+            loop.last_tick = self.clock()
 
     def unregister_loop(self, name: str) -> None:
-        self._ticks.pop(name, None)
+        """Forget loop ``name`` (it ended on purpose: shutdown, lost lease)."""
+        self._loops.pop(name, None)
+
+    @property
+    def loops(self) -> list[str]:
+        """Names of the registered loops."""
+        return sorted(self._loops)
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         """Add an async readiness check returning ``(ok, detail)``."""
@@ -52,19 +87,25 @@ class HealthState:
         self._flags[name] = (ok, detail)
 
     def liveness(self) -> tuple[bool, dict[str, str]]:
-        now = time.monotonic()
+        """``(alive, {loop: "ok" | "waiting: ..." | "stale: ..."})``; alive unless a loop is stale."""
+        now = self.clock()
         report: dict[str, str] = {}
         ok = True
-        for name, (last, max_age) in sorted(self._ticks.items()):
-            age = now - last
-            if age > max_age:
-                ok = False
-                report[name] = f"stale: last tick {age:.0f}s ago (limit {max_age:.0f}s)"
-            else:
+        for name, loop in sorted(self._loops.items()):
+            age = now - loop.last_tick
+            if age <= loop.max_age:
                 report[name] = "ok"
+                continue
+            reason = _waiting_reason(loop.waiting)
+            if reason:
+                report[name] = f"waiting: {reason} (last tick {age:.0f}s ago)"
+                continue
+            ok = False
+            report[name] = f"stale: last tick {age:.0f}s ago (limit {loop.max_age:.0f}s)"
         return ok, report
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
+        """``(ready, {check: "ok" | why not})``: every flag set and every check passing."""
         report: dict[str, str] = {}
         ok = True
         for name, (flag_ok, detail) in sorted(self._flags.items()):
@@ -78,6 +119,15 @@ class HealthState:
             report[name] = "ok" if check_ok else (detail or "not ready")
             ok = ok and check_ok
         return ok, report
+
+
+def _waiting_reason(waiting: WaitingReason | None) -> str | None:
+    if waiting is None:
+        return None
+    try:
+        return waiting()
+    except Exception:  # a broken excuse is no excuse: the loop counts as stale
+        return None
 
 
 HEALTH_STATE_KEY = web.AppKey("health_state", HealthState)
