@@ -299,6 +299,7 @@ class LogDisplay:
         self.log = logger or log
         self._job: JobProgress | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._reported_complete: set[str] = set()
 
     def start(self, job: JobProgress) -> None:
         """Start the periodic report."""
@@ -310,21 +311,25 @@ class LogDisplay:
         self._job = job
 
     async def close(self) -> None:
-        """Stop the timer and write the last report."""
+        """Stop the timer and write the last report (every stream)."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
-        self.report()
+        self.report(final=True)
 
-    def report(self) -> None:
-        """Log one line per stream now."""
+    def report(self, *, final: bool = False) -> None:
+        """Log one line per stream now; a completed stream is reported once (and in the final report)."""
         job = self._job
         if job is None:
             return
         now = job.clock()
         for p in job.streams.values():
+            if p.complete and p.stream in self._reported_complete and not final:
+                continue
+            if p.complete:
+                self._reported_complete.add(p.stream)
             self.log.info(
                 "%s",
                 progress_line(job, p, now),
