@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,13 @@ from mimecast_siem.mimecast import parse_mimecast_time
 ECS_VERSION = "8.11.0"
 OBSERVER = {"vendor": "Mimecast", "product": "Email Security", "type": "email-gateway"}
 TAG_TIME_UNPARSED = "mimecast_siem_time_unparsed"
+
+#: Entries of each small memo of pure text helpers (times, addresses, IPs, URLs). Values repeat a lot
+#: within and across pages (many records share a second, a sender, an IP); the caches keep the
+#: per-record cost of parsing them low and are bounded so memory stays flat.
+_MEMO_SIZE = 8192
+#: URLs can be kilobytes long and repeat less; a smaller memo bounds what it can hold.
+_URL_MEMO_SIZE = 1024
 
 #: MITRE ATT&CK techniques put on threat events.
 TECHNIQUE_PHISHING = {"id": "T1566", "name": "Phishing"}
@@ -67,13 +75,23 @@ def parse_time(value: Any) -> datetime | None:
     UTC: everything on the wire is UTC (mimecast-api.md section 2.4), and dropping the record's time
     would be worse than that assumption.
     """
-    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, str):
+        return _parse_text_time(value)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
         return parse_mimecast_time(value)
     except (ValueError, OverflowError):
+        return None
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _parse_text_time(value: str) -> datetime | None:
+    try:
+        return parse_mimecast_time(value)
+    except (ValueError, OverflowError):
         pass
-    if isinstance(value, str) and value.strip():
+    if value.strip():
         try:
             return parse_mimecast_time(value.strip() + "+0000")
         except (ValueError, OverflowError):
@@ -81,6 +99,7 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
+@lru_cache(maxsize=_MEMO_SIZE)
 def iso(when: datetime) -> str:
     """ECS timestamp text: UTC, millisecond precision, ``Z`` suffix."""
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -104,7 +123,7 @@ def text(value: Any) -> str | None:
         return stripped or None
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return str(value)
     return None
 
@@ -129,10 +148,21 @@ def email_address(value: Any) -> str | None:
     """An address from ``"a@b"``, ``"<a@b>"``, ``"Name <a@b>"`` or ``{"emailAddress": ...}``."""
     if isinstance(value, Mapping):
         value = value.get("emailAddress") or value.get("address")
+    if isinstance(value, str):
+        return _address_in(value)
     raw = text(value)
-    if raw is None:
+    return None if raw is None else _address_in(raw)
+
+
+_ANGLE_ADDRESS = re.compile(r"<([^<>]*)>")
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _address_in(value: str) -> str | None:
+    raw = value.strip()
+    if not raw:
         return None
-    match = re.search(r"<([^<>]*)>", raw)
+    match = _ANGLE_ADDRESS.search(raw)
     address = (match.group(1) if match else raw).strip().strip("<>").strip()
     return address or None
 
@@ -165,6 +195,12 @@ def url_fields(original: Any) -> dict[str, Any]:
     value = text(original)
     if value is None:
         return {}
+    # A copy: the caller puts it in a document it owns.
+    return dict(_url_parts(value))
+
+
+@lru_cache(maxsize=_URL_MEMO_SIZE)
+def _url_parts(value: str) -> dict[str, Any]:
     fields: dict[str, Any] = {"original": value}
     try:
         parts = urlsplit(value)
@@ -189,8 +225,11 @@ def url_fields(original: Any) -> dict[str, Any]:
 def ip_text(value: Any) -> str | None:
     """An IP address string, validated (anything else is left out of ``source.ip``)."""
     raw = text(value)
-    if raw is None:
-        return None
+    return None if raw is None else _canonical_ip(raw)
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _canonical_ip(raw: str) -> str | None:
     try:
         return str(ipaddress.ip_address(raw))
     except ValueError:
@@ -201,10 +240,17 @@ def prune(document: dict[str, Any]) -> dict[str, Any]:
     """Drop ``None`` values, empty dicts and empty lists, recursively (keeps the documents tidy)."""
     out: dict[str, Any] = {}
     for key, value in document.items():
-        kept = prune(value) if isinstance(value, dict) else value
-        if kept is None or (isinstance(kept, dict | list) and not kept):
+        if value is None:
             continue
-        out[key] = kept
+        if isinstance(value, dict):
+            if not value:
+                continue
+            value = prune(value)  # noqa: PLW2901 - the pruned copy replaces the value
+            if not value:
+                continue
+        elif isinstance(value, list) and not value:
+            continue
+        out[key] = value
     return out
 
 
