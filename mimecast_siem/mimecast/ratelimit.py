@@ -39,6 +39,8 @@ MAX_HEADER_PAUSE = 3600.0
 #: Request-start spacing during a rate-limit episode: bounds, and the shrink factor per success.
 MAX_SPACING = 60.0
 MIN_SPACING = 0.001
+#: Least request-start spacing after a 429, whatever the server's hint says.
+FIRST_SPACING = 0.05
 SPACING_DECAY = 0.9
 
 
@@ -221,7 +223,9 @@ class RateLimiter:
                 seconds = min(seconds, self.paused_for())
         if not already_paused:  # answers to requests sent before the pause say nothing new
             self._probing = True
-            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds))
+            # The floor matters when the server keeps saying "retry now" (Retry-After: 0, a reset
+            # in the past): doubling from zero would stay zero and hammer Mimecast in a busy loop.
+            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds, FIRST_SPACING))
         self.pause(seconds)
         return seconds
 
