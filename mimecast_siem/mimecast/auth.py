@@ -75,12 +75,31 @@ def parse_token_grant(document: Any, *, endpoint: str = "/oauth/token", status: 
             endpoint=endpoint,
             status=status,
         )
+    token = token.strip()
+    if not _header_safe(token):
+        # It goes into the Authorization header: CR/LF would inject headers, and aiohttp refuses
+        # control characters with a bare ValueError. The value is never quoted (it is a secret).
+        raise ResponseFormatError(
+            f"Mimecast answered {endpoint} with HTTP {status} and an access_token of {len(token)} characters "
+            "that contains whitespace, control or non-ASCII characters; expected a plain bearer token",
+            endpoint=endpoint,
+            status=status,
+        )
     token_type = document.get("token_type")
     return TokenGrant(
-        access_token=token.strip(),
+        access_token=token,
         expires_in=_lifetime(document.get("expires_in")),
-        token_type=token_type if isinstance(token_type, str) and token_type.strip() else "Bearer",
+        token_type=token_type.strip() if isinstance(token_type, str) and _scheme_name(token_type.strip()) else "Bearer",
     )
+
+
+def _scheme_name(text: str) -> bool:
+    return text.isascii() and text.isalpha()
+
+
+def _header_safe(token: str) -> bool:
+    """Visible ASCII only (RFC 6750 ``b64token`` and more): safe in an ``Authorization`` header."""
+    return token.isascii() and all("!" <= c <= "~" for c in token)
 
 
 def _lifetime(value: Any) -> float:
