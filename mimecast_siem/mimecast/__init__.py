@@ -7,7 +7,8 @@ Other rooms import these names only (docs/internals.md "mimecast/"; docs/client.
 * :class:`RateLimiter`, :func:`limiter_for`, :class:`Priority` - the per-app shared request budget.
 * :func:`format_mimecast_time`, :func:`parse_mimecast_time` - the wire's date format.
 * The error map (``ERROR_MAP`` tables, :func:`classify`, :func:`parse_failures`) and the room's own
-  errors :class:`PaginationLoopError` and :class:`UnsafePathError` (both ``PermanentError``).
+  errors :class:`PaginationLoopError`, :class:`PaginationLimitError` and :class:`UnsafePathError`
+  (all ``PermanentError``).
 
 The API client knows nothing of streams, checkpoints or sinks.
 """
@@ -26,7 +27,7 @@ from mimecast_siem.mimecast.error_map import (
     classify,
     parse_failures,
 )
-from mimecast_siem.mimecast.pagination import PageCursor, PaginationLoopError
+from mimecast_siem.mimecast.pagination import PageCursor, PaginationLimitError, PaginationLoopError
 from mimecast_siem.mimecast.paths import UnsafePathError, checked_path, endpoint_label
 from mimecast_siem.mimecast.ratelimit import Permit, Priority, RateLimiter, limiter_for, reset_limiters
 from mimecast_siem.mimecast.readers import DownloadResult
@@ -44,6 +45,7 @@ __all__ = [
     "MimecastClient",
     "Page",
     "PageCursor",
+    "PaginationLimitError",
     "PaginationLoopError",
     "Permit",
     "Priority",

@@ -16,9 +16,17 @@ from enum import StrEnum
 
 from mimecast_siem.errors import PermanentError
 
+#: Most pages one walk follows (10 million records at 500 a page). Distinct tokens that never end
+#: would otherwise keep a walk - and the memory of its window - growing forever.
+MAX_PAGES_PER_WALK = 20_000
+
 
 class PaginationLoopError(PermanentError):
     """Mimecast handed back a page token already used in this walk; following it would never end."""
+
+
+class PaginationLimitError(PermanentError):
+    """Mimecast kept handing out new page tokens past :data:`MAX_PAGES_PER_WALK` pages in one walk."""
 
 
 class StopReason(StrEnum):
@@ -27,6 +35,7 @@ class StopReason(StrEnum):
     NO_NEXT = "no_next"  # the answer carried no next token
     EMPTY_PAGE = "empty_page"  # the answer had no records (even if it carried a next token)
     REPEATED_TOKEN = "repeated_token"  # noqa: S105 - the answer's next token was already used (walk abandoned)
+    PAGE_LIMIT = "page_limit"  # the walk reached max_pages with a next token still coming (walk abandoned)
 
 
 @dataclass(slots=True)
@@ -41,12 +50,14 @@ class PageCursor:
         token: the page token to send with the next request.
         pages: answers seen so far.
         stop_reason: set once the walk is finished.
+        max_pages: most answers followed; one more ``next`` raises :class:`PaginationLimitError`.
     """
 
     endpoint: str
     token: str | None = None
     pages: int = 0
     stop_reason: StopReason | None = None
+    max_pages: int = MAX_PAGES_PER_WALK
     # Digests of every token sent, not the tokens: bounded size whatever the server sends.
     _sent: set[bytes] = field(default_factory=set, repr=False)
 
@@ -64,6 +75,7 @@ class PageCursor:
         Raises:
             RuntimeError: called after the walk finished (a programming error).
             PaginationLoopError: ``next_token`` was already sent in this walk.
+            PaginationLimitError: ``next_token`` would start page ``max_pages + 1``.
         """
         if self.finished:
             raise RuntimeError(f"pagination walk of {self.endpoint} already finished ({self.stop_reason})")
@@ -84,6 +96,15 @@ class PageCursor:
             raise PaginationLoopError(
                 f"Mimecast returned a page token for {self.endpoint} that was already used in this walk "
                 f"(after page {self.pages}); stopping instead of looping forever",
+                endpoint=self.endpoint,
+            )
+        if self.pages >= self.max_pages:
+            self.token = None
+            self.stop_reason = StopReason.PAGE_LIMIT
+            raise PaginationLimitError(
+                f"Mimecast kept paginating {self.endpoint} past {self.max_pages} pages in one walk; stopping "
+                "instead of following page tokens forever. If the data is genuine, ask for a shorter time "
+                "range (streams.<name>.max_window) or a larger page_size",
                 endpoint=self.endpoint,
             )
         self.token = next_token
