@@ -6,6 +6,9 @@ network. The transport (``client.py``) only moves the bytes.
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +17,18 @@ import orjson
 
 from mimecast_siem.errors import MimecastFailure, ResponseFormatError
 from mimecast_siem.mimecast.error_map import parse_failures
+
+log = logging.getLogger("mimecast_siem.mimecast")
+
+#: Deepest nesting kept as JSON structure, counted from the answer's root. orjson *writes* at most
+#: 254 levels (it reads 1024), and every sink and the dead-letter file wrap a record in a few more,
+#: so a record nested deeper than this would decode fine and then fail every encoder - one such
+#: record would wedge its stream forever. Deeper parts are kept, as their compact JSON text.
+MAX_JSON_DEPTH = 64
+#: orjson's write limit; ``_within_depth`` wraps a document so that orjson checks our limit in C.
+_ORJSON_MAX_DEPTH = 254
+#: Integers orjson reads as integers; larger ones it reads as floats (the lenient reader does the same).
+_INT_RANGE = range(-(2**63), 2**64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +138,169 @@ def decode_json(endpoint: str, status: int, content_type: str | None, body: byte
             status=status,
         )
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ResponseFormatError(
-            f"Mimecast answered {endpoint} with HTTP {status} and a body of {len(body)} bytes that is not "
-            f"valid JSON (truncated or malformed at character {exc.pos})",
-            endpoint=endpoint,
-            status=status,
-        ) from None
+        try:
+            document = lenient_json_loads(body)
+        except (ValueError, RecursionError):
+            raise ResponseFormatError(
+                f"Mimecast answered {endpoint} with HTTP {status} and a body of {len(body)} bytes that is not "
+                f"valid JSON (truncated or malformed at character {exc.pos})",
+                endpoint=endpoint,
+                status=status,
+            ) from None
+        # Refusing the page would wedge the stream on it forever; the repairs keep every record.
+        log.warning(
+            "Mimecast answered %s with JSON that is not strictly valid (%s); it was read with invalid UTF-8 "
+            "and lone surrogates replaced by U+FFFD and NaN/Infinity kept as text.",
+            endpoint,
+            _reason(exc),
+            extra={"endpoint": endpoint},
+        )
+    document, flattened = limit_depth(document)
+    if flattened:
+        log.warning(
+            "Mimecast answered %s with JSON nested deeper than %d levels; %d deeper values are kept as JSON text.",
+            endpoint,
+            MAX_JSON_DEPTH,
+            flattened,
+            extra={"endpoint": endpoint},
+        )
+    return document
+
+
+def _reason(exc: orjson.JSONDecodeError) -> str:
+    # orjson's messages name the problem, not the data ("str is not valid UTF-8: surrogates not allowed").
+    return str(exc.msg)[:80]
+
+
+def lenient_json_loads(body: bytes) -> Any:
+    """Decode JSON that strict parsers refuse but whose structure is intact.
+
+    Invalid UTF-8 bytes and lone surrogate escapes (a subject cut in the middle of an emoji) become
+    U+FFFD, ``NaN``/``Infinity`` and out-of-range numbers are kept as their text, raw control
+    characters inside strings are accepted. Truncated or malformed JSON is still refused.
+
+    Raises:
+        ValueError: the body is not JSON even so (``json.JSONDecodeError`` is a ``ValueError``).
+        RecursionError: nesting too deep for the standard library's parser.
+    """
+    text = body.decode("utf-8-sig", "replace")
+    value = json.loads(text, parse_constant=str, parse_float=_lenient_float, parse_int=_lenient_int, strict=False)
+    return _without_surrogates(value)
+
+
+def _lenient_float(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _lenient_int(text: str) -> int | float | str:
+    number = int(text)
+    if number in _INT_RANGE:
+        return number
+    return _lenient_float(text)
+
+
+def _clean_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings and keys replaced (iterative: any depth)."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                item = node[key]
+                clean = _clean_text(key)
+                if clean != key:
+                    del node[key]
+                    node[clean] = item
+                if isinstance(item, str):
+                    node[clean] = _clean_text(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = _clean_text(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+    return value
+
+
+def limit_depth(document: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, int]:
+    """Replace every object or array nested deeper than ``max_depth`` by its compact JSON text.
+
+    The root object or array is level 1. Returns the (in-place updated) document and how many
+    values were replaced; ``0`` - the usual case, checked in C - leaves the document untouched.
+    """
+    if _within_depth(document, max_depth):
+        return document, 0
+    replaced = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        slots: Any = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, item in list(slots):
+            if not isinstance(item, dict | list):
+                continue
+            if depth + 1 > max_depth:
+                node[key] = json_text(item)
+                replaced += 1
+            else:
+                stack.append((item, depth + 1))
+    return document, replaced
+
+
+def _within_depth(document: Any, max_depth: int) -> bool:
+    if not isinstance(document, dict | list):
+        return True
+    wrapped = document
+    for _ in range(_ORJSON_MAX_DEPTH - max_depth):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except TypeError:  # "Recursion limit reached" (orjson.JSONEncodeError is a TypeError)
+        return False
+    return True
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text of a decoded JSON value of any depth (iterative, so no recursion limit)."""
+    out: list[str] = []
+    # Entries are (True, literal text) or (False, value still to write).
+    stack: list[tuple[bool, Any]] = [(False, value)]
+    while stack:
+        literal, item = stack.pop()
+        if literal:
+            out.append(item)
+        elif isinstance(item, dict):
+            parts: list[tuple[bool, Any]] = [(True, "{")]
+            for i, (key, member) in enumerate(item.items()):
+                parts.append((True, ("," if i else "") + orjson.dumps(str(key)).decode() + ":"))
+                parts.append((False, member))
+            parts.append((True, "}"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, list):
+            parts = [(True, "[")]
+            for i, member in enumerate(item):
+                if i:
+                    parts.append((True, ","))
+                parts.append((False, member))
+            parts.append((True, "]"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(orjson.dumps(item, default=str).decode())
+    return "".join(out)
 
 
 def try_decode_json(content_type: str | None, body: bytes) -> Any:
@@ -214,7 +384,9 @@ def page_records(endpoint: str, response: ApiResponse, record_key: str | None) -
     """The records of one page: ``data`` itself, or every ``data[i][record_key]`` list concatenated.
 
     A missing ``record_key`` counts as no records (Mimecast omits empty lists on some endpoints);
-    a ``record_key`` that is not a list, or records that are not objects, are format errors.
+    a ``record_key`` that is not a list, or a ``data`` entry that is not an object, is a format error.
+    A record that is not an object (``null``, a string) is kept as ``{"value": <it>}``: refusing the
+    page would wedge its stream on it forever and hold back every good record beside it.
     """
     if record_key is None:
         items: list[Any] = response.data
@@ -239,11 +411,14 @@ def page_records(endpoint: str, response: ApiResponse, record_key: str | None) -
                     status=response.status,
                 )
             items.extend(nested)
-    for record in items:
-        if not isinstance(record, dict):
-            raise ResponseFormatError(
-                f"Mimecast answered {endpoint} with a record of type {type(record).__name__}; expected an object",
-                endpoint=endpoint,
-                status=response.status,
-            )
-    return items
+    odd = [type(record).__name__ for record in items if not isinstance(record, dict)]
+    if not odd:
+        return items
+    log.warning(
+        'Mimecast answered %s with %d records that are not objects (%s); they are kept as {"value": ...}.',
+        endpoint,
+        len(odd),
+        ", ".join(sorted(set(odd))),
+        extra={"endpoint": endpoint},
+    )
+    return [record if isinstance(record, dict) else {"value": record} for record in items]

@@ -147,13 +147,21 @@ def test_flat_records() -> None:
     [
         ({"data": [{"clickLogs": {"a": 1}}]}, "clickLogs"),
         ({"data": ["x"]}, "clickLogs"),
-        ({"data": [{"clickLogs": ["x"]}]}, "clickLogs"),
-        ({"data": [1, 2]}, None),
     ],
 )
 def test_record_shape_errors(document: dict[str, object], key: str | None) -> None:
     with pytest.raises(ResponseFormatError):
         page_records(EP, envelope_response(EP, 200, document), key)
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [({"data": [{"clickLogs": ["x", None]}]}, "clickLogs"), ({"data": [1, {"id": "2"}]}, None)],
+)
+def test_records_that_are_not_objects_are_kept_wrapped(document: dict[str, object], key: str | None) -> None:
+    records = page_records(EP, envelope_response(EP, 200, document), key)
+    assert records[0] == {"value": "x" if key else 1}
+    assert records[1] == ({"value": None} if key else {"id": "2"})
 
 
 def test_try_decode_json_tolerates_non_json() -> None:
