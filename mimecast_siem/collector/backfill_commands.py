@@ -322,7 +322,7 @@ class Foreground:
                 if waiting_since is None:
                     waiting_since = now
                     _err(
-                        f"{exc} Waiting: this command takes the job over if that runner stops renewing its lease "
+                        f"{exc} This command waits: it takes the job over if that runner stops renewing its lease "
                         f"(within {format_duration(ttl)}), and ends when the job ends."
                     )
                 if now - last_report >= self.interval:
