@@ -24,6 +24,7 @@ entering hold 5, leaving 3), at least 5 for a block.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -224,11 +225,11 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
             return int(float(value.strip()))
-        except ValueError:
+        except (ValueError, OverflowError):  # "Infinity" parses as a float that no int can hold
             return None
     if isinstance(value, list | tuple) and value:
         last = value[-1]
