@@ -240,17 +240,21 @@ def prune(document: dict[str, Any]) -> dict[str, Any]:
     """Drop ``None`` values, empty dicts and empty lists, recursively (keeps the documents tidy)."""
     out: dict[str, Any] = {}
     for key, value in document.items():
-        if value is None:
+        # Exact-class checks first: this runs for every field of every event (hot path).
+        cls = value.__class__
+        if cls is str or cls is int:
+            out[key] = value
+        elif value is None:
             continue
-        if isinstance(value, dict):
-            if not value:
-                continue
-            value = prune(value)  # noqa: PLW2901 - the pruned copy replaces the value
-            if not value:
-                continue
-        elif isinstance(value, list) and not value:
+        elif cls is dict or isinstance(value, dict):
+            if value:
+                value = prune(value)  # noqa: PLW2901 - the pruned copy replaces the value
+                if value:
+                    out[key] = value
+        elif (cls is list or isinstance(value, list)) and not value:
             continue
-        out[key] = value
+        else:
+            out[key] = value
     return out
 
 
@@ -258,11 +262,16 @@ def related(
     *, users: Iterable[str] = (), ips: Iterable[str | None] = (), hosts: Iterable[str | None] = ()
 ) -> dict[str, Any]:
     """ECS ``related.*`` with duplicates dropped."""
+    return {"user": _unique(users), "ip": _unique(ips), "hosts": _unique(hosts)}
 
-    def unique(values: Iterable[str | None]) -> list[str]:
-        return list(dict.fromkeys(v for v in values if v))
 
-    return {"user": unique(users), "ip": unique(ips), "hosts": unique(hosts)}
+def _unique(values: Iterable[str | None]) -> list[str]:
+    # A list scan beats a dict for the one to three values a record has.
+    out: list[str] = []
+    for value in values:
+        if value and value not in out:
+            out.append(value)
+    return out
 
 
 def build_event(
