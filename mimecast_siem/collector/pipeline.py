@@ -330,6 +330,7 @@ async def deliver_gauge_sample(
         result.pages = 1
         records = _records_of(response.data, spec.record_key)
     result.fetched = len(records)
+    ctx.metrics.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(result.fetched)
     levels = spec.gauge_levels(records) if spec.gauge_levels is not None else {}
     _set_gauge(ctx, levels, previous_labels or set())
     event = spec.normalise({"data": records}, NormaliseContext(tenant=ctx.tenant, observed_at=now))
