@@ -80,6 +80,7 @@ TEMPLATE_FIELDS = frozenset({"tenant", "stream", "event_id", "kind", "instance"}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PROGRESS_MEMORY = 256
 _GZIP_IN_THREAD_BYTES = 256 * 1024
+_MAX_REPLY_BYTES = 64 * 1024
 
 
 def _check_template(value: str | None) -> str | None:
@@ -563,7 +564,14 @@ class HecSink:
             url += f"?channel={self.channel}"
         try:
             async with session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
-                reply = await response.content.read(1 << 16)
+                # At most 64 KiB (HEC answers are tiny; a hostile endpoint may stream forever), but the
+                # whole of it: one read() returns what arrived so far, maybe half a JSON answer.
+                reply = b""
+                while len(reply) < _MAX_REPLY_BYTES:
+                    chunk = await response.content.read(_MAX_REPLY_BYTES - len(reply))
+                    if not chunk:
+                        break
+                    reply += chunk
                 return response.status, reply
         except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
             cause = getattr(exc, "certificate_error", exc)

@@ -109,12 +109,27 @@ class HecReply:
         return f"{message}: {hint}" if hint and self.kind is ReplyKind.PERMANENT else message
 
 
+#: Said of a 2xx answer whose body is not HEC's JSON: a proxy, a login page or another web server
+#: answered. Taking it as success would acknowledge events that never reached Splunk.
+NOT_HEC = "the answer is not HEC's JSON (a proxy or another web server answered?); check the sink's url"
+
+
 def _parse_body(body: bytes) -> dict[str, Any]:
     try:
         parsed = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _foreign(body: bytes) -> bool:
+    """A non-empty body that is not a JSON object (HEC always answers with one)."""
+    if not body.strip():
+        return False
+    try:
+        return not isinstance(orjson.loads(body), dict)
+    except orjson.JSONDecodeError:
+        return True
 
 
 def _int(value: Any) -> int | None:
@@ -141,6 +156,8 @@ def classify_reply(status: int, body: bytes) -> HecReply:
     text = raw_text if isinstance(raw_text, str) else (known.text if known else "")
     text = text[:200]
     if 200 <= status < 300 and code in (None, 0):
+        if _foreign(body):
+            return HecReply(ReplyKind.PERMANENT, status, None, NOT_HEC)
         return HecReply(ReplyKind.SUCCESS, status, code, text or "Success", ack_id=_int(parsed.get("ackId")))
     if status == 413:
         return HecReply(ReplyKind.TOO_LARGE, status, code, text or "Request entity too large")
@@ -166,6 +183,8 @@ def classify_health(status: int, body: bytes) -> tuple[bool, str]:
     code = _int(parsed.get("code"))
     text = parsed.get("text") if isinstance(parsed.get("text"), str) else ""
     if status == 200 and code in (17, None):
+        if _foreign(body):
+            return False, f"HTTP {status}, {NOT_HEC}"
         return True, str(text or "HEC is healthy")
     known = HEC_CODES.get(code) if code is not None else None
     return False, f"HTTP {status}" + (f", HEC code {code} ({text or (known.text if known else '')})" if code else "")
