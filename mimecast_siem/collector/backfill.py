@@ -203,6 +203,10 @@ class BackfillRunner:
         self._wake = asyncio.Event()
         self._in_flight: dict[asyncio.Task[WindowResult], BackfillWindow] = {}
         tenant = settings.tenant(job.tenant)
+        # Catalogue order (the store keeps names sorted): progress and summary read like the docs.
+        self.streams = [name for name in CATALOGUE if name in job.streams] + [
+            name for name in job.streams if name not in CATALOGUE
+        ]
         self._contexts = {
             stream: StreamContext(
                 tenant=job.tenant,
@@ -214,7 +218,8 @@ class BackfillRunner:
                 mode="backfill",
                 metrics_=metrics_,
             )
-            for stream in job.streams
+            for stream in self.streams
+            if stream in CATALOGUE
         }
 
     @property
@@ -236,16 +241,16 @@ class BackfillRunner:
     async def run(self) -> BackfillOutcome:
         """Deliver every pending window; return how the run ended (the job's status is updated)."""
         job = self.job
-        await self._load_progress()
-        for stream in job.streams:
-            spec = CATALOGUE[stream]
-            if why_not_backfillable(spec) is not None:
+        for stream in self.streams:
+            spec = CATALOGUE.get(stream)
+            if spec is None or why_not_backfillable(spec) is not None:
                 raise ConfigError(f"stream {stream} of backfill job {job.id} cannot be backfilled")
+        await self._load_progress()
         log.info(
             "Backfill job %d of tenant %s started: streams %s, [%s, %s), %d of %d windows done, concurrency %d.",
             job.id,
             job.tenant,
-            ", ".join(job.streams),
+            ", ".join(self.streams),
             job.since.isoformat(),
             job.until.isoformat(),
             self.progress.windows_done,
@@ -412,7 +417,7 @@ class BackfillRunner:
             stream: self.store.iter_backfill_windows(
                 self.job.id, stream=stream, status=WindowStatus.PENDING, page_size=LISTING_PAGE
             )
-            for stream in self.job.streams
+            for stream in self.streams
         }
         try:
             while pages:
@@ -433,7 +438,7 @@ class BackfillRunner:
         """Per-stream windows and events already done (streamed from the store; nothing is kept)."""
         job = self.job
         per_stream = count_windows(job.since, job.until, job.window)
-        for stream in job.streams:
+        for stream in self.streams:
             done = events = 0
             async for window in self.store.iter_backfill_windows(
                 job.id, stream=stream, status=WindowStatus.DONE, page_size=2000
