@@ -86,7 +86,9 @@ def test_daemon_backfill_shares_the_quota_live_keeps_up_and_a_restart_resumes(
     assert daemon.terminate() == 0
 
     stats = sim_get(sim.url, "/_sim/stats")
-    print(f"max live lag {max(settle_lags):.1f} s, 429s {stats['rate_limited_total']}, requests {stats['requests_total']}")
+    print(
+        f"max live lag {max(settle_lags):.1f} s, 429s {stats['rate_limited_total']}, requests {stats['requests_total']}"
+    )
     # One budget for both: paced under the quota, so 429s are rare (a burst at start-up at most).
     assert stats["rate_limited_total"] <= 3, stats["rate_limited"]
     for stream in STREAMS:

@@ -74,7 +74,8 @@ def test_on_a_terminal_bars_per_stream_and_a_summary_table(simulator_process: An
     text = ANSI.sub("", output)
     # One bar per stream: windows done / total, events, events/s, ETA.
     for stream in ("ttp-url", "audit"):
-        assert re.search(rf"{stream}\s+━+\s+6/6\s+windows\s+[\d,]+ events\s+[\d.,]+ ev/s\s+ETA 0:00", text), text[-3000:]
+        bar = rf"{stream}\s+━+\s+6/6\s+windows\s+[\d,]+ events\s+[\d.,]+ ev/s\s+ETA 0:00"
+        assert re.search(bar, text), text[-3000:]
     # The summary table (rich box drawing) and the closing line.
     assert "Backfill job 1 (acme)" in text
     assert re.search(r"┃ STREAM\s+┃ WINDOWS ┃\s+EVENTS ┃ DURATION ┃ EVENTS/S ┃ FAILURES ┃", text), text[-3000:]
