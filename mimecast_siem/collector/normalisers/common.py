@@ -298,24 +298,28 @@ def build_event(
     all_tags = list(tags)
     if not time_parsed:
         all_tags.append(TAG_TIME_UNPARSED)
+    # Only the parts a normaliser filled can hold empty values; the fixed skeleton is never pruned
+    # (pruning walks every field of every event: it was the largest single cost of normalising).
     document: dict[str, Any] = {
         "@timestamp": iso(when),
         "ecs": {"version": ECS_VERSION},
-        "event": {
-            "id": event_id,
-            "module": "mimecast",
-            "dataset": dataset,
-            "provider": stream,
-            "created": iso(ctx.observed_at),
-            **event,
-        },
-        **fields,
+        "event": prune(
+            {
+                "id": event_id,
+                "module": "mimecast",
+                "dataset": dataset,
+                "provider": stream,
+                "created": iso(ctx.observed_at),
+                **event,
+            }
+        ),
+        **prune(dict(fields)),
         "observer": dict(OBSERVER),
         "organization": {"name": ctx.tenant},
         "labels": {"tenant": ctx.tenant, "stream": stream},
-        "tags": all_tags,
     }
-    document = prune(document)
+    if all_tags:
+        document["tags"] = all_tags
     # The original record is kept as received (empty values included), so it is not pruned.
     document["mimecast"] = dict(record if mimecast is None else mimecast)
     return Event(
