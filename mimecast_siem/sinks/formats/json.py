@@ -46,5 +46,6 @@ class JsonEncoder:
             section = dict(section) if isinstance(section, dict) else {}
             section.setdefault("id", event.event_id)
             document["event"] = section
-        document.setdefault("@timestamp", rfc3339_millis(event))
+        if "@timestamp" not in document:  # formatting it only when missing (hot path)
+            document["@timestamp"] = rfc3339_millis(event)
         return [document]
