@@ -173,7 +173,7 @@ def _print_report(report: ReplayReport, out: TextIO) -> None:
     for name, count in sorted(report.skipped_unknown_sink.items()):
         out.write(f"sink {name}: {count} entr{'y' if count == 1 else 'ies'} kept (no such sink in the configuration)\n")
     if report.corrupt_lines:
-        out.write(f"{report.corrupt_lines} unreadable line(s) skipped\n")
+        out.write(f"{report.corrupt_lines} unreadable line(s) not replayed and left in place for inspection\n")
     if not report.dry_run:
         out.write(f"{report.kept} dead letter(s) remain\n")
     out.flush()

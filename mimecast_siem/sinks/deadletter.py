@@ -167,10 +167,15 @@ def encode_entry(sink: str, event: Event, reason: str, *, now: datetime | None =
 
 @dataclass(slots=True)
 class ReadResult:
-    """Entries read from the dead-letter files, plus how many lines could not be parsed."""
+    """Entries read from the dead-letter files, plus the lines that could not be parsed."""
 
     entries: list[DeadLetter] = field(default_factory=list)
-    corrupt_lines: int = 0
+    corrupt: list[bytes] = field(default_factory=list)
+
+    @property
+    def corrupt_lines(self) -> int:
+        """How many lines could not be parsed."""
+        return len(self.corrupt)
 
 
 @dataclass(slots=True)
@@ -304,7 +309,7 @@ class DeadLetters:
                 try:
                     entry = DeadLetter.from_json(orjson.loads(line))
                 except (ValueError, TypeError):
-                    result.corrupt_lines += 1
+                    result.corrupt.append(line)
                     continue
                 if sink is None or entry.sink == sink:
                     result.entries.append(entry)
@@ -373,7 +378,7 @@ class DeadLetters:
                 report.outcomes[name] = outcome
                 keep.extend(remaining)
             report.kept = len(keep)
-            await asyncio.to_thread(self._commit_replay, claimed, keep)
+            await asyncio.to_thread(self._commit_replay, claimed, keep, read.corrupt)
         finally:
             os.close(lock_fd)  # closing the descriptor releases the flock
         return report
@@ -405,12 +410,20 @@ class DeadLetters:
                 _fsync_dir(self.path.parent)
         return claimed
 
-    def _commit_replay(self, claimed: Sequence[Path], keep: Sequence[DeadLetter]) -> None:
-        """Write the entries that stay to a new segment, then drop the claimed ones."""
-        if keep:
+    def _commit_replay(
+        self, claimed: Sequence[Path], keep: Sequence[DeadLetter], corrupt: Sequence[bytes] = ()
+    ) -> None:
+        """Write the entries that stay to a new segment, then drop the claimed ones.
+
+        Lines that could not be parsed stay too, byte for byte: they may be entries of a newer
+        version or damaged by hand, and dead letters are data - only an operator deletes them.
+        """
+        if keep or corrupt:
             target = self.path.with_name(f"{self.path.name}.{_stamp()}")
             tmp = target.with_name(target.name + ".tmp")
             with open(tmp, "wb") as handle:
+                for line in corrupt:
+                    handle.write(line if line.endswith(b"\n") else line + b"\n")
                 for entry in keep:
                     handle.write(dumps_event_json(entry.to_json()) + b"\n")
                 handle.flush()
