@@ -435,6 +435,16 @@ class LoggingSettings(_Model):
         default="auto", description="auto = console on a TTY, JSON otherwise."
     )
 
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level_case(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_case(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
 
 class DaemonSettings(_Model):
     """The long-running collector (``mimecast-siem run``)."""
