@@ -7,41 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "mimecast-siem"
-SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    """The helm binary: $MIMECAST_SIEM_HELM, else fetched (cached) by scripts/get-helm.sh."""
-    explicit = os.environ.get("MIMECAST_SIEM_HELM")
-    if explicit:
-        return explicit
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "get-helm.sh")], capture_output=True, text=True, timeout=300, check=True
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-def render(helm: str, values: Path | None, *sets: str) -> list[dict[str, Any]]:
-    cmd = [helm, "template", "rel", str(CHART)]
-    if values is not None:
-        cmd += ["-f", str(values)]
-    for s in sets:
-        cmd += ["--set", s]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
-
-
-def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+from tests.helm.chart import CHART, SCENARIOS, by_kind, render
 
 
 def test_scenarios_exist() -> None:
@@ -72,10 +42,13 @@ def test_rendered_manifests_match_kubernetes_schemas(helm: str, values: Path) ->
 @pytest.mark.parametrize("values", SCENARIOS, ids=lambda p: p.name)
 def test_pods_are_locked_down(helm: str, values: Path) -> None:
     docs = render(helm, values)
-    pods = [d["spec"]["template"]["spec"] for d in by_kind(docs, "Deployment") + by_kind(docs, "Job")]
-    assert pods
-    for pod in pods:
+    workloads = [d["spec"]["template"]["spec"] for d in by_kind(docs, "Deployment") + by_kind(docs, "Job")]
+    test_pods = [d["spec"] for d in by_kind(docs, "Pod")]  # the `helm test` pod
+    assert workloads
+    assert test_pods
+    for pod in workloads + test_pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert pod["automountServiceAccountToken"] is False
         for c in pod["containers"]:
@@ -83,8 +56,12 @@ def test_pods_are_locked_down(helm: str, values: Path) -> None:
             assert sc["readOnlyRootFilesystem"] is True
             assert sc["allowPrivilegeEscalation"] is False
             assert sc["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["limits"]["memory"]
+    for pod in workloads:
+        for c in pod["containers"]:
             mounts = {m["mountPath"] for m in c["volumeMounts"]}
             assert "/tmp" in mounts, "a read-only root filesystem needs a writable /tmp"
+            assert c["args"][0] in ("run", "backfill")
 
 
 def test_deployment_probes_and_config_checksum(helm: str) -> None:
@@ -102,7 +79,16 @@ def test_deployment_probes_and_config_checksum(helm: str) -> None:
 
 def test_sqlite_refuses_several_replicas(helm: str) -> None:
     out = subprocess.run(
-        [helm, "template", "rel", str(CHART), "-f", str(CHART / "ci" / "default-values.yaml"), "--set", "replicaCount=2"],
+        [
+            helm,
+            "template",
+            "rel",
+            str(CHART),
+            "-f",
+            str(CHART / "ci" / "default-values.yaml"),
+            "--set",
+            "replicaCount=2",
+        ],
         capture_output=True,
         text=True,
     )
