@@ -630,12 +630,15 @@ class MimecastClient:
                 detail += f": {failure.message}"
         subject = f"tenant {self.name}"
         if not call.authenticated:
-            # Anything the token endpoint refuses for good is a credentials problem.
-            message = f"Mimecast refused the client credentials of {subject} ({detail}). Check client_id, client_secret and base_url"
             if rule.action is Action.RETRY:
+                # A busy or failing token endpoint says nothing about the credentials: do not send
+                # the on-call engineer to check them.
+                message = f"The Mimecast token endpoint failed for {subject} ({detail}); it is retried"
                 return TransientError(
                     self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
                 )
+            # Anything the token endpoint refuses for good is a credentials problem.
+            message = f"Mimecast refused the client credentials of {subject} ({detail}). Check client_id, client_secret and base_url"
             return AuthError(
                 self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
             )
