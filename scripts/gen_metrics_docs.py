@@ -52,6 +52,7 @@ Every label takes values from a bounded set - never URLs, ids, addresses or free
 |---|---|---|---|
 """
 
+
 def render() -> str:
     from mimecast_siem.actions import CATALOGUE
     from mimecast_siem.actions.outcome import Outcome
