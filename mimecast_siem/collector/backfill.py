@@ -32,7 +32,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -119,6 +120,48 @@ class BackfillStore(Protocol):
     async def release_backfill_job(self, job_id: int, owner: str) -> BackfillJob: ...
 
     async def fail_backfill_job(self, job_id: int, error: str) -> BackfillJob: ...
+
+
+class RecentPagesDedupe:
+    """In-window dedupe that remembers the ids of the last ``pages`` pages only (pure; bounded memory).
+
+    A page walk can hand a record out twice only around a page boundary (a repeated boundary record,
+    a final page served again); the ids of a few recent pages catch that. Remembering every id of the
+    window instead (``WindowDedupe``) costs memory in proportion to the window: a 1 h window of a
+    busy tenant holds hundreds of thousands of ids, per window in flight. A record repeated from
+    further back would be delivered twice - never lost - and carries the same ``event.id``.
+
+    Args:
+        pages: how many recent pages of ids are kept.
+    """
+
+    def __init__(self, pages: int = 4) -> None:
+        if pages < 1:
+            raise ValueError(f"pages must be at least 1; got {pages}")
+        self._recent: deque[set[str]] = deque(maxlen=pages)
+
+    def fresh(self, events: Iterable[Event], already_delivered: Iterable[str] = ()) -> tuple[list[Event], int]:
+        """Events of one page not seen on this page or the recent ones (nor in ``already_delivered``)."""
+        known = set(already_delivered)
+        page: set[str] = set()
+        out: list[Event] = []
+        dropped = 0
+        for event in events:
+            event_id = event.event_id
+            repeated = event_id in page or event_id in known or any(event_id in ids for ids in self._recent)
+            # Every id the page carried is remembered, repeats too: a repeat of a repeat is caught.
+            page.add(event_id)
+            if repeated:
+                dropped += 1
+                continue
+            out.append(event)
+        self._recent.append(page)
+        return out, dropped
+
+    @property
+    def remembered(self) -> int:
+        """Ids held now (at most ``pages`` pages' worth)."""
+        return sum(len(ids) for ids in self._recent)
 
 
 class SinkSelection:
@@ -377,7 +420,9 @@ class BackfillRunner:
             in_flight.inc()
             try:
                 # seen=None: history is re-sent on purpose and the live seen-id table stays untouched.
-                return await deliver_log_window(ctx, span, fetch, seen=None, remember_from=None, clock=self.clock)
+                return await deliver_log_window(
+                    ctx, span, fetch, seen=None, remember_from=None, clock=self.clock, dedupe=RecentPagesDedupe()
+                )
             except (asyncio.CancelledError, DeliveryAborted):
                 raise
             except Exception as exc:

@@ -250,10 +250,16 @@ async def backfill_run(settings: Settings, args: argparse.Namespace) -> int:
             )
             return EXIT_OK
         if args.queue:
-            _out(
-                f"Backfill job {job.id} is queued ({job.windows_done} of {job.windows_total} windows done); a running "
-                "daemon ('mimecast-siem run') picks it up. Follow it with 'mimecast-siem backfill list'."
-            )
+            if job.status is BackfillStatus.RUNNING:
+                _out(
+                    f"Backfill job {job.id} is already running ({job.owner or 'another runner'}; {job.windows_done} of "
+                    f"{job.windows_total} windows done). Follow it with 'mimecast-siem backfill list'."
+                )
+            else:
+                _out(
+                    f"Backfill job {job.id} is queued ({job.windows_done} of {job.windows_total} windows done); a "
+                    "running daemon ('mimecast-siem run') picks it up. Follow it with 'mimecast-siem backfill list'."
+                )
             return EXIT_OK
         foreground = Foreground(settings, store, plan, job, progress=args.progress, interval=interval)
         return await foreground.run()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -64,6 +64,14 @@ class PageSource(Protocol):
         max_wait: float | None = None,
     ) -> ApiResponse:
         """One envelope request (endpoints without pagination)."""
+        ...
+
+
+class PageDedupe(Protocol):
+    """Drops events already passed on within one window (``WindowDedupe`` satisfies it)."""
+
+    def fresh(self, events: Iterable[Event], already_delivered: Iterable[str] = ()) -> tuple[list[Event], int]:
+        """Events to deliver, and how many were dropped."""
         ...
 
 
@@ -195,6 +203,7 @@ async def deliver_log_window(
     seen: SeenLookup | None,
     remember_from: datetime | None,
     clock: Callable[[], datetime],
+    dedupe: PageDedupe | None = None,
 ) -> WindowResult:
     """Fetch every page of ``fetch`` and deliver the window's events.
 
@@ -207,6 +216,9 @@ async def deliver_log_window(
         remember_from: delivered events at or after this time are returned in ``remember``;
             ``None`` = remember nothing.
         clock: the current time (``event.created`` of the events).
+        dedupe: drops records repeated within the window; default :class:`WindowDedupe` (every id of
+            the window). The backfill passes one bounded to recent pages, so memory does not grow
+            with the window.
 
     Returns:
         Counts, and the ids to store with the commit.
@@ -218,7 +230,7 @@ async def deliver_log_window(
     spec = ctx.spec
     started = time.monotonic()
     result = WindowResult()
-    dedupe = WindowDedupe()
+    dedupe = dedupe if dedupe is not None else WindowDedupe()
     item = spec.request_item(fetch, ctx.settings.filters)
     m = ctx.metrics
     async for page in ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority):
