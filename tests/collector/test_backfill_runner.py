@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from mimecast_siem.checkpoints import BackfillStatus, StateStore, WindowStatus
 from mimecast_siem.collector.progress import JobProgress
 from mimecast_siem.simulator import ScriptedFault
@@ -186,3 +188,24 @@ async def test_a_job_for_a_named_sink_delivers_to_that_sink_only(simulator_facto
     assert expected
     assert set(delivered_ids(tmp_path / "out2", "ttp-attachment")) == expected
     assert not delivered_ids(tmp_path / "out", "ttp-attachment")
+
+
+async def test_refused_credentials_fail_the_job_without_leaking_the_secret(
+    simulator_factory: Any, tmp_path: Path, caplog: Any
+) -> None:
+    sim = await simulator_factory(rates=RATES)
+    since, until = whole_minute_ago(6), whole_minute_ago(4)
+    settings = backfill_settings(sim, tmp_path, streams=("audit",))
+    secret = "not-the-secret-7f3a9c"
+    settings.tenants[0].client_secret = SecretStr(secret)
+    async with open_parts(settings) as parts:
+        job = await parts.job(["audit"], since, until, timedelta(minutes=1))
+        outcome = await parts.run(job, concurrency=1, window_attempts=2)
+        assert outcome.result == "failed"
+        stored = await parts.store.get_backfill_job(job.id)
+    assert stored.status is BackfillStatus.FAILED
+    assert stored.error
+    assert "AuthError" in stored.error
+    assert secret not in stored.error
+    assert secret not in caplog.text
+    assert sim.stats().count(path="/api/audit/get-audit-events") == 0
