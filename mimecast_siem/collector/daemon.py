@@ -41,6 +41,9 @@ from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
 
 log = logging.getLogger("mimecast_siem.collector")
 
+#: Seconds between sink health probes (keeps mimecast_siem_sink_up current while idle).
+SINK_PROBE_INTERVAL = 30.0
+
 
 @dataclass(slots=True)
 class DaemonServices:
@@ -165,6 +168,8 @@ class Daemon:
                 await self._serve_http(stack)
             auth = [asyncio.create_task(self._authenticate(name, c)) for name, c in clients.items()]
             stack.push_async_callback(_cancel_all, auth)
+            probes = [asyncio.create_task(probe_sinks_forever(router))]
+            stack.push_async_callback(_cancel_all, probes)
             # Queued backfill jobs (`backfill --queue`) run next to the live streams and stop with them.
             self.backfills = BackfillWorker(
                 settings, store, clients, router, owner=self.owner, stopping=self.supervisor.stopping
@@ -265,6 +270,22 @@ class Daemon:
             sig.name,
         )
         self.stop()
+
+
+async def probe_sinks_forever(router: Router, interval: float = SINK_PROBE_INTERVAL) -> None:
+    """Keep ``mimecast_siem_sink_up`` current even while a sink has nothing to send."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            results = await router.healthcheck()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a probe must never take the daemon down
+            log.warning("Sink health probe failed: %s", type(exc).__name__)
+            continue
+        for name, health in results.items():
+            if not health.ok:
+                log.warning("Sink %s is unhealthy: %s", name, health.detail, extra={"sink": name})
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:

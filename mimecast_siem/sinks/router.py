@@ -203,6 +203,9 @@ class Router:
                 route.status.last_error = _describe(exc)
                 self.metrics.sink_up.labels(sink=route.name).set(0)
                 log.warning("Sink %s did not start; delivery will retry it: %s", route.name, _describe(exc))
+            else:
+                # Started but nothing sent yet: up until a health probe or a delivery says otherwise.
+                self.metrics.sink_up.labels(sink=route.name).set(1)
 
     def stop(self) -> None:
         """Stop retrying: a sink that fails from now on makes ``deliver`` raise DeliveryAborted.

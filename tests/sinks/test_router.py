@@ -211,3 +211,38 @@ def test_plan_batches_keeps_order_and_bounds(sizes: list[int], max_events: int, 
     for b in batches:
         assert 1 <= len(b) <= max_events
         assert len(b) == 1 or sum(size_of[e.event_id] for e in b) <= max_bytes
+
+
+async def test_sink_up_is_set_at_start_before_anything_is_sent(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    good, bad = ScriptedSink("good"), ScriptedSink("bad", start_failures=1)
+    router, _ = make_router(tmp_path, {"good": good, "bad": bad})
+    await router.start()
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_up", {"sink": "good"}) == 1
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_up", {"sink": "bad"}) == 0
+    await router.close()
+
+
+async def test_daemon_probe_marks_an_idle_unhealthy_sink_down(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    from mimecast_siem.collector.daemon import probe_sinks_forever
+    from mimecast_siem.sinks.base import SinkHealth
+
+    sink = ScriptedSink("idle")
+    router, _ = make_router(tmp_path, {"idle": sink})
+    await router.start()
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_up", {"sink": "idle"}) == 1
+
+    async def unhealthy() -> SinkHealth:
+        return SinkHealth(False, "receiver refused the connection")
+
+    sink.healthcheck = unhealthy  # type: ignore[method-assign]
+    probe = asyncio.create_task(probe_sinks_forever(router, interval=0.01))
+    try:
+        for _ in range(200):
+            if metric_value(fresh_metrics, "mimecast_siem_sink_up", {"sink": "idle"}) == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        probe.cancel()
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_up", {"sink": "idle"}) == 0
+    assert sink.received == []
+    await router.close()
