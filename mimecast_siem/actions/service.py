@@ -40,6 +40,7 @@ from mimecast_siem.errors import (
     TransientError,
 )
 from mimecast_siem.mimecast import BinaryWriter, MimecastClient, Priority, RetryPolicy
+from mimecast_siem.observability import redactor
 from mimecast_siem.observability.metrics import metrics
 
 log = logging.getLogger("mimecast_siem.actions")
@@ -133,6 +134,26 @@ def failures_extension(failures: list[MimecastFailure]) -> list[dict[str, Any]]:
             entry["key"] = f.key
         out.append(entry)
     return out
+
+
+def scrub_result(result: ActionResult) -> None:
+    """Mask every registered secret, in any encoding, in what goes back to the caller (in place).
+
+    Mimecast's answers are not ours: a server (or a proxy) that echoes the request - the bearer
+    token, the form-encoded client secret - in ``fail[]`` or in a body would otherwise hand the
+    app's credentials to anyone allowed to call an action.
+    """
+    masks = redactor()
+    if result.problem is not None:
+        problem = result.problem
+        result.problem = Problem(
+            problem.outcome,
+            masks.scrub(problem.detail),
+            masks.scrub_value(problem.extensions),
+            retry_after=problem.retry_after,
+        )
+    if result.document is not None:
+        result.document = masks.scrub_value(result.document)
 
 
 def _is_download_cap(exc: ApiError) -> bool:
@@ -244,6 +265,7 @@ class ActionService:
             log.exception("Action %s failed with an unexpected error.", audit_action_name(call.action))
             outcome, problem, _status, code = problem_for_error(RuntimeError())
             result = ActionResult(outcome, call.action, call.tenant, problem=problem, error_code=code)
+        scrub_result(result)
         await self.finish(call, result, started)
         return result
 
