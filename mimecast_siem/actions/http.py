@@ -17,6 +17,7 @@ Every call, allowed or refused, is audited; errors are ``application/problem+jso
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Mapping
@@ -42,6 +43,13 @@ from mimecast_siem.actions.spec import ResultKind
 log = logging.getLogger("mimecast_siem.actions")
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+#: Longest wait for a request body once the headers arrived: a caller that dribbles (or never
+#: sends) its body must not hold a handler, and the state it keeps, forever.
+DEFAULT_BODY_TIMEOUT = 30.0
+#: Deepest JSON nesting accepted in a body. orjson reads 1,024 levels but writes only 254, and the
+#: audit digests the parameters with it - a deeper body made every such call a 500.
+MAX_BODY_DEPTH = 64
+_ORJSON_MAX_DEPTH = 254
 _BODY_KEYS = ("params", "tenant", "dry_run", "limit")
 _SPOOL_IN_MEMORY = 1_048_576
 _CHUNK = 65_536
@@ -57,11 +65,13 @@ class ActionHttp:
         registry: TokenRegistry,
         throttle: FailedAuthThrottle | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         self.service = service
         self.registry = registry
         self.throttle = throttle or FailedAuthThrottle()
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -202,10 +212,16 @@ class ActionHttp:
         if declared is not None and declared > self.max_body_bytes:
             return None, Problem(Outcome.TOO_LARGE, f"the request body is larger than {self.max_body_bytes} bytes")
         raw = bytearray()
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            raw.extend(chunk)
-            if len(raw) > self.max_body_bytes:
-                return None, Problem(Outcome.TOO_LARGE, f"the request body is larger than {self.max_body_bytes} bytes")
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                async for chunk in request.content.iter_chunked(_CHUNK):
+                    raw.extend(chunk)
+                    if len(raw) > self.max_body_bytes:
+                        return None, Problem(
+                            Outcome.TOO_LARGE, f"the request body is larger than {self.max_body_bytes} bytes"
+                        )
+        except TimeoutError:
+            return None, _invalid("body", f"the request body did not arrive within {self.body_timeout:g} s")
         ctype = request.content_type
         if raw and ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith("+json"):
             return None, _invalid("body", f"expected Content-Type application/json (got {ctype[:64]})")
@@ -217,6 +233,8 @@ class ActionHttp:
             return None, _invalid("body", "the request body is not valid JSON")
         if not isinstance(body, dict):
             return None, _invalid("body", "the request body must be a JSON object")
+        if not _within_depth(body):
+            return None, _invalid("body", f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
         unknown = [k for k in body if k not in _BODY_KEYS]
         if unknown:
             return body, _invalid(str(unknown[0])[:64], "is not a known field", allowed=list(_BODY_KEYS))
@@ -243,6 +261,18 @@ def _invalid(key: str, message: str, allowed: list[Any] | None = None) -> Proble
     if allowed:
         error["allowed"] = allowed
     return Problem(Outcome.INVALID, f"{key}: {message}", {"errors": [error]})
+
+
+def _within_depth(body: Any) -> bool:
+    """True when ``body`` nests at most :data:`MAX_BODY_DEPTH` levels (checked by orjson, in C)."""
+    wrapped = body
+    for _ in range(_ORJSON_MAX_DEPTH - MAX_BODY_DEPTH):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except TypeError:  # "Recursion limit reached" (orjson.JSONEncodeError is a TypeError)
+        return False
+    return True
 
 
 def _retry(problem: Problem) -> Mapping[str, Any] | None:
@@ -282,9 +312,10 @@ def build_actions_app(
     *,
     throttle: FailedAuthThrottle | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """A standalone application serving only the action API (``mimecast-siem serve-actions``)."""
     registry = TokenRegistry(grants_from_settings(service.settings.actions.tokens))
     app = web.Application(client_max_size=max_body_bytes + 1)
-    add_action_routes(app, ActionHttp(service, registry, throttle, max_body_bytes))
+    add_action_routes(app, ActionHttp(service, registry, throttle, max_body_bytes, body_timeout))
     return app
