@@ -298,6 +298,8 @@ def json_text(value: Any) -> str:
                 parts.append((False, member))
             parts.append((True, "]"))
             stack.extend(reversed(parts))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            out.append(str(item))  # any size: orjson refuses integers past 64 bits
         else:
             out.append(orjson.dumps(item, default=str).decode())
     return "".join(out)
