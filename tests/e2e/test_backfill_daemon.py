@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from mimecast_siem.checkpoints import StateStore
 from tests.collector.helpers import daemon_config, delivered_ids, expected_ids
-from tests.collector.processes import checkpoint, ground_truth, sim_get, start_daemon, write_config
-from tests.e2e.test_backfill_support import iso, job, minutes_ago, run_cli, wait_until
+from tests.collector.processes import ground_truth, sim_get, start_daemon, write_config
+from tests.e2e.test_backfill_support import iso, job, minutes_ago, run_cli, state, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,12 +57,16 @@ def test_daemon_backfill_shares_the_quota_live_keeps_up_and_a_restart_resumes(
     lags: list[float] = []
 
     def progressed(at_least: int) -> bool:
-        j = job(state_url)
-        for stream in STREAMS:
-            cp = checkpoint(state_url, stream)
-            if cp is not None:
-                lags.append((datetime.now(UTC) - cp).total_seconds())
-        time.sleep(0.3)
+        """Sample the live streams' lag and tell whether the job has ``at_least`` windows done (one connection)."""
+
+        async def read(store: StateStore) -> tuple[Any, list[Any]]:
+            jobs = [j for j in await store.list_backfill_jobs() if j.id == 1]
+            return (jobs[0] if jobs else None), [await store.get_checkpoint("acme", s) for s in STREAMS]
+
+        j, checkpoints = state(state_url, read)
+        now = datetime.now(UTC)
+        lags.extend((now - cp).total_seconds() for cp in checkpoints if cp is not None)
+        time.sleep(0.2)
         return j is not None and j.windows_done >= at_least
 
     wait_until(lambda: progressed(6), 120, "the daemon to run the queued job", daemon)
@@ -69,8 +74,8 @@ def test_daemon_backfill_shares_the_quota_live_keeps_up_and_a_restart_resumes(
     assert daemon.terminate() == 0, daemon.output()[-3000:]
     paused = job(state_url)
     assert paused is not None
-    assert paused.status.value == "queued"
-    assert 6 <= paused.windows_done < paused.windows_total
+    assert paused.status.value == "queued", (paused, daemon.output()[-3000:])
+    assert 6 <= paused.windows_done < paused.windows_total, paused
     assert sum(sum(delivered_ids(tmp_path / "out", s).values()) for s in STREAMS) >= paused.events
 
     daemon = start_daemon(config, tmp_path)
@@ -78,12 +83,12 @@ def test_daemon_backfill_shares_the_quota_live_keeps_up_and_a_restart_resumes(
     wait_until(lambda: progressed(20), 180, "the restarted daemon to finish the job", daemon)
     finished = job(state_url)
     assert finished is not None
-    assert finished.status.value == "done"
+    assert finished.status.value == "done", finished
     # Live polling went on while the backfill ran: it never fell behind by more than a few polls.
     settle_lags = lags[len(lags) // 10 :]
     assert settle_lags
     assert max(settle_lags) < 30, f"live lag reached {max(settle_lags):.0f} s"
-    assert daemon.terminate() == 0
+    assert daemon.terminate() == 0, daemon.output()[-3000:]
 
     stats = sim_get(sim.url, "/_sim/stats")
     print(
