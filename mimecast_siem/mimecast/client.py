@@ -45,6 +45,7 @@ from mimecast_siem.errors import (
     AuthError,
     ConfigError,
     ConfigProblem,
+    MimecastFailure,
     PermanentError,
     RateLimited,
     ResponseFormatError,
@@ -72,6 +73,7 @@ from mimecast_siem.mimecast.readers import (
     read_rest,
     read_token,
 )
+from mimecast_siem.observability.logging import redactor
 from mimecast_siem.observability.metrics import metrics, status_class
 
 log = logging.getLogger("mimecast_siem.mimecast")
@@ -623,6 +625,11 @@ class MimecastClient:
     def _error(self, call: Call, refusal: Refusal, *, replayed: bool) -> ApiError:
         rule = refusal.verdict.rule
         failure = refusal.verdict.failure
+        # Mimecast's messages go into errors that are logged, shown to action callers and printed:
+        # a server echoing the request (bearer token, form-encoded client secret) must not leak it.
+        failures = [self._scrub_failure(f) for f in refusal.failures]
+        if failure is not None:
+            failure = self._scrub_failure(failure)
         detail = f"HTTP {refusal.status} from {call.label}"
         if failure is not None:
             detail += f"; {failure.code}"
@@ -635,13 +642,11 @@ class MimecastClient:
                 # the on-call engineer to check them.
                 message = f"The Mimecast token endpoint failed for {subject} ({detail}); it is retried"
                 return TransientError(
-                    self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
+                    self._scrub(message), endpoint=call.label, status=refusal.status, failures=failures
                 )
             # Anything the token endpoint refuses for good is a credentials problem.
             message = f"Mimecast refused the client credentials of {subject} ({detail}). Check client_id, client_secret and base_url"
-            return AuthError(
-                self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
-            )
+            return AuthError(self._scrub(message), endpoint=call.label, status=refusal.status, failures=failures)
         if rule.action is Action.REAUTH:
             metrics().auth_failures.labels(self.name).inc()
             message = (
@@ -650,11 +655,9 @@ class MimecastClient:
                 if replayed
                 else f"{rule.message} for {subject} ({detail})"
             )
-            return AuthError(
-                self._scrub(message), endpoint=call.label, status=refusal.status, failures=refusal.failures
-            )
+            return AuthError(self._scrub(message), endpoint=call.label, status=refusal.status, failures=failures)
         message = self._scrub(f"{rule.message[:1].upper()}{rule.message[1:]} for {subject} ({detail})")
-        kwargs: dict[str, Any] = {"endpoint": call.label, "status": refusal.status, "failures": refusal.failures}
+        kwargs: dict[str, Any] = {"endpoint": call.label, "status": refusal.status, "failures": failures}
         if rule.action is Action.RETRY:
             return TransientError(message, **kwargs)
         if rule.action is Action.RATE_LIMITED:  # pragma: no cover - handled by the attempt loop
@@ -674,7 +677,11 @@ class MimecastClient:
         for secret in self._secrets:
             if secret and secret in text:
                 text = text.replace(secret, "****")
-        return text
+        return _redact(text)
+
+    def _scrub_failure(self, failure: MimecastFailure) -> MimecastFailure:
+        key = _redact_value(failure.key) if failure.key else failure.key
+        return replace(failure, code=self._scrub(failure.code), message=self._scrub(failure.message), key=key)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -703,6 +710,15 @@ def _retry_reason(error: BaseException | None) -> str:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _redact(text: str) -> str:
+    """``text`` with every registered secret masked in any of its encodings (the log redactor's rules)."""
+    return redactor().scrub(text)
+
+
+def _redact_value(value: Any) -> Any:
+    return redactor().scrub_value(value)
 
 
 def _register_secret(value: str) -> None:
