@@ -54,6 +54,18 @@ def parse_state_url(url: str | URL) -> URL:
                 )
             ],
         ) from None
+    if "@" in (parsed.host or "") or any("@" in f"{k}={v}" for k, v in parsed.query.items()):
+        # An unescaped "@" or "?" in the password moves the rest of it into the host name or the
+        # query, and from there into every connection error and masked URL: refuse it unshown.
+        raise ConfigError(
+            "The state database URL has an unescaped character in its user name or password.",
+            [
+                ConfigProblem(
+                    key="state.url",
+                    message="the password contains an unescaped '@' or '?'; percent-encode it (%40, %3F)",
+                )
+            ],
+        )
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise ConfigError(
