@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from mimecast_siem import __version__
 from mimecast_siem.errors import ApiError, AuthError, ConfigError, MimecastSiemError, PermanentError
+from mimecast_siem.observability.logging import scrub
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -72,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Our own errors carry messages written for operators, without secrets. A command that did
         # not handle one (a corrupt or too-new state database, say) still ends with that message and
         # an exit code, not a traceback.
-        print(f"error: {exc}", file=sys.stderr)
+        print(scrub(f"error: {exc}"), file=sys.stderr)
         for problem in exc.problems if isinstance(exc, ConfigError) else []:
-            print(f"  - {problem.render()}", file=sys.stderr)
+            print(scrub(f"  - {problem.render()}"), file=sys.stderr)
         return exit_code_for(exc)
     return int(result or 0)
 
