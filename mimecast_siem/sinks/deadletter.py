@@ -43,6 +43,7 @@ import orjson
 
 from mimecast_siem.errors import MimecastSiemError
 from mimecast_siem.events import Event
+from mimecast_siem.observability import scrub
 from mimecast_siem.sinks.base import Rejection, Sink, SinkPermanentError, SinkTransientError
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -152,14 +153,18 @@ class DeadLetter:
 
 
 def encode_entry(sink: str, event: Event, reason: str, *, now: datetime | None = None) -> bytes:
-    """One dead-letter line (with its trailing newline)."""
+    """One dead-letter line (with its trailing newline).
+
+    The reason is masked like a log line: it quotes the receiver's answer, and a receiver may echo
+    the token it was sent. The event is data and is kept exactly.
+    """
     entry = DeadLetter(
         ts=now or datetime.now(UTC),
         sink=sink,
         tenant=event.tenant,
         stream=event.stream,
         event_id=event.event_id,
-        reason=reason,
+        reason=scrub(reason),
         event=event,
     )
     return dumps_event_json(entry.to_json()) + b"\n"

@@ -195,3 +195,23 @@ async def test_a_redirect_never_carries_the_token_elsewhere(context: SinkContext
                 await sink.close()
     assert "redirects" in str(info.value)
     assert reached == []
+
+
+async def test_a_receiver_echoing_the_token_leaves_no_trace_of_it_in_the_dead_letters(
+    context: SinkContext, tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    async def echo_token(request: web.Request) -> web.Response:
+        await request.read()
+        auth = request.headers.get("Authorization", "")
+        return web.json_response({"text": f"Invalid token ({auth})", "code": 4}, status=403)
+
+    async with endpoint(echo_token) as url:
+        cfg = settings([{"name": "splunk", "type": "hec", "url": url, "token": HEC_TOKEN}])
+        router = Router(cfg, build_sinks(cfg, context), DeadLetters(tmp_path / "dead.ndjson"), retry=RetryPolicy(0.01))
+        await router.start()
+        report = await asyncio.wait_for(router.deliver("acme", "ttp-url", batch(3)), WAIT)
+        await router.close()
+    assert report.sinks["splunk"].dead_lettered == 3
+    text = (tmp_path / "dead.ndjson").read_text()
+    assert "Invalid token" in text  # the reason is kept, masked
+    assert HEC_TOKEN not in text
