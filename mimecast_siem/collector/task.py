@@ -34,7 +34,15 @@ from mimecast_siem.collector.pipeline import (
     deliver_log_window,
     gauge_fetch_range,
 )
-from mimecast_siem.collector.windows import Window, caught_up, fetch_range, floor_to_second, plan_windows
+from mimecast_siem.collector.windows import (
+    FetchRange,
+    Window,
+    caught_up,
+    coverage_after,
+    fetch_range,
+    floor_to_second,
+    plan_windows,
+)
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
@@ -155,6 +163,10 @@ class StreamTask:
         self.confirm_after = confirm_after
         self._rng = rng or random.Random()
         self._snapshot: dict[str, dict[str, Any]] | None = None
+        # Records before _covered_until are known complete (windows.coverage_after), as worked out
+        # when the checkpoint was _covered_at; in memory only, so a restart re-reads the full overlap.
+        self._covered_until: datetime | None = None
+        self._covered_at: datetime | None = None
         self._gauge_labels: set[str] = set()
         self.failures = 0
         self.last_error: str | None = None
@@ -246,10 +258,15 @@ class StreamTask:
                 windows[0].start.isoformat(),
                 extra={"tenant": ctx.tenant, "stream": ctx.stream},
             )
-        fetches = [asyncio.create_task(self._fetch_window(w, checkpoint)) for w in windows]
+        # Coverage is only trusted for the checkpoint it was worked out against: after a restart, a
+        # `checkpoints set` or another replica's commits the whole overlap is re-read again.
+        covered = self._covered_until if checkpoint is not None and checkpoint == self._covered_at else None
+        self._covered_until = self._covered_at = None
+        ranges = [fetch_range(w, checkpoint=checkpoint, overlap=s.overlap, covered_until=covered) for w in windows]
+        fetches = [asyncio.create_task(self._fetch_window(w, r)) for w, r in zip(windows, ranges, strict=True)]
         try:
-            for window, fetch in zip(windows, fetches, strict=True):
-                result = await fetch
+            for window, span, fetch in zip(windows, ranges, fetches, strict=True):
+                result, read_at = await fetch
                 committed = await self.store.commit_window(
                     ctx.tenant,
                     ctx.stream,
@@ -258,6 +275,8 @@ class StreamTask:
                     epoch=self.lease.epoch,
                     seen=result.remember,
                 )
+                covered = coverage_after(span, read_at, lag=s.lag, overlap=s.overlap, covered_until=covered)
+                self._covered_until, self._covered_at = covered, committed
                 self._completed(window, result, committed)
         finally:
             for fetch in fetches:
@@ -266,17 +285,18 @@ class StreamTask:
             await asyncio.gather(*fetches, return_exceptions=True)
         return caught_up(windows, now, s.lag)
 
-    async def _fetch_window(self, window: Window, checkpoint: datetime | None) -> WindowResult:
+    async def _fetch_window(self, window: Window, fetch: FetchRange) -> tuple[WindowResult, datetime]:
+        """Deliver ``window`` reading ``fetch``; also return when the walk began (for the coverage)."""
         ctx = self.ctx
         in_flight = ctx.metrics.windows_in_flight.labels(tenant=ctx.tenant, stream=ctx.stream)
         in_flight.inc()
         try:
-            fetch = fetch_range(window, checkpoint=checkpoint, overlap=ctx.settings.overlap)
 
             async def seen(ids: Any) -> set[str]:
                 return await self.store.seen_ids(ctx.tenant, ctx.stream, ids)
 
-            return await deliver_log_window(
+            read_at = self.clock()
+            result = await deliver_log_window(
                 ctx,
                 window,
                 fetch,
@@ -284,6 +304,7 @@ class StreamTask:
                 remember_from=window.end - ctx.settings.overlap,
                 clock=self.clock,
             )
+            return result, read_at
         finally:
             in_flight.dec()
 

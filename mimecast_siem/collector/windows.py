@@ -12,7 +12,9 @@ The *fetch range* of a window may start earlier than the window itself: the over
 ``[start - overlap, end)`` so that records which became visible late (after their own window was
 read) are still delivered. Only the window that starts at the committed checkpoint re-reads the
 overlap; the other windows of a concurrent catch-up batch start where their predecessor ends, which
-is being read at the same time, so re-reading it would only produce duplicates.
+is being read at the same time, so re-reading it would only produce duplicates. And a window read
+long enough after its end (``lag + overlap``) held every record it ever will: its successor's re-read
+starts at the *coverage* (:func:`coverage_after`), so catching up re-reads nothing.
 """
 
 from __future__ import annotations
@@ -59,15 +61,53 @@ class FetchRange:
         return self.start <= when < self.end
 
 
-def fetch_range(window: Window, *, checkpoint: datetime | None, overlap: timedelta) -> FetchRange:
+def fetch_range(
+    window: Window,
+    *,
+    checkpoint: datetime | None,
+    overlap: timedelta,
+    covered_until: datetime | None = None,
+) -> FetchRange:
     """The range to request for ``window``.
 
     The window that starts at the committed checkpoint re-reads ``overlap`` before it (late records);
-    later windows of the same batch do not (their predecessor is being read concurrently).
+    later windows of the same batch do not (their predecessor is being read concurrently). When the
+    records before ``covered_until`` are known complete (:func:`coverage_after`), the re-read starts
+    there instead: reading them again could only return duplicates. A catch-up or a backlog therefore
+    re-reads nothing, while a caught-up stream still re-reads its whole overlap.
     """
     if checkpoint is not None and window.start == floor_to_second(checkpoint) and overlap > timedelta(0):
-        return FetchRange(window.start - overlap, window.end)
+        start = window.start - overlap
+        if covered_until is not None:
+            start = min(max(start, floor_to_second(covered_until)), window.start)
+        return FetchRange(start, window.end)
     return FetchRange(window.start, window.end)
+
+
+def coverage_after(
+    fetch: FetchRange,
+    read_at: datetime,
+    *,
+    lag: timedelta,
+    overlap: timedelta,
+    covered_until: datetime | None,
+) -> datetime | None:
+    """How far records are known complete once ``fetch`` was read at ``read_at`` (pure).
+
+    The delivery guarantee assumes a record becomes visible at most ``lag + overlap`` after its
+    timestamp. So a walk that started at ``read_at`` saw every record stamped before
+    ``read_at - lag - overlap``: those never need reading again. Coverage only grows contiguously:
+    it moves past ``covered_until`` only when ``fetch`` starts at or before it. ``covered_until`` of
+    ``None`` means nothing is known (the first read after a start): the fetch itself is the base.
+
+    Returns:
+        The new coverage, or ``None`` when nothing is known.
+    """
+    base = fetch.start if covered_until is None else covered_until
+    if fetch.start > base:
+        return covered_until  # a gap: what lies between is not known complete
+    reached = min(fetch.end, floor_to_second(read_at - lag - overlap))
+    return max(base, reached)
 
 
 def floor_to_second(when: datetime) -> datetime:
