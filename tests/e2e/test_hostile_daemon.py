@@ -9,6 +9,7 @@ behaves, everything the simulator holds for the committed range must be in the s
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from mimecast_siem.checkpoints.engine import SQLITE_BUSY_TIMEOUT_S
 from tests.collector.helpers import daemon_config, delivered_ids, expected_ids
 from tests.collector.processes import (
     DaemonProcess,
@@ -72,7 +74,8 @@ def assert_nothing_lost(sim_url: str, out: Path, start: datetime, final: dict[st
         expected = expected_ids(stream, truth)
         delivered = delivered_ids(out, stream)
         missing = expected - set(delivered)
-        assert not missing, f"{stream}: {len(missing)} of {len(expected)} events lost"
+        lost = [r for r in truth if expected_ids(stream, [r]) <= missing]
+        assert not missing, f"{stream}: {len(missing)} of {len(expected)} events lost: {lost[:3]}"
         everything = expected_ids(stream, ground_truth(sim_url, stream, start, final[stream], future=True))
         assert set(delivered) <= everything
 
@@ -112,6 +115,7 @@ def test_a_stream_whose_answers_are_all_hostile_never_moves_its_checkpoint(
 ) -> None:
     sim = simulator_process_factory(
         "--seed", "29", "--history", "10m", "--rate", "ttp-url=10", "--rate", "ttp-attachment=3",
+        "--late-fraction", "0.05", "--late-max-delay", "5s",
     )  # fmt: skip
     proxy = HostileProxy(sim.url, seed=5).start()
     try:
@@ -135,6 +139,37 @@ def test_a_stream_whose_answers_are_all_hostile_never_moves_its_checkpoint(
     finally:
         proxy.stop()
     assert proxy.stats.elsewhere == 0
+    assert_nothing_lost(sim.url, tmp_path / "out", start, final)
+
+
+def test_a_state_database_locked_past_the_busy_timeout_is_ridden_out(
+    simulator_process_factory: Any, tmp_path: Path
+) -> None:
+    sim = simulator_process_factory(
+        "--seed", "31", "--history", "10m", "--rate", "ttp-url=10", "--rate", "ttp-attachment=3",
+        "--late-fraction", "0.05", "--late-max-delay", "5s",
+    )  # fmt: skip
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    daemon = start_daemon(config_for(sim.url, tmp_path, start), tmp_path)
+    daemon.port()
+    state = daemon_state(tmp_path)
+    wait_checkpoint(state, "ttp-url", start + timedelta(minutes=1), 90, daemon)
+    # Another process takes the write lock and keeps it longer than SQLite's busy timeout (30 s).
+    locker = sqlite3.connect(tmp_path / "data" / "state.db", timeout=5, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        held_until = time.monotonic() + SQLITE_BUSY_TIMEOUT_S + 5
+        while time.monotonic() < held_until:
+            assert daemon.alive(), daemon.output()[-3000:]
+            time.sleep(1)
+        locker.execute("ROLLBACK")
+    finally:
+        locker.close()
+    target = datetime.now(UTC) - timedelta(seconds=3)
+    final = {s: wait_checkpoint(state, s, target, 150, daemon) for s in STREAMS}
+    assert_survived(daemon)
+    assert daemon.terminate() == 0
+    assert "locked" in daemon.output()  # the outage was reported, as a warning, not a crash
     assert_nothing_lost(sim.url, tmp_path / "out", start, final)
 
 
