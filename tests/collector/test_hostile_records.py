@@ -146,6 +146,19 @@ def test_odd_time_fields_give_an_event_with_a_utc_time(stream: str, when: Any) -
     assert_writable(event)
 
 
+@pytest.mark.parametrize("stream", sorted(s for s, spec in CATALOGUE.items() if spec.time_field))
+def test_a_record_without_its_time_field_is_kept_and_tagged(stream: str) -> None:
+    spec = CATALOGUE[stream]
+    record = dict(golden_inputs(spec)[0])
+    assert spec.time_field is not None
+    record.pop(spec.time_field, None)
+    (event,) = normalise(spec, as_received(record))
+    assert event.timestamp == OBSERVED  # placed at the poll time, never dropped
+    if spec.kind == "log":
+        assert "mimecast_siem_time_unparsed" in event.document.get("tags", [])
+    assert_writable(event)
+
+
 @pytest.mark.parametrize("stream", sorted(CATALOGUE))
 def test_a_record_nested_to_the_parser_limit_is_writable(stream: str) -> None:
     spec = CATALOGUE[stream]
