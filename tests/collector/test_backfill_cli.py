@@ -17,6 +17,12 @@ from tests.collector.processes import ground_truth, sim_get, write_config
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+@pytest.fixture
+def simulator_process(simulator_process_factory: Any) -> Any:
+    """A small world whose late records arrive within 20 s (the ranges here end minutes ago)."""
+    return simulator_process_factory("--seed", "1234", "--history", "15m", "--late-max-delay", "20s")
+
+
 def _config(sim: Any, tmp_path: Path) -> Path:
     raw = daemon_config(sim.url, "client-1", "secret-1", tmp_path, streams=("ttp-url", "audit", "held-messages"))
     return write_config(tmp_path / "config.yaml", raw)

@@ -29,7 +29,7 @@ def test_daemon_backfill_shares_the_quota_live_keeps_up_and_a_restart_resumes(
 ) -> None:
     sim = simulator_process_factory(
         "--seed", "31", "--history", "30m", "--rate", "ttp-url=15", "--rate", "ttp-attachment=3",
-        "--quota", f"{QUOTA_PER_SECOND}/1s",
+        "--quota", f"{QUOTA_PER_SECOND}/1s", "--late-max-delay", "20s",
     )  # fmt: skip
     live_from = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20)
     raw = daemon_config(
