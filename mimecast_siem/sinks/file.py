@@ -147,6 +147,8 @@ class FileSink:
     """Append events to files on local disk (see the module docstring)."""
 
     options_model: ClassVar[type[BaseModel]] = FileSinkOptions
+    #: The router cuts batches by events only (router.py). A batch is one append; nothing downstream limits its size.
+    bounds_own_bytes: ClassVar[bool] = True
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name

@@ -234,6 +234,8 @@ class HecSink:
     """Send events to Splunk HEC (see the module docstring)."""
 
     options_model: ClassVar[type[BaseModel]] = HecSinkOptions
+    #: The router cuts batches by events only (router.py). Requests are packed by their real size (max_request_bytes).
+    bounds_own_bytes: ClassVar[bool] = True
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name

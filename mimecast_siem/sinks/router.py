@@ -7,7 +7,10 @@ collector commits its checkpoint only after that.
 Per routed sink (all sinks concurrently, batches of one sink in order):
 
 * the events are cut into batches bounded by the sink's ``batch_max_events`` and ``batch_max_bytes``
-  (an estimate of the encoded size; a single oversized event still travels, alone);
+  (an estimate of the encoded size; a single oversized event still travels, alone). A sink class
+  that sets ``bounds_own_bytes = True`` bounds what it writes by the real encoded size itself (HEC
+  packs requests, syslog caps each message, the file sink has no limit to keep): its batches are
+  cut by ``batch_max_events`` only, sparing the estimate's extra serialisation of every event;
 * a transient failure (:class:`SinkTransientError`, network errors, or any unexpected exception of a
   sink) retries the SAME batch with exponential backoff and jitter, indefinitely, until
   :meth:`Router.stop` - then :class:`DeliveryAborted` is raised so the caller does not commit;
@@ -78,6 +81,10 @@ def estimate_size(event: Event, format_name: str) -> int:
         return len(orjson.dumps(source, default=str)) + EVENT_OVERHEAD_BYTES
     except (TypeError, orjson.JSONEncodeError):
         return 1024 + EVENT_OVERHEAD_BYTES
+
+
+def _no_size(event: Event) -> int:
+    return 0
 
 
 def plan_batches(
@@ -298,12 +305,10 @@ class Router:
     async def _deliver_to(self, route: _Route, tenant: str, stream: str, events: Sequence[Event]) -> SinkOutcome:
         outcome = SinkOutcome()
         fmt = route.settings.format
-        batches = plan_batches(
-            events,
-            route.settings.batch_max_events,
-            route.settings.batch_max_bytes,
-            lambda e: estimate_size(e, fmt),
-        )
+        # A sink that bounds its own writes by their real encoded size (bounds_own_bytes) is cut by
+        # events only: estimating means serialising every event once more (~10% of the daemon's CPU).
+        size_of = _no_size if getattr(route.sink, "bounds_own_bytes", False) else (lambda e: estimate_size(e, fmt))
+        batches = plan_batches(events, route.settings.batch_max_events, route.settings.batch_max_bytes, size_of)
         for batch in batches:
             await self._send_batch(route, tenant, stream, batch, outcome)
             outcome.batches += 1

@@ -439,6 +439,8 @@ class SyslogSink:
     """Send events to a syslog receiver (see the module docstring)."""
 
     options_model: ClassVar[type[BaseModel]] = SyslogSinkOptions
+    #: The router cuts batches by events only (router.py). Each message is capped (max_message_bytes); a batch is a byte stream.
+    bounds_own_bytes: ClassVar[bool] = True
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
