@@ -384,7 +384,9 @@ class Foreground:
     def _report(self, outcome: BackfillOutcome) -> int:
         job = outcome.job
         if self.runner is not None:
-            render_summary(self.runner.progress, sys.stdout, terminal=self.terminal)
+            # A rich table where a person reads stdout; plain columns when it is redirected (auto).
+            table = self.progress == "bar" or (self.terminal and sys.stdout.isatty())
+            render_summary(self.runner.progress, sys.stdout, terminal=table)
         total = f"{job.windows_done} of {job.windows_total} windows, {job.events:,} events in all runs"
         if outcome.result == "done":
             _out(f"Backfill job {job.id} is done: {total}.")
