@@ -229,3 +229,17 @@ async def test_secrets_echoed_by_mimecast_never_reach_the_caller_the_audit_or_th
     everything = "\n".join([*answers, *audit, caplog.text])
     for secret in tokens_and_secrets(ECHO_SECRET, ECHO_ACCESS):
         assert secret not in everything, f"{secret[:6]}... leaked"
+
+
+async def test_a_flood_of_concurrent_calls_is_answered_without_a_server_error(http: Any, action_env: ActionEnv) -> None:
+    async def call(i: int) -> int:
+        token = "ops" if i % 3 else "reader"
+        resp = await http.post("/v1/actions/get-current-account-details", json={}, headers=bearer(token))
+        await resp.read()
+        return int(resp.status)
+
+    statuses = await asyncio.wait_for(asyncio.gather(*(call(i) for i in range(300))), 120)
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))  # 503: the app's Mimecast quota, with Retry-After
+    assert statuses.count(200) > 0
+    # One Mimecast request per call (plus the token request): a flood does not multiply into retries.
+    assert action_env.requests_seen() <= 300 + 5
