@@ -12,13 +12,14 @@ the window.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
 from mimecast_siem.collector.normalisers import ENTERED, LEFT, NormaliseContext
@@ -33,6 +34,8 @@ from mimecast_siem.observability.metrics import Metrics, metrics
 log = logging.getLogger("mimecast_siem.collector")
 
 TAG_NORMALISE_FAILED = "mimecast_siem_normalise_failed"
+
+PageT = TypeVar("PageT")
 
 SeenLookup = Callable[[Collection[str]], Awaitable[set[str]]]
 
@@ -233,31 +236,65 @@ async def deliver_log_window(
     dedupe = dedupe if dedupe is not None else WindowDedupe()
     item = spec.request_item(fetch, ctx.settings.filters)
     m = ctx.metrics
-    async for page in ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority):
-        result.pages += 1
-        result.fetched += len(page.records)
-        m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
-        events = normalise_records(spec, page.records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
-        events, outside = split_by_range(events, fetch)
-        result.out_of_range += outside
-        # Only records before the window's start (the overlap re-read) can have been delivered by an
-        # earlier, committed window; asking the store about the others would only cost queries.
-        candidates = [e.event_id for e in events if e.timestamp < window.start or _unplaced(e)]
-        already = await seen(candidates) if (seen is not None and candidates) else set()
-        fresh, dropped = dedupe.fresh(events, already)
-        result.deduplicated += dropped
-        if dropped:
-            m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
-        if fresh:
-            result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, fresh))
-            result.delivered += len(fresh)
-            if remember_from is not None:
-                result.remember.extend(
-                    (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or _unplaced(e)
-                )
+    pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
+    async with contextlib.aclosing(read_ahead(pages)) as ahead:
+        async for page in ahead:
+            result.pages += 1
+            result.fetched += len(page.records)
+            m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
+            events = normalise_records(spec, page.records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
+            events, outside = split_by_range(events, fetch)
+            result.out_of_range += outside
+            # Only records before the window's start (the overlap re-read) can have been delivered by an
+            # earlier, committed window; asking the store about the others would only cost queries.
+            candidates = [e.event_id for e in events if e.timestamp < window.start or _unplaced(e)]
+            already = await seen(candidates) if (seen is not None and candidates) else set()
+            fresh, dropped = dedupe.fresh(events, already)
+            result.deduplicated += dropped
+            if dropped:
+                m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
+            if fresh:
+                result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, fresh))
+                result.delivered += len(fresh)
+                if remember_from is not None:
+                    result.remember.extend(
+                        (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or _unplaced(e)
+                    )
     result.duration = time.monotonic() - started
     log.debug("Window %s of stream %s fetched.", window, spec.name, extra={"tenant": ctx.tenant})
     return result
+
+
+async def read_ahead(pages: AsyncIterator[PageT]) -> AsyncGenerator[PageT, None]:
+    """Yield each page while the next one is already being fetched: one page ahead, no more.
+
+    A window is a sequential page walk, so without this every page waits for the previous one to be
+    normalised and delivered before its request even starts: the walk moved one page per round trip
+    *plus* the processing time (bench/RESULTS.md, benchmark 2). Memory grows by one page. The pages
+    requested are the same ones (the walk decides); when the consumer stops early, the page being
+    fetched is abandoned and the walk closed.
+    """
+    iterator = aiter(pages)
+    pending: asyncio.Future[PageT] = asyncio.ensure_future(anext(iterator))
+    try:
+        while True:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield page
+    finally:
+        if not pending.done():
+            pending.cancel()
+            # wait() never raises the fetch's own error or cancellation; a cancellation of the
+            # caller's task still propagates.
+            await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # retrieved: an abandoned page's error is not worth a log line
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _unplaced(event: Event) -> bool:
