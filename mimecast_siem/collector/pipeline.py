@@ -5,9 +5,9 @@ its commit (seen ids, a new snapshot); the caller decides *how* progress is reco
 :class:`~mimecast_siem.collector.task.StreamTask` moves the checkpoint with ``commit_window``, a
 backfill marks its own job window done and never touches live checkpoints.
 
-Pages stream through: one page is normalised, deduplicated and delivered before the next is
-requested, so memory is bounded by a page (plus the ids of one window for in-window dedupe), not by
-the window.
+Pages stream through: one page is normalised, deduplicated and delivered while the next one is
+being fetched (:func:`read_ahead`, one page ahead), so memory is bounded by two pages (plus the ids
+of one window for in-window dedupe), not by the window.
 """
 
 from __future__ import annotations
