@@ -33,7 +33,7 @@ Every label takes values from a bounded set - never URLs, ids, addresses or free
 |---|---|
 | `tenant`, `sink` | configured names (`tenants[].name`, `sinks[].name`) |
 | `stream` | {streams} |
-| `endpoint` | a Mimecast API path (`/oauth/token`, `/api/ttp/url/get-logs`; id-like path segments become `{{id}}`), no query string |
+| `endpoint` | a Mimecast API path (`/oauth/token`, `/api/ttp/url/get-logs`; id-like path segments become `{{id}}`), no query string; at most 256 distinct paths per process, later new ones are `/other` |
 | `status_class` | `2xx`, `3xx`, `4xx`, `429`, `5xx`, `error` (no response) |
 | `kind` of `poll_errors_total` | `auth`, `rate_limited`, `transient`, `permanent`, `config`, `lease_lost`, `delivery_aborted`, `internal` |
 | `kind` of `sink_errors_total` | `transient`, `permanent` (a whole batch refused), `rejected` (single events refused) |

@@ -76,13 +76,29 @@ def join_url(base_url: str, path: str) -> URL:
     return url
 
 
+#: Most distinct endpoint labels one process hands out; later new paths share ``OTHER_ENDPOINT``.
+#: Our streams and actions use about 60 paths, but the generic action lets a caller choose any
+#: ``/api/...`` path, and every new label is a new set of metric series kept until the process ends.
+MAX_ENDPOINT_LABELS = 256
+OTHER_ENDPOINT = "/other"
+_labels: set[str] = set()
+
+
 def endpoint_label(path: str) -> str:
     """A bounded label for metrics and logs: the path, with id-like segments replaced by ``{id}``.
 
     ``/api/...`` paths never carry ids and are kept whole; REST-family segments that are not short
-    lowercase names (``v1``, ``batch``, ``cloud-gateway``) become ``{id}``.
+    lowercase names (``v1``, ``batch``, ``cloud-gateway``) become ``{id}``. Past
+    :data:`MAX_ENDPOINT_LABELS` distinct labels, new ones are :data:`OTHER_ENDPOINT`.
     """
     if path.startswith("/api/"):
-        return path[:MAX_PATH_CHARS]
-    segments = ["{id}" if not _NAME_SEGMENT.fullmatch(s) else s for s in path.strip("/").split("/") if s]
-    return "/" + "/".join(segments)
+        label = path[:MAX_PATH_CHARS]
+    else:
+        segments = ["{id}" if not _NAME_SEGMENT.fullmatch(s) else s for s in path.strip("/").split("/") if s]
+        label = "/" + "/".join(segments)
+    if label in _labels:
+        return label
+    if len(_labels) >= MAX_ENDPOINT_LABELS:
+        return OTHER_ENDPOINT
+    _labels.add(label)
+    return label

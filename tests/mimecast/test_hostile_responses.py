@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mimecast_siem.errors import ApiError, ResponseFormatError, TransientError
-from mimecast_siem.mimecast import PageCursor, PaginationLimitError, readers
+from mimecast_siem.mimecast import PageCursor, PaginationLimitError, paths, readers
 from mimecast_siem.mimecast import client as client_module
 from mimecast_siem.mimecast.envelope import MAX_JSON_DEPTH, decode_json, envelope_response, page_records
 from mimecast_siem.mimecast.ratelimit import MAX_HEADER_PAUSE, retry_after_seconds
+from mimecast_siem.observability.metrics import Metrics
 from tests.mimecast.wire_server import served
 
 LOGS = "/api/ttp/url/get-logs"
@@ -401,3 +402,26 @@ async def test_a_token_type_with_control_characters_falls_back_to_bearer() -> No
     (call,) = [s for s in server.seen if s.path == LOGS]
     assert call.headers["Authorization"] == "Bearer abcdefghijklmnop"
     assert "X" not in call.headers
+
+
+# --- caller-chosen paths and metric labels -----------------------------------------------------------
+
+
+async def test_caller_chosen_paths_cannot_grow_the_metric_labels_without_bound(
+    monkeypatch: pytest.MonkeyPatch, fresh_shared_state: Metrics
+) -> None:
+    monkeypatch.setattr(paths, "_labels", set())
+    monkeypatch.setattr(paths, "MAX_ENDPOINT_LABELS", 5)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"meta": {}, "data": []})
+
+    async with served({("POST", "/api/{tail:.*}"): ok}) as (_server, client):
+        await client.request(LOGS, [{}])  # a real endpoint, labelled first
+        for i in range(40):  # what a generic-action caller could send
+            await client.request(f"/api/probe/p{i}", [{}])
+    families = {m.name: m for m in fresh_shared_state.registry.collect()}
+    endpoints = {s.labels["endpoint"] for s in families["mimecast_siem_api_requests"].samples if "endpoint" in s.labels}
+    assert LOGS in endpoints
+    assert paths.OTHER_ENDPOINT in endpoints
+    assert len(endpoints) <= 5 + 1
