@@ -26,6 +26,9 @@ TreePath = tuple[str | int, ...]
 FILE_KEY = "(config file)"
 
 _MAX_DEPTH = 32
+#: Most values one file may hold once its aliases are expanded. A few hundred bytes of nested YAML
+#: aliases ("billion laughs") expand to millions of values; a real configuration has a few hundred.
+_MAX_NODES = 100_000
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -124,6 +127,10 @@ def read_yaml(text: str, name: str, env: Mapping[str, str]) -> YamlDocument:
         except yaml.YAMLError as exc:
             problems.append(ConfigProblem(FILE_KEY, f"YAML error: {exc}", source=name))
             return YamlDocument(None, sources, problems)
+        except RecursionError:
+            # PyYAML's parser recurses per nesting level; thousands of levels exhaust the stack.
+            problems.append(ConfigProblem(FILE_KEY, "nested too deeply to parse", source=name))
+            return YamlDocument(None, sources, problems)
         if node is None:
             return YamlDocument({}, sources, problems)
         walker = _Walker(loader, name, env, sources, problems)
@@ -154,7 +161,20 @@ class _Walker:
     def where(self, node: Node) -> str:
         return f"{self.name}:{node.start_mark.line + 1}"
 
+    nodes: int = 0
+
     def walk(self, node: Node, path: TreePath) -> Any:
+        self.nodes += 1
+        if self.nodes > _MAX_NODES:
+            if self.nodes == _MAX_NODES + 1:
+                self.problems.append(
+                    ConfigProblem(
+                        render_path(path) or FILE_KEY,
+                        f"the file expands to more than {_MAX_NODES} values (nested YAML aliases?)",
+                        source=self.where(node),
+                    )
+                )
+            return None
         if len(path) > _MAX_DEPTH:
             self.problems.append(
                 ConfigProblem(render_path(path), "nested too deeply (recursive YAML alias?)", source=self.where(node))
