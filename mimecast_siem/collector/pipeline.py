@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
-from mimecast_siem.collector.normalisers import ENTERED, LEFT, NormaliseContext
+from mimecast_siem.collector.normalisers import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext
+from mimecast_siem.collector.normalisers.common import iso, record_time
 from mimecast_siem.collector.snapshots import diff_hold_queue
 from mimecast_siem.collector.streams import StreamSpec
 from mimecast_siem.collector.windows import FetchRange, Window
@@ -167,35 +168,45 @@ def normalise_records(spec: StreamSpec, records: Sequence[Mapping[str, Any]], ct
     for record in records:
         if not isinstance(record, Mapping):
             record = {"value": record}  # noqa: PLW2901 - wrap a non-object item so it is still delivered
-        try:
-            events.append(spec.normalise(record, ctx))
-        except Exception as exc:
-            log.error(
-                "Record of stream %s could not be normalised (%s); delivering it unnormalised.",
-                spec.name,
-                type(exc).__name__,
-                extra={"tenant": ctx.tenant, "stream": spec.name},
-            )
-            events.append(_fallback_event(spec, record, ctx))
+        events.append(_normalise_guarded(spec, record, ctx))
     return events
 
 
 def _fallback_event(spec: StreamSpec, record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
-    event_id = stable_event_id(spec.name, {k: record[k] for k in sorted(record, key=str)})
+    event_id = stable_event_id(spec.name, {str(k): record[k] for k in sorted(record, key=str)})
+    # Place the event at the record's own time when it can be read, so the window's range filter keeps
+    # it; otherwise tag it as unplaceable (the range filter keeps those too) rather than stamping the
+    # poll time, which lies after the window and would drop the record silently.
+    when, parsed = record_time(record, spec.time_field, ctx)
+    tags = [TAG_NORMALISE_FAILED] if parsed else [TAG_NORMALISE_FAILED, TAG_TIME_UNPARSED]
     return Event(
         event_id=event_id,
         tenant=ctx.tenant,
         stream=spec.name,
-        timestamp=ctx.observed_at,
+        timestamp=when,
         document={
-            "@timestamp": ctx.observed_at.isoformat(),
-            "event": {"id": event_id, "dataset": spec.dataset, "kind": "event"},
-            "tags": [TAG_NORMALISE_FAILED],
+            "@timestamp": iso(when),
+            "event": {"id": event_id, "dataset": spec.dataset, "kind": "event", "created": iso(ctx.observed_at)},
+            "tags": tags,
             "mimecast": dict(record),
         },
         raw=dict(record),
         kind=spec.kind,
     )
+
+
+def _normalise_guarded(spec: StreamSpec, record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    """``spec.normalise`` for one record, falling back to a minimal event instead of failing the poll."""
+    try:
+        return spec.normalise(record, ctx)
+    except Exception as exc:
+        log.error(
+            "Record of stream %s could not be normalised (%s); delivering it unnormalised.",
+            spec.name,
+            type(exc).__name__,
+            extra={"tenant": ctx.tenant, "stream": spec.name},
+        )
+        return _fallback_event(spec, record, ctx)
 
 
 async def deliver_log_window(
@@ -331,9 +342,11 @@ async def deliver_held_queue(
             diff.without_id,
             extra={"tenant": ctx.tenant, "stream": spec.name},
         )
-    events = [spec.normalise(r, NormaliseContext(ctx.tenant, now, transition=ENTERED)) for r in diff.entered]
+    events = [_normalise_guarded(spec, r, NormaliseContext(ctx.tenant, now, transition=ENTERED)) for r in diff.entered]
     events += [
-        spec.normalise(gone.record, NormaliseContext(ctx.tenant, now, transition=LEFT, held_for=gone.held_for))
+        _normalise_guarded(
+            spec, gone.record, NormaliseContext(ctx.tenant, now, transition=LEFT, held_for=gone.held_for)
+        )
         for gone in diff.left
     ]
     if events:
@@ -382,7 +395,7 @@ async def deliver_gauge_sample(
     ctx.metrics.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(result.fetched)
     levels = spec.gauge_levels(records) if spec.gauge_levels is not None else {}
     _set_gauge(ctx, levels, previous_labels or set())
-    event = spec.normalise({"data": records}, NormaliseContext(tenant=ctx.tenant, observed_at=now))
+    event = _normalise_guarded(spec, {"data": records}, NormaliseContext(tenant=ctx.tenant, observed_at=now))
     result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, [event]))
     result.delivered = 1
     result.duration = time.monotonic() - started

@@ -1,14 +1,13 @@
-"""Reproducers for the collector room: a record a normaliser chokes on must be delivered, not dropped.
+"""A record a normaliser chokes on must be delivered, not dropped, on every path.
 
-``normalise_records`` turns a record whose normaliser raises into a fallback event (the original
-record, tagged ``mimecast_siem_normalise_failed``) so that one unforeseen record can never wedge a
-stream. Two paths defeat that today (reported to the collector room, kept as strict xfails so the
-lead sees them flip once fixed):
+Any record whose normaliser raises becomes a fallback event (the original record, tagged
+``mimecast_siem_normalise_failed``) so that one unforeseen record can never wedge a stream. Two
+regressions are pinned here:
 
-* log streams: the fallback event is stamped with the poll time, which lies after the window's end,
-  so ``split_by_range`` drops it as out of range - silently, counted as ``out_of_range``;
-* the held-queue and gauge paths call ``spec.normalise`` without the guard, so the exception fails
-  the poll, and the same record fails every retry: the stream is wedged.
+* log streams: the fallback event carries the record's own time (or is tagged time-unparsed), so
+  ``split_by_range`` keeps it instead of dropping it as out of range;
+* the held-queue and gauge paths use the same guard, so one odd held message cannot fail every
+  poll of the stream.
 
 No normaliser raises on any record the hostile-record property tests could build (test_hostile_records);
 these tests stand in for the next unforeseen one with a normaliser that raises.
@@ -20,8 +19,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from mimecast_siem.collector.normalisers import NormaliseContext
 from mimecast_siem.collector.pipeline import StreamContext, deliver_held_queue, deliver_log_window
@@ -93,7 +90,6 @@ async def test_a_record_that_normalises_is_delivered_as_a_control() -> None:
     assert len(router.events) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="reported to collector: fallback events are dropped as out of range")
 async def test_a_record_the_normaliser_chokes_on_is_delivered_not_dropped_as_out_of_range() -> None:
     router = RecordingRouter()
     good = {"date": "2026-11-25T10:01:00+0000", "url": "https://ok.example/", "userEmailAddress": "a@b.example"}
@@ -102,12 +98,10 @@ async def test_a_record_the_normaliser_chokes_on_is_delivered_not_dropped_as_out
     result = await deliver_log_window(
         ctx, WINDOW, FetchRange(WINDOW.start, WINDOW.end), seen=None, remember_from=None, clock=lambda: POLLED_AT
     )
-    # Today: delivered == 1 and out_of_range == 1 - the odd record vanished without a warning.
     assert result.out_of_range == 0
     assert sorted(str(e.raw.get("url")) for e in router.events) == ["https://odd.example/", "https://ok.example/"]
 
 
-@pytest.mark.xfail(strict=True, reason="reported to collector: held-queue normalise is unguarded (stream wedges)")
 async def test_a_held_message_the_normaliser_chokes_on_does_not_fail_the_poll() -> None:
     router = RecordingRouter()
     held: list[dict[str, Any]] = [
@@ -115,6 +109,6 @@ async def test_a_held_message_the_normaliser_chokes_on_does_not_fail_the_poll() 
         {"id": "h2", "dateReceived": "2026-11-25T10:02:00+0000", "reason": "Spam", "odd": True},
     ]
     ctx = context(choking_on("odd", CATALOGUE["held-messages"]), held, router)
-    result = await deliver_held_queue(ctx, {}, now=POLLED_AT)  # today: ValueError, every poll, forever
+    result = await deliver_held_queue(ctx, {}, now=POLLED_AT)
     assert result.delivered == 2
     assert len(router.events) == 2
