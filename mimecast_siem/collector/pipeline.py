@@ -37,6 +37,9 @@ log = logging.getLogger("mimecast_siem.collector")
 TAG_NORMALISE_FAILED = "mimecast_siem_normalise_failed"
 
 PageT = TypeVar("PageT")
+#: Event-loop turns given to the next page's fetch before a page is handed over (enough for the
+#: client to get through the rate limiter and write the request).
+READ_AHEAD_START_TURNS = 5
 
 SeenLookup = Callable[[Collection[str]], Awaitable[set[str]]]
 
@@ -294,6 +297,12 @@ async def read_ahead(pages: AsyncIterator[PageT]) -> AsyncGenerator[PageT, None]
             except StopAsyncIteration:
                 return
             pending = asyncio.ensure_future(anext(iterator))
+            # Let the fetch send its request before the caller's synchronous work (normalising a page
+            # takes tens of milliseconds and never yields to the event loop).
+            for _ in range(READ_AHEAD_START_TURNS):
+                if pending.done():
+                    break
+                await asyncio.sleep(0)
             yield page
     finally:
         if not pending.done():
