@@ -25,6 +25,7 @@ names and hashes, and every record field that has no OCSF home under ``unmapped`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -184,6 +185,24 @@ def _observable(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
     return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
 
 
+def _unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An observable of a record field that lands under ``unmapped``, valued exactly as it is there.
+
+    The observable's ``name`` must resolve to its ``value`` in the OCSF record, so the value is the
+    record's own text (not a cleaned copy); a ``{emailAddress, ...}`` object points at its address.
+    """
+    value = raw.get(field)
+    name = f"unmapped.{field}"
+    if isinstance(value, dict):
+        value, name = value.get("emailAddress"), f"{name}.emailAddress"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value)
+    if not text.strip():
+        return None
+    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
+
+
 def url_object(url: str, categories: list[str] | None = None) -> dict[str, Any]:
     """OCSF ``url`` object from a URL string; parsing is best effort (Mimecast URLs can be odd)."""
     obj: dict[str, Any] = {"url_string": url}
@@ -272,9 +291,9 @@ def _map_ttp_url(event: Event, raw: dict[str, Any]) -> _Mapped:
         o
         for o in (
             _observable("url.url_string", OBS_URL, url),
-            _observable("unmapped.userEmailAddress", OBS_EMAIL, _address(raw.get("userEmailAddress"))),
-            _observable("unmapped.fromUserEmailAddress", OBS_EMAIL, _address(raw.get("fromUserEmailAddress"))),
-            _observable("unmapped.sendingIp", OBS_IP, raw.get("sendingIp")),
+            _unmapped_observable("userEmailAddress", OBS_EMAIL, raw),
+            _unmapped_observable("fromUserEmailAddress", OBS_EMAIL, raw),
+            _unmapped_observable("sendingIp", OBS_IP, raw),
         )
         if o is not None
     ]
@@ -316,8 +335,8 @@ def _map_ttp_attachment(event: Event, raw: dict[str, Any]) -> _Mapped:
         for o in (
             _observable("file.name", OBS_FILE_NAME, raw.get("fileName")),
             _observable("file.hashes[0].value", OBS_HASH, digest),
-            _observable("unmapped.senderAddress", OBS_EMAIL, _address(raw.get("senderAddress"))),
-            _observable("unmapped.recipientAddress", OBS_EMAIL, _address(raw.get("recipientAddress"))),
+            _unmapped_observable("senderAddress", OBS_EMAIL, raw),
+            _unmapped_observable("recipientAddress", OBS_EMAIL, raw),
         )
         if o is not None
     ]
