@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.configs import LOG_STREAMS, TenantApp, catch_up_stream, daemon_config, rate_flags
@@ -22,6 +24,9 @@ from bench.measure import CatchUp, run_daemon_catch_up
 from bench.procs import SIMULATOR_CPU, ProcessGroup, can_pin, http_post_json, start_simulator
 from bench.report import Section, Table, Target, fmt_mb, fmt_pct, fmt_rate
 from bench.settings import BenchOptions
+from mimecast_siem.collector import CATALOGUE, FetchRange
+from mimecast_siem.config.models import TenantSettings
+from mimecast_siem.mimecast import MimecastClient
 
 TARGET_RATE = 20_000.0
 TARGET_BOUND_SHARE = 0.9
@@ -77,8 +82,11 @@ def run(options: BenchOptions) -> Section:
         )
         zero = _zero_latency(workdir, sim.url, plan)
         latency_runs = []
+        walk_rates: dict[float, float] = {}
         for latency, concurrency in plan.latency_cases:
             http_post_json(f"{sim.url}/_sim/faults", {"latency": latency})
+            if latency not in walk_rates:
+                walk_rates[latency] = asyncio.run(bare_walk_rate(sim.url, pages=6 if options.quick else 30))
             latency_runs.append((latency, concurrency, _latency_run(workdir, sim.url, plan, latency, concurrency)))
             http_post_json(f"{sim.url}/_sim/faults", {})
 
@@ -125,33 +133,57 @@ def run(options: BenchOptions) -> Section:
     )
     lt = Table(
         "Injected API latency, ttp-url, page size 500",
-        ["latency", "concurrency", "bound events/s", "events/s", "share of bound", "daemon CPU", "judged"],
+        [
+            "latency",
+            "concurrency",
+            "bound events/s",
+            "bare-walk bound",
+            "events/s",
+            "share of bound",
+            "share of bare-walk bound",
+            "daemon CPU",
+            "judged",
+        ],
     )
     for latency, concurrency, result in latency_runs:
         bound = PAGE_SIZE * concurrency / latency
+        walk_bound = walk_rates[latency] * concurrency
         share = result.rate / bound
+        walk_share = result.rate / walk_bound
         cpu_bound = bound > 0.8 * zero.cpu_rate
         lt.add(
             f"{latency * 1000:.0f} ms",
             concurrency,
             fmt_rate(bound),
+            fmt_rate(walk_bound),
             fmt_rate(result.rate),
             fmt_pct(share),
+            fmt_pct(walk_share),
             fmt_pct(result.cpu_share),
             "no (CPU-bound)" if cpu_bound else "yes",
         )
         if not cpu_bound:
+            met = share >= TARGET_BOUND_SHARE
             section.targets.append(
                 Target(
                     f"{latency * 1000:.0f} ms latency, concurrency {concurrency}: share of bound",
                     fmt_pct(share),
                     f">= {fmt_pct(TARGET_BOUND_SHARE)}",
-                    None if options.quick else share >= TARGET_BOUND_SHARE,
+                    None if options.quick else met,
+                    ""
+                    if met or options.quick
+                    else f"the simulator's own time per page is on top of the latency: {fmt_pct(walk_share)} of "
+                    "what a bare client walk gets",
                 )
             )
     lt.notes.append(
         "Bound = page size x concurrency / latency: each window is a sequential page walk, so one "
         "walk moves at most one page per round trip."
+    )
+    lt.notes.append(
+        "Bare-walk bound = concurrency x the events/s of our client walking the same pages with no processing "
+        "at all (no normalising, no sink): the round trip includes the simulator generating and serialising "
+        "500 records, which the nominal bound ignores."
     )
     lt.notes.append(
         f"Rows whose bound exceeds 80% of the daemon's CPU capacity ({fmt_rate(zero.cpu_rate)} events per CPU-second) "
@@ -163,6 +195,27 @@ def run(options: BenchOptions) -> Section:
         f"CPU-second (best {fmt_rate(best)}), peak RSS {fmt_mb(zero.peak_rss)}."
     )
     return section
+
+
+async def bare_walk_rate(sim_url: str, *, pages: int) -> float:
+    """Events/s of one page walk of ttp-url by our client, doing nothing with the records."""
+    tenant = TenantSettings(
+        name=TENANT.name, base_url=sim_url, client_id=TENANT.client_id, client_secret=TENANT.client_secret
+    )
+    spec = CATALOGUE["ttp-url"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    fetch = FetchRange(now - timedelta(minutes=20), now - timedelta(minutes=10))
+    async with MimecastClient(tenant) as client:
+        await client.authenticate()
+        records = 0
+        walked = 0
+        started = time.perf_counter()
+        async for page in client.pages(spec.path, spec.request_item(fetch), PAGE_SIZE, spec.record_key):
+            records += len(page.records)
+            walked += 1
+            if walked >= pages:
+                break
+        return records / (time.perf_counter() - started)
 
 
 def _wall_why(zero: CatchUp) -> str:
