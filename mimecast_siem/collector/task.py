@@ -41,6 +41,7 @@ from mimecast_siem.collector.windows import (
     coverage_after,
     fetch_range,
     floor_to_second,
+    plan_walks,
     plan_windows,
 )
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
@@ -167,6 +168,7 @@ class StreamTask:
         # when the checkpoint was _covered_at; in memory only, so a restart re-reads the full overlap.
         self._covered_until: datetime | None = None
         self._covered_at: datetime | None = None
+        self._records_per_second: float | None = None
         self._gauge_labels: set[str] = set()
         self.failures = 0
         self.last_error: str | None = None
@@ -263,10 +265,26 @@ class StreamTask:
         covered = self._covered_until if checkpoint is not None and checkpoint == self._covered_at else None
         self._covered_until = self._covered_at = None
         ranges = [fetch_range(w, checkpoint=checkpoint, overlap=s.overlap, covered_until=covered) for w in windows]
-        fetches = [asyncio.create_task(self._fetch_window(w, r)) for w, r in zip(windows, ranges, strict=True)]
+        # Only the first window can re-read; its re-read may be split so the young part of the overlap
+        # is not read again on every poll (windows.plan_walks).
+        walks = [
+            plan_walks(
+                w,
+                r,
+                now,
+                lag=s.lag,
+                overlap=s.overlap,
+                records_per_second=self._records_per_second,
+                page_size=s.page_size,
+            )
+            if i == 0
+            else [r]
+            for i, (w, r) in enumerate(zip(windows, ranges, strict=True))
+        ]
+        fetches = [asyncio.create_task(self._fetch_window(w, spans)) for w, spans in zip(windows, walks, strict=True)]
         try:
-            for window, span, fetch in zip(windows, ranges, fetches, strict=True):
-                result, read_at = await fetch
+            for window, fetch in zip(windows, fetches, strict=True):
+                result, reads = await fetch
                 committed = await self.store.commit_window(
                     ctx.tenant,
                     ctx.stream,
@@ -275,8 +293,10 @@ class StreamTask:
                     epoch=self.lease.epoch,
                     seen=result.remember,
                 )
-                covered = coverage_after(span, read_at, lag=s.lag, overlap=s.overlap, covered_until=covered)
+                for span, read_at in reads:
+                    covered = coverage_after(span, read_at, lag=s.lag, overlap=s.overlap, covered_until=covered)
                 self._covered_until, self._covered_at = covered, committed
+                self._learn_rate(result, [span for span, _ in reads])
                 self._completed(window, result, committed)
         finally:
             for fetch in fetches:
@@ -285,8 +305,10 @@ class StreamTask:
             await asyncio.gather(*fetches, return_exceptions=True)
         return caught_up(windows, now, s.lag)
 
-    async def _fetch_window(self, window: Window, fetch: FetchRange) -> tuple[WindowResult, datetime]:
-        """Deliver ``window`` reading ``fetch``; also return when the walk began (for the coverage)."""
+    async def _fetch_window(
+        self, window: Window, walks: list[FetchRange]
+    ) -> tuple[WindowResult, list[tuple[FetchRange, datetime]]]:
+        """Deliver ``window`` reading each of ``walks`` in turn; also return when each walk began (coverage)."""
         ctx = self.ctx
         in_flight = ctx.metrics.windows_in_flight.labels(tenant=ctx.tenant, stream=ctx.stream)
         in_flight.inc()
@@ -295,18 +317,29 @@ class StreamTask:
             async def seen(ids: Any) -> set[str]:
                 return await self.store.seen_ids(ctx.tenant, ctx.stream, ids)
 
-            read_at = self.clock()
-            result = await deliver_log_window(
-                ctx,
-                window,
-                fetch,
-                seen=seen,
-                remember_from=window.end - ctx.settings.overlap,
-                clock=self.clock,
-            )
-            return result, read_at
+            total = WindowResult()
+            reads: list[tuple[FetchRange, datetime]] = []
+            for fetch in walks:
+                read_at = self.clock()
+                result = await deliver_log_window(
+                    ctx,
+                    window,
+                    fetch,
+                    seen=seen,
+                    remember_from=window.end - ctx.settings.overlap,
+                    clock=self.clock,
+                )
+                _absorb(total, result)
+                reads.append((fetch, read_at))
+            return total, reads
         finally:
             in_flight.dec()
+
+    def _learn_rate(self, result: WindowResult, spans: list[FetchRange]) -> None:
+        """Records per second of event time, from the last window (plans the next re-read)."""
+        seconds = sum((span.end - span.start).total_seconds() for span in spans)
+        if seconds > 0:
+            self._records_per_second = result.fetched / seconds
 
     # --- snapshot and gauge streams -------------------------------------------------------------------
 
@@ -390,6 +423,20 @@ class StreamTask:
         self._beat()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+
+
+def _absorb(total: WindowResult, part: WindowResult) -> None:
+    """Add the counts of one walk of a window to the window's result."""
+    total.pages += part.pages
+    total.fetched += part.fetched
+    total.delivered += part.delivered
+    total.deduplicated += part.deduplicated
+    total.out_of_range += part.out_of_range
+    total.remember.extend(part.remember)
+    for name, count in part.sinks.items():
+        total.sinks[name] = total.sinks.get(name, 0) + count
+    total.dead_lettered += part.dead_lettered
+    total.duration += part.duration
 
 
 class _BeatingPageSource:

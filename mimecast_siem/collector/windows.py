@@ -19,6 +19,7 @@ starts at the *coverage* (:func:`coverage_after`), so catching up re-reads nothi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -108,6 +109,44 @@ def coverage_after(
         return covered_until  # a gap: what lies between is not known complete
     reached = min(fetch.end, floor_to_second(read_at - lag - overlap))
     return max(base, reached)
+
+
+def plan_walks(
+    window: Window,
+    fetch: FetchRange,
+    now: datetime,
+    *,
+    lag: timedelta,
+    overlap: timedelta,
+    records_per_second: float | None,
+    page_size: int,
+) -> list[FetchRange]:
+    """The page walks that read ``fetch`` for ``window``: the fetch itself, or fewer pages (pure).
+
+    A re-read (``fetch`` starting before the window) is only *needed* for the records that are
+    surely visible now, stamped before ``now - lag - overlap``: read once more, they are complete for
+    good (:func:`coverage_after`). The rest of the overlap may be left for a later poll. So the fetch
+    can be split into a *sweep* of that part plus the window itself, which costs one walk more but
+    skips re-reading the young part of the overlap on every poll (by default each record would be
+    read six times: overlap 5m / poll 1m). The split is chosen only when the estimated pages (at
+    ``records_per_second``) are fewer; otherwise, and without an estimate, one walk reads it all (and
+    late records come a poll sooner).
+
+    Returns:
+        One or two ranges in time order, together covering what must be read of ``fetch``.
+    """
+    if records_per_second is None or fetch.start >= window.start:
+        return [fetch]
+    sweep_end = max(fetch.start, min(window.start, floor_to_second(now - lag - overlap)))
+    parts = [FetchRange(window.start, fetch.end)]
+    if sweep_end > fetch.start:
+        parts.insert(0, FetchRange(fetch.start, sweep_end))
+
+    def pages(span: FetchRange) -> int:
+        records = records_per_second * (span.end - span.start).total_seconds()
+        return max(1, math.ceil(records / page_size))
+
+    return parts if sum(pages(p) for p in parts) < pages(fetch) else [fetch]
 
 
 def floor_to_second(when: datetime) -> datetime:
