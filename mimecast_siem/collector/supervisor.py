@@ -217,6 +217,7 @@ class Supervisor:
         handle = asyncio.create_task(task.run(), name=stream_loop_name(key))
         self._running[key] = _Running(task, handle)
         self.metrics.lease_owned.labels(tenant=tenant_name, stream=stream).set(1)
+        self._initialise_counters(tenant_name, stream)
         log.info(
             "Acquired the lease of stream %s of tenant %s (epoch %s); polling it.",
             stream,
@@ -224,6 +225,16 @@ class Supervisor:
             epoch,
             extra={"tenant": tenant_name, "stream": stream, "owner": self.owner},
         )
+
+    def _initialise_counters(self, tenant: str, stream: str) -> None:
+        """Expose the stream's counters at 0 from the start, so rate() and alerts see them at once."""
+        m = self.metrics
+        m.events_fetched.labels(tenant=tenant, stream=stream)
+        m.events_deduplicated.labels(tenant=tenant, stream=stream)
+        m.windows_completed.labels(tenant=tenant, stream=stream, mode="live")
+        for sink in self.settings.sinks_for(tenant, stream):
+            m.events_delivered.labels(tenant=tenant, stream=stream, sink=sink.name)
+            m.events_dead_lettered.labels(tenant=tenant, stream=stream, sink=sink.name)
 
     def waiting_reason(self, key: Key) -> str | None:
         """Why the stream task of ``key`` may legitimately make no progress now, or ``None``.
