@@ -140,7 +140,12 @@ def record_line(record: Record) -> bytes:
     if isinstance(record, str):
         # A raw newline would split one record into two lines for every line-based reader.
         return record.replace("\r", "\\r").replace("\n", "\\n").encode("utf-8", "surrogatepass") + b"\n"
-    return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+    try:
+        # Documents have string keys; OPT_NON_STR_KEYS makes orjson markedly slower, so it is only
+        # the fallback for the odd record that needs it.
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 class FileSink:
