@@ -16,6 +16,7 @@ those decisions:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import tempfile
@@ -23,6 +24,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -208,7 +210,7 @@ class MimecastClient:
                 )
             return False
         try:
-            return ssl.create_default_context(cafile=str(tenant.ca_bundle) if tenant.ca_bundle else None)
+            return _shared_tls_context(str(tenant.ca_bundle) if tenant.ca_bundle else None)
         except (OSError, ssl.SSLError) as exc:
             key = f"tenants.{tenant.name}.ca_bundle"
             problem = ConfigProblem(
@@ -689,6 +691,22 @@ class MimecastClient:
 
 #: Transient errors whose retries are used up (weak: forgotten with the exception).
 _exhausted: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
+def _shared_tls_context(cafile: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per CA bundle (and its modification time) for the whole process.
+
+    A default context holds the system's CA store, about 0.9 MB: one per tenant made the daemon grow
+    by ~45 MB with 50 tenants (bench/RESULTS.md, benchmark 6). Contexts are safe to share between
+    sessions; a CA bundle replaced on disk gets a new context the next time a client opens.
+    """
+    stamp = Path(cafile).stat().st_mtime_ns if cafile is not None else 0
+    return _tls_context_for(cafile, stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _tls_context_for(cafile: str | None, stamp: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _worth_retrying(error: BaseException) -> bool:
