@@ -106,7 +106,7 @@ def run(options: BenchOptions) -> Section:
         ["events", "seconds", "events/s", "RSS 10%", "RSS 25%", "RSS 50%", "RSS 75%", "RSS 100%", "peak RSS"],
     )
     table.add(
-        f"{total:,}",
+        f"{int(total):,}",
         f"{elapsed:.0f}",
         fmt_rate(total / elapsed),
         *(fmt_mb(points[s]) for s in (0.1, 0.25, 0.5, 0.75, 1.0)),
