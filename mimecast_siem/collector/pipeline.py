@@ -169,7 +169,8 @@ def normalise_records(spec: StreamSpec, records: Sequence[Mapping[str, Any]], ct
     """
     events: list[Event] = []
     for record in records:
-        if not isinstance(record, Mapping):
+        # dict first: decoded records are dicts, and the Mapping (ABC) check is slow per record.
+        if not isinstance(record, dict) and not isinstance(record, Mapping):
             record = {"value": record}  # noqa: PLW2901 - wrap a non-object item so it is still delivered
         events.append(_normalise_guarded(spec, record, ctx))
     return events

@@ -146,10 +146,12 @@ def number(value: Any) -> int | None:
 
 def email_address(value: Any) -> str | None:
     """An address from ``"a@b"``, ``"<a@b>"``, ``"Name <a@b>"`` or ``{"emailAddress": ...}``."""
+    if isinstance(value, str):  # the usual case first: an ABC check (Mapping) is slow
+        return _address_in(value)
     if isinstance(value, Mapping):
         value = value.get("emailAddress") or value.get("address")
-    if isinstance(value, str):
-        return _address_in(value)
+        if isinstance(value, str):
+            return _address_in(value)
     raw = text(value)
     return None if raw is None else _address_in(raw)
 
