@@ -192,9 +192,13 @@ def test_delivered_and_dead_lettered_events_equal_what_each_sink_holds(observed:
     for stream, docs in snap.archive.items():
         assert m.value("mimecast_siem_events_delivered_total", stream=stream, sink="archive") == len(docs), stream
     hec_streams = Counter(e.event["event"]["dataset"] for e in snap.hec_events)
-    assert m.one("mimecast_siem_events_delivered_total", tenant="acme", stream="ttp-url", sink="splunk") == len(snap.hec_events)
+    assert m.one("mimecast_siem_events_delivered_total", tenant="acme", stream="ttp-url", sink="splunk") == len(
+        snap.hec_events
+    )
     assert set(hec_streams) == {"mimecast.ttp_url"}
-    assert m.one("mimecast_siem_events_delivered_total", tenant="acme", stream="ttp-url", sink="siem") == len(snap.syslog)
+    assert m.one("mimecast_siem_events_delivered_total", tenant="acme", stream="ttp-url", sink="siem") == len(
+        snap.syslog
+    )
     # HEC refused the attachment index for good: every attachment event is in the dead-letter file instead.
     letters = Counter((d.sink, d.event.stream) for d in snap.dead_letters)
     assert letters == {("splunk", "ttp-attachment"): len(snap.archive["ttp-attachment"])}
@@ -243,7 +247,10 @@ def test_backfill_metrics_equal_the_job_in_the_state_store(observed: Observed) -
         BACKFILL_WINDOWS
     )
     assert job.events == len(snap.archive[BACKFILL_STREAM]) > 0
-    assert m.one("mimecast_siem_events_delivered_total", tenant="acme", stream=BACKFILL_STREAM, sink="archive") == job.events
+    assert (
+        m.one("mimecast_siem_events_delivered_total", tenant="acme", stream=BACKFILL_STREAM, sink="archive")
+        == job.events
+    )
     assert not _canonical(observed, BACKFILL_STREAM)  # backfill windows are not live poll cycles
 
 
