@@ -244,6 +244,7 @@ def _daemon_phases(workdir: Path, sim_url: str, plan: Plan) -> tuple[Phase, Phas
     with ProcessGroup() as group:
         daemon = group.add(start_daemon(workdir, config, cpu=SUBJECT_CPU if can_pin() else None))
         _wait_settled(daemon, settle=2.0 if plan is QUICK else 4.0, timeout=300)
+        _wait_idle(daemon, timeout=15)
         switch = datetime.now(UTC)
         catch_up_stats = http_get_json(f"{sim_url}/_sim/stats")
         http_post_json(f"{sim_url}/_sim/reset-stats", {})
@@ -274,6 +275,15 @@ def _wait_settled(daemon: Served, *, settle: float, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise BenchProcessError(f"daemon did not catch up within {timeout:.0f} s:\n{daemon.output()}")
+
+
+def _wait_idle(daemon: Served, *, timeout: float) -> None:
+    """Wait (bounded) until no window is in flight, so no poll straddles the switch between phases."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric_sum(scrape(daemon.url), "mimecast_siem_windows_in_flight") == 0:
+            return
+        time.sleep(0.05)
 
 
 def _phase_from_log(

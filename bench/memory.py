@@ -89,11 +89,13 @@ def run(options: BenchOptions) -> Section:
         state = workdir / "data" / "state.db"
         backfill = group.add(spawn("backfill", args, workdir, cpu=SUBJECT_CPU if can_pin() else None))
         sampler = Sampler(backfill.pid, probe=lambda: {"events": _events_done(state)}, interval=0.2).start()
+        sim_sampler = Sampler(sim.pid, interval=1.0).start()
         started = time.monotonic()
         try:
             code = backfill.wait(timeout=plan.timeout)
         finally:
             samples = sampler.stop()
+            sim_samples = sim_sampler.stop()
         elapsed = time.monotonic() - started
     if code != 0:
         raise BenchProcessError(f"backfill exited with {code}:\n{backfill.output()}")
@@ -103,18 +105,36 @@ def run(options: BenchOptions) -> Section:
     growth = points[1.0] / points[0.1] - 1.0 if points[0.1] else 0.0
     table = Table(
         f"Backfill of {plan.minutes} min of 4 log streams, window {plan.window}, concurrency 4, JSON file sink",
-        ["events", "seconds", "events/s", "RSS 10%", "RSS 25%", "RSS 50%", "RSS 75%", "RSS 100%", "peak RSS"],
+        [
+            "events",
+            "seconds",
+            "events/s",
+            "backfill CPU",
+            "simulator CPU",
+            "RSS 10%",
+            "RSS 25%",
+            "RSS 50%",
+            "RSS 75%",
+            "RSS 100%",
+            "peak RSS",
+        ],
     )
     table.add(
         f"{int(total):,}",
         f"{elapsed:.0f}",
         fmt_rate(total / elapsed),
+        fmt_pct(_cpu_share(samples)),
+        fmt_pct(_cpu_share(sim_samples)),
         *(fmt_mb(points[s]) for s in (0.1, 0.25, 0.5, 0.75, 1.0)),
         fmt_mb(peak),
     )
     table.notes.append(
         "RSS of the backfill process (psutil, every 0.2 s); the RSS at x% is the first sample taken once x% of "
         "the events were recorded done. Start-up (imports, SQLAlchemy, aiohttp, pydantic) is most of it."
+    )
+    table.notes.append(
+        "CPU columns: CPU seconds per wall second of each process (100% = one core). When neither is near 100%, "
+        "the two are waiting on each other (a page walk is sequential) or on other load of the shared machine."
     )
     section.tables.append(table)
     judged = not options.quick
@@ -164,6 +184,13 @@ def _final_events(state: Path) -> float:
             return _events_done(state)
         time.sleep(0.1)
     raise BenchProcessError(f"could not read {state}")
+
+
+def _cpu_share(samples: list[Sample]) -> float:
+    """CPU seconds per wall second over the samples (1.0 = one core)."""
+    if len(samples) < 2:
+        return 0.0
+    return (samples[-1].cpu - samples[0].cpu) / max(samples[-1].at - samples[0].at, 1e-9)
 
 
 def _rss_at(samples: list[Sample], events: float) -> int:

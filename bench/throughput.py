@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.configs import LOG_STREAMS, TenantApp, catch_up_stream, daemon_config, rate_flags
 from bench.measure import CatchUp, run_daemon_catch_up
-from bench.procs import SIMULATOR_CPU, ProcessGroup, can_pin, http_post_json, start_simulator
+from bench.procs import SIMULATOR_CPU, ProcessGroup, Sampler, can_pin, http_post_json, start_simulator
 from bench.report import Section, Table, Target, fmt_mb, fmt_pct, fmt_rate
 from bench.settings import BenchOptions
 from mimecast_siem.collector import CATALOGUE, FetchRange
@@ -80,7 +80,10 @@ def run(options: BenchOptions) -> Section:
                 cpu=SIMULATOR_CPU if can_pin() else None,
             )
         )
+        sim_sampler = Sampler(sim.pid, interval=1.0).start()
         zero = _zero_latency(workdir, sim.url, plan)
+        sim_samples = sim_sampler.stop()
+        sim_cpu = (sim_samples[-1].cpu - sim_samples[0].cpu) / max(sim_samples[-1].at - sim_samples[0].at, 1e-9)
         latency_runs = []
         walk_rates: dict[float, float] = {}
         for latency, concurrency in plan.latency_cases:
@@ -92,7 +95,7 @@ def run(options: BenchOptions) -> Section:
 
     zt = Table(
         "Zero API latency, 1 tenant, 4 log streams, JSON to a file sink (fsync per batch)",
-        ["events", "wall s", "events/s (wall)", "daemon CPU", "events per CPU-s", "peak RSS", "exit"],
+        ["events", "wall s", "events/s (wall)", "daemon CPU", "events per CPU-s", "simulator CPU", "peak RSS", "exit"],
     )
     zt.add(
         f"{zero.events:,}",
@@ -100,6 +103,7 @@ def run(options: BenchOptions) -> Section:
         fmt_rate(zero.rate),
         fmt_pct(zero.cpu_share),
         fmt_rate(zero.cpu_rate),
+        fmt_pct(sim_cpu),
         fmt_mb(zero.peak_rss),
         zero.exit_code,
     )
