@@ -1,0 +1,7 @@
+"""Benchmarks of mimecast-siem (issue 8): speed, memory and API efficiency against hard targets.
+
+Run them with ``python -m bench`` (see :mod:`bench.__main__`); each benchmark module exposes
+``run(options) -> Section``. They start real processes (the simulator, ``mimecast-siem run`` and
+``backfill``, rsyslog, the test HEC receiver) on 127.0.0.1 and stop them by pid. Benchmarks, not
+tests: ``tests/bench`` only runs ``--quick`` to keep them from rotting.
+"""
