@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from bench.configs import LOG_STREAMS, TenantApp, catch_up_stream, daemon_config, rate_flags
-from bench.measure import DELIVERED, CatchUp, run_daemon_catch_up
+from bench.measure import LAG, CatchUp, run_daemon_catch_up
 from bench.procs import (
     SIMULATOR_CPU,
     SUBJECT_CPU,
@@ -243,7 +243,7 @@ def _daemon_phases(workdir: Path, sim_url: str, plan: Plan) -> tuple[Phase, Phas
     http_post_json(f"{sim_url}/_sim/reset-stats", {})
     with ProcessGroup() as group:
         daemon = group.add(start_daemon(workdir, config, cpu=SUBJECT_CPU if can_pin() else None))
-        _wait_settled(daemon, settle=2.0 if plan is QUICK else 4.0, timeout=300)
+        _wait_caught_up(daemon, streams=len(LOG_STREAMS), max_lag=25.0, timeout=300)
         _wait_idle(daemon, timeout=15)
         switch = datetime.now(UTC)
         catch_up_stats = http_get_json(f"{sim_url}/_sim/stats")
@@ -260,20 +260,16 @@ def _daemon_phases(workdir: Path, sim_url: str, plan: Plan) -> tuple[Phase, Phas
     return catch_up, live
 
 
-def _wait_settled(daemon: Served, *, settle: float, timeout: float) -> None:
-    """Wait until events were delivered and then none for ``settle`` seconds (the catch-up is over)."""
+def _wait_caught_up(daemon: Served, *, streams: int, max_lag: float, timeout: float) -> None:
+    """Wait until every stream's checkpoint is within ``max_lag`` seconds of now (the catch-up is over)."""
     deadline = time.monotonic() + timeout
-    last, changed = -1.0, time.monotonic()
     while time.monotonic() < deadline:
         if not daemon.alive():
             raise BenchProcessError(f"daemon exited with {daemon.popen.returncode}:\n{daemon.output()}")
-        value = metric_sum(scrape(daemon.url), DELIVERED)
-        now = time.monotonic()
-        if value != last:
-            last, changed = value, now
-        elif value > 0 and now - changed >= settle:
+        lags = [v for (name, _), v in scrape(daemon.url).items() if name == LAG]
+        if len(lags) >= streams and max(lags) <= max_lag:
             return
-        time.sleep(0.5)
+        time.sleep(0.25)
     raise BenchProcessError(f"daemon did not catch up within {timeout:.0f} s:\n{daemon.output()}")
 
 
