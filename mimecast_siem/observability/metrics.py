@@ -133,6 +133,12 @@ class Metrics:
             ["sink", "result"],
             registry=r,
         )
+        self.sink_messages_replayed = Counter(
+            p + "sink_messages_replayed_total",
+            "Messages a syslog sink sent again after the receiver reset the connection (replay_bytes).",
+            ["sink"],
+            registry=r,
+        )
         self.sink_messages_truncated = Counter(
             p + "sink_messages_truncated_total",
             "Messages cut to a sink's size ceiling (syslog max_message_bytes).",

@@ -15,8 +15,10 @@ Split as encoder → message builder → transport:
 Delivery (docs/sinks-syslog.md): ``send`` returns only when the whole batch was written, drained and
 acknowledged by the receiver's TCP stack, on a connection the receiver had not closed. Any failure
 drops the connection and raises :class:`~mimecast_siem.sinks.base.SinkTransientError`; the router
-resends the whole batch (at-least-once; duplicates carry the same ``event_id``). Reconnects back off
-exponentially. A TLS certificate the sink cannot verify raises
+resends the whole batch (at-least-once; duplicates carry the same ``event_id``). After the receiver
+resets a connection (or any TLS connection ends), the last ``replay_bytes`` of messages already
+acknowledged are sent again first on the new connection, since the receiver may have dropped them
+unread. Reconnects back off exponentially. A TLS certificate the sink cannot verify raises
 :class:`~mimecast_siem.sinks.base.SinkPermanentError` with the reason. UDP has no delivery feedback
 and is at-most-once: opt in knowingly.
 """
@@ -71,7 +73,9 @@ from mimecast_siem.sinks.syslog_transport import (
     DatagramConnection,
     PeerClosedError,
     ReconnectBackoff,
+    ReplayBuffer,
     StreamConnection,
+    replay_needed,
 )
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -215,6 +219,15 @@ class SyslogSinkOptions(_Options):
         default=timedelta(milliseconds=500),
         description="After connecting, wait this long for the receiver to refuse the session (a TLS 1.3 "
         "client-certificate refusal, a session limit) before sending; raise it above the round-trip time.",
+    )
+    replay_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        le=256 * 1024 * 1024,
+        description="After the receiver resets the connection (or any TLS connection ends), send again the "
+        "last this many bytes of messages (whole messages) first on the new connection: the receiver's "
+        "kernel had acknowledged them but the receiver may have dropped them unread. Duplicates carry the "
+        "same event_id. 4 MiB covers Linux's default receive buffer; 0 turns it off (TCP/TLS only).",
     )
     reconnect_backoff_initial: Duration = Field(
         default=timedelta(milliseconds=500), description="Wait before reconnecting after the first failure."
@@ -467,6 +480,10 @@ class SyslogSink:
         self._next_attempt = 0.0
         self._opened_once = False
         self._lock = asyncio.Lock()
+        #: Frames sent on the current connection (most recent replay_bytes), and frames to send again
+        #: first on the next one after a connection loss (see syslog_transport.ReplayBuffer).
+        self._recent = ReplayBuffer(self.options.replay_bytes if self.transport != "udp" else 0)
+        self._to_replay: list[bytes] = []
         del context  # nothing of the context is needed: no files, no identity in the wire format
 
     @property
@@ -525,22 +542,24 @@ class SyslogSink:
             return SendResult(accepted=rendered.accepted, rejected=rendered.rejected, bytes_sent=0)
         async with self._lock:
             connection = await self._ensure_connected()
+            replay = self._to_replay
             try:
                 if isinstance(connection, DatagramConnection):
                     await connection.send(rendered.messages, write_timeout=self._seconds(self.options.write_timeout))
                 else:
                     await connection.send(
-                        b"".join(rendered.messages),
+                        b"".join([*replay, *rendered.messages]),
                         write_timeout=self._seconds(self.options.write_timeout),
                         ack_timeout=self._seconds(self.options.ack_timeout),
                     )
+                    self._note_sent(replay, rendered.messages)
             except asyncio.CancelledError:
                 # A frame may be half written: the connection can never carry another message.
-                self._drop(connection)
+                self._drop(connection, failed=True)
                 raise
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 reason = self._failure_reason(exc, connection)
-                self._drop(connection)
+                self._drop(connection, failed=True)
                 metrics().sink_connections.labels(sink=self.name, result="lost").inc()
                 log.warning(
                     "Syslog sink %s lost its connection to %s while sending %d messages (%s); the batch will be resent.",
@@ -559,6 +578,15 @@ class SyslogSink:
         """Close the connection politely (TLS close_notify). Idempotent."""
         async with self._lock:
             connection, self._connection = self._connection, None
+            if self._to_replay:
+                log.warning(
+                    "Syslog sink %s closes with %d messages it could not send again to %s after the connection "
+                    "was lost; the receiver may have dropped them.",
+                    self.name,
+                    len(self._to_replay),
+                    self.peer,
+                )
+                self._to_replay = []
         if connection is not None:
             await connection.close()
 
@@ -575,7 +603,7 @@ class SyslogSink:
         if connection is not None:
             reason = getattr(connection, "closed_reason", None) or "the connection is closed"
             log.info("Syslog sink %s reconnects to %s: %s.", self.name, self.peer, reason)
-            self._drop(connection)
+            self._drop(connection, failed=True)
         wait = self._next_attempt - time.monotonic()
         if wait > 0:
             raise SinkTransientError(
@@ -655,10 +683,36 @@ class SyslogSink:
         self._next_attempt = time.monotonic() + self.backoff.delay(self._failures)
         metrics().sink_connections.labels(sink=self.name, result="failed").inc()
 
-    def _drop(self, connection: StreamConnection | DatagramConnection) -> None:
+    def _drop(self, connection: StreamConnection | DatagramConnection, *, failed: bool = False) -> None:
+        """Abort ``connection``; after a failure, queue what the receiver may have dropped unread."""
         connection.abort()
         if self._connection is connection:
             self._connection = None
+        if failed and isinstance(connection, StreamConnection) and len(self._recent):
+            if replay_needed(connection, tls=self.transport == "tls"):
+                # Frames still waiting from an earlier loss come first; keep the newest replay_bytes.
+                pending = ReplayBuffer(self._recent.max_bytes)
+                pending.extend([*self._to_replay, *self._recent.take()])
+                self._to_replay = pending.take()
+            else:
+                self._recent.clear()
+
+    def _note_sent(self, replayed: list[bytes], frames: list[bytes]) -> None:
+        """Bookkeeping after a batch (and any replayed frames before it) was acknowledged."""
+        if replayed:
+            size = sum(len(f) for f in replayed)
+            metrics().sink_messages_replayed.labels(sink=self.name).inc(len(replayed))
+            log.warning(
+                "Syslog sink %s sent %d messages (%d bytes) again to %s: they were acknowledged on the "
+                "connection that was lost, and the receiver may have dropped them unread (duplicates carry "
+                "the same event_id).",
+                self.name,
+                len(replayed),
+                size,
+                self.peer,
+            )
+            self._to_replay = []
+        self._recent.extend([*replayed, *frames])
 
     @staticmethod
     def _failure_reason(exc: BaseException, connection: StreamConnection | DatagramConnection) -> str:

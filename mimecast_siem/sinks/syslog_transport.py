@@ -9,6 +9,13 @@ empty) and - on Linux - the receiver's TCP stack acknowledged every byte (the so
 has no application-level acknowledgement, so bytes the receiver's kernel acknowledged can still be
 lost if the receiver process dies before reading them; everything before that point is detected and
 reported as a failure, so the router resends the batch (at-least-once, with duplicates).
+
+That remaining gap is narrowed by :class:`ReplayBuffer`: the frames of the last few batches sent on
+a connection are kept (bounded by bytes, whole frames) and sent again first on the next connection
+when the receiver reset the connection (a receiver that closes a socket with unread data makes its
+kernel send a reset, not a FIN: RFC 1122 4.2.2.13, Linux ``tcp_close``) or when any TLS connection
+ends, since a TLS close_notify can hide that reset. A clean FIN on plain TCP proves the receiver read
+every byte, so nothing is replayed then.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import ssl
 import struct
 import sys
 import termios
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +72,59 @@ class ReconnectBackoff:
         base = min(self.maximum, self.initial * (2 ** min(failures - 1, 32)))
         r = random.random() if rand is None else rand
         return float(base * (1 - self.jitter * r))
+
+
+class ReplayBuffer:
+    """The most recent frames sent on a connection, whole frames only, at most ``max_bytes`` in total.
+
+    Frames are kept whole because a partial frame would break the receiver's framing (octet counting
+    announces a length). A single frame larger than ``max_bytes`` is not kept.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._frames: deque[bytes] = deque()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return self._size
+
+    def extend(self, frames: list[bytes]) -> None:
+        """Remember ``frames`` (in order), dropping the oldest frames beyond ``max_bytes``."""
+        if self.max_bytes <= 0:
+            return
+        for frame in frames:
+            self._frames.append(frame)
+            self._size += len(frame)
+        while self._size > self.max_bytes and self._frames:
+            self._size -= len(self._frames.popleft())
+
+    def take(self) -> list[bytes]:
+        """Every frame held, oldest first; the buffer is empty afterwards."""
+        frames = list(self._frames)
+        self.clear()
+        return frames
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._frames.clear()
+        self._size = 0
+
+
+def replay_needed(connection: StreamConnection, tls: bool) -> bool:
+    """Whether frames acknowledged on ``connection`` may have been dropped unread by the receiver.
+
+    False only for a plain TCP connection the receiver closed cleanly (FIN): its kernel would have
+    sent a reset had any acknowledged byte still been unread.
+    """
+    if tls:
+        return True
+    return connection.closed_error is not None or connection.closed_reason is None
 
 
 def kernel_unacked_bytes(sock: Any) -> int | None:

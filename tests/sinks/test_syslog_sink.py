@@ -61,6 +61,14 @@ class FramedServer:
                 await writer.wait_closed()
         self.writers.clear()
 
+    async def reset_clients(self) -> None:
+        """Drop every client with a TCP reset, discarding what was received but not yet parsed."""
+        for writer in self.writers:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        self.writers.clear()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self.writers.append(writer)
@@ -68,6 +76,8 @@ class FramedServer:
         try:
             while True:
                 await self.reading.wait()
+                if writer.transport.is_closing():  # dropped: what sits in the buffer is lost
+                    return
                 head = await reader.readuntil(b" ")
                 length = int(head[:-1])
                 self.frames.append(await reader.readexactly(length))
@@ -128,9 +138,49 @@ async def test_reconnects_when_the_receiver_closed_between_batches(
     await sink.close()
     assert result.accepted == 3
     assert server.connections == 2
-    assert (
-        metric_value(fresh_metrics, "mimecast_siem_sink_connections_total", {"sink": "siem", "result": "opened"}) == 2
-    )
+    # A clean FIN on plain TCP means the receiver read every byte: nothing is sent twice.
+    await asyncio.sleep(0.1)
+    assert len(server.frames) == 6
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_messages_replayed_total", {"sink": "siem"}) == 0
+
+
+def frame_ids(frames: list[bytes]) -> list[str]:
+    return [dict(parse_5424(f).sd[0][1])["event_id"] for f in frames]
+
+
+async def test_acknowledged_messages_are_sent_again_after_the_receiver_resets(
+    tmp_path: Path, server: FramedServer, fresh_metrics: Metrics
+) -> None:
+    """A receiver that dies with acknowledged bytes unread resets the connection; they are replayed."""
+    server.reading.clear()  # the receiver stops parsing: what it is sent stays unread
+    sink = make_sink(tmp_path, server.port, connect_settle="0s")
+    first, second = batch(5), batch(3, start=5)
+    assert (await sink.send(first)).accepted == 5  # acknowledged by the receiver's kernel
+    await server.reset_clients()
+    await asyncio.sleep(0.1)  # the reset reaches the sink's watcher
+    server.reading.set()
+    await sink.send(second)
+    await sink.close()
+    frames = await server.wait_frames(8)
+    assert frame_ids(frames) == [e.event_id for e in [*first, *second]]
+    assert server.connections == 2
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_messages_replayed_total", {"sink": "siem"}) == 5
+
+
+async def test_replay_bytes_zero_turns_the_replay_off(tmp_path: Path, server: FramedServer) -> None:
+    """The opt-out, and the control of the test above: without the replay the unread batch is lost."""
+    server.reading.clear()
+    sink = make_sink(tmp_path, server.port, connect_settle="0s", replay_bytes=0)
+    await sink.send(batch(5))
+    await server.reset_clients()
+    await asyncio.sleep(0.1)
+    server.reading.set()
+    second = batch(3, start=5)
+    await sink.send(second)
+    await sink.close()
+    frames = await server.wait_frames(3)
+    await asyncio.sleep(0.1)
+    assert frame_ids(frames) == [e.event_id for e in second]
 
 
 async def test_receiver_down_is_transient_and_reconnects_back_off(tmp_path: Path, fresh_metrics: Metrics) -> None:
