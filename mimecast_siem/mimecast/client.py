@@ -64,7 +64,13 @@ from mimecast_siem.mimecast.envelope import (
 from mimecast_siem.mimecast.error_map import Action
 from mimecast_siem.mimecast.pagination import PageCursor
 from mimecast_siem.mimecast.paths import checked_path, endpoint_label, join_url
-from mimecast_siem.mimecast.ratelimit import Priority, RateLimiter, limiter_for, retry_after_seconds
+from mimecast_siem.mimecast.ratelimit import (
+    Priority,
+    RateLimiter,
+    limiter_for,
+    refill_hint_seconds,
+    retry_after_seconds,
+)
 from mimecast_siem.mimecast.readers import (
     Call,
     DownloadResult,
@@ -497,7 +503,9 @@ class MimecastClient:
                 self.limiter.on_success()  # refused for another reason, but the quota let it through
             if action is Action.RATE_LIMITED:
                 episode_start = not self.limiter.rate_limited
-                pause = self.limiter.on_rate_limited(retry_after_seconds(outcome.headers))
+                pause = self.limiter.on_rate_limited(
+                    retry_after_seconds(outcome.headers), refill_hint=refill_hint_seconds(outcome.headers)
+                )
                 metrics().api_rate_limited.labels(self.name).inc()
                 metrics().api_retries.labels(self.name, "rate_limited").inc()
                 # One WARNING per episode; the rest of a storm at DEBUG (the limiter logs its end).

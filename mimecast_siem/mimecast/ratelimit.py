@@ -9,6 +9,11 @@ action using one client id shares one :class:`RateLimiter` (:func:`limiter_for`)
   (``max_requests_per_second``);
 * on a 429 pauses the whole app - every caller - for ``Retry-After`` seconds, else
   ``X-RateLimit-Reset`` milliseconds, else an exponential backoff with jitter;
+* then paces request starts near the quota's refill rate while callers keep queueing, never closer
+  than the refill interval it learned in this episode: Mimecast's ``X-RateLimit-Reset`` is the time
+  until "at least one request is added back" (a lower bound of the refill interval), and a 429 to a
+  request that was already paced proves the spacing was too small. So a long backlog meets one 429
+  and then, after at most a few more while the interval is learned, none;
 * lets a caller bound its wait (``max_wait``): past it, :class:`~mimecast_siem.errors.RateLimited`
   is raised with the seconds left, instead of waiting longer.
 """
@@ -42,6 +47,8 @@ MIN_SPACING = 0.001
 #: Least request-start spacing after a 429, whatever the server's hint says.
 FIRST_SPACING = 0.05
 SPACING_DECAY = 0.9
+#: Safety margin on a learned refill interval (network jitter can bring two requests closer).
+FLOOR_MARGIN = 1.05
 
 
 class Priority(IntEnum):
@@ -101,6 +108,19 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     return None
 
 
+def refill_hint_seconds(headers: Mapping[str, str]) -> float | None:
+    """``X-RateLimit-Reset`` in seconds: how long until the quota adds a request back; ``None`` if absent.
+
+    Mimecast documents it as milliseconds "before at least one call is permitted" (mimecast-api.md
+    section 3), so it never exceeds the refill interval. Capped at :data:`MAX_SPACING`.
+    """
+    reset = headers.get("X-RateLimit-Reset")
+    millis = None if reset is None else _number(reset)
+    if millis is None or millis <= 0:
+        return None
+    return min(millis / 1000.0, MAX_SPACING)
+
+
 def _number(text: str) -> float | None:
     try:
         value = float(text.strip())
@@ -156,6 +176,8 @@ class RateLimiter:
         self._spacing = 0.0
         self._episode_start: float | None = None  # first 429 of the current rate-limit episode
         self._episode_refusals = 0
+        self._floor = 0.0  # the refill interval learned in this episode: spacing never shrinks below it
+        self._paced_successes = 0  # successes since the last 429 (the spacing was tested by them)
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -183,6 +205,11 @@ class RateLimiter:
         """Slots usable now: ``max_concurrency``, or 1 while probing the quota after a 429."""
         return 1 if self._probing else self.max_concurrency
 
+    @property
+    def learned_interval(self) -> float:
+        """The least spacing of request starts learned in this rate-limit episode (0 outside one)."""
+        return self._floor
+
     def configure(self, settings: RateLimitSettings) -> None:
         """Apply a tenant's ``rate_limit`` settings (the latest configuration wins)."""
         self.max_concurrency = settings.max_concurrency
@@ -199,15 +226,22 @@ class RateLimiter:
         for waiter in self._queue:
             waiter.wake.set()
 
-    def on_rate_limited(self, retry_after: float | None) -> float:
+    def on_rate_limited(self, retry_after: float | None, *, refill_hint: float | None = None) -> float:
         """Record a 429 and pause the app; returns the pause applied, in seconds.
 
         With a server hint (``retry_after``) the pause is exactly that. Without one the pause grows
         exponentially with each 429 that arrives after the previous pause ended (with jitter, so
         several apps do not wake in lock-step); 429s answered to requests that were already in flight
         during a pause do not escalate it.
+
+        Args:
+            retry_after: seconds to pause, from the response headers (:func:`retry_after_seconds`).
+            refill_hint: seconds until the quota adds a request back (``X-RateLimit-Reset``, see
+                :func:`refill_hint_seconds`); a lower bound of the refill interval, learned as the
+                least spacing of request starts for the rest of the episode.
         """
-        if self._episode_start is None:
+        in_episode = self._episode_start is not None
+        if not in_episode:
             self._episode_start = self._clock()
             self._episode_refusals = 0
         self._episode_refusals += 1
@@ -223,9 +257,17 @@ class RateLimiter:
                 seconds = min(seconds, self.paused_for())
         if not already_paused:  # answers to requests sent before the pause say nothing new
             self._probing = True
-            # The floor matters when the server keeps saying "retry now" (Retry-After: 0, a reset
-            # in the past): doubling from zero would stay zero and hammer Mimecast in a busy loop.
-            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds, FIRST_SPACING))
+            if in_episode and self._paced_successes and self._spacing > 0:
+                # Requests paced this far apart were still refused: the refill is slower.
+                self._floor = max(self._floor, self._spacing * FLOOR_MARGIN)
+            if refill_hint is not None:
+                # A Retry-After shorter than the reset says a request is allowed sooner: trust it.
+                self._floor = max(self._floor, min(refill_hint, seconds) * FLOOR_MARGIN)
+            self._floor = min(MAX_SPACING, self._floor)
+            # The least spacing matters when the server keeps saying "retry now" (Retry-After: 0, a
+            # reset in the past): doubling from zero would stay zero and hammer Mimecast in a busy loop.
+            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds, FIRST_SPACING, self._floor))
+            self._paced_successes = 0
         self.pause(seconds)
         return seconds
 
@@ -237,7 +279,8 @@ class RateLimiter:
             self._wake_head()
         if self._episode_start is None:
             return
-        self._spacing *= SPACING_DECAY
+        self._paced_successes += 1
+        self._spacing = max(self._floor, self._spacing * SPACING_DECAY)
         if self._queue and self._spacing >= MIN_SPACING:
             return  # callers still queue: keep pacing near the refill rate
         log.info(
@@ -249,6 +292,7 @@ class RateLimiter:
         )
         self._episode_start = None
         self._spacing = 0.0
+        self._floor = 0.0
 
     # --- slots ------------------------------------------------------------------------------------
 

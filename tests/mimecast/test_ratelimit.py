@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from mimecast_siem.config.models import RateLimitSettings
 from mimecast_siem.errors import RateLimited
 from mimecast_siem.mimecast import Priority, RateLimiter, limiter_for, reset_limiters
-from mimecast_siem.mimecast.ratelimit import MAX_HEADER_PAUSE, retry_after_seconds
+from mimecast_siem.mimecast.ratelimit import MAX_HEADER_PAUSE, MAX_SPACING, refill_hint_seconds, retry_after_seconds
+from mimecast_siem.simulator.config import RequestQuota
+from mimecast_siem.simulator.faults import QuotaBucket
 
 WAIT = 5.0  # upper bound for any wait in these tests (they finish in milliseconds)
 
@@ -275,6 +278,63 @@ async def test_spacing_doubles_on_each_new_429_and_follows_the_server_hint() -> 
     assert limiter.next_start_in() == pytest.approx(0.2)
     limiter.on_success()  # nobody waits: the episode ends and the spacing with it
     assert limiter.next_start_in() <= 0
+
+
+async def _drain_backlog_through_a_quota(
+    limiter: RateLimiter, quota: RequestQuota, seconds: float
+) -> tuple[list[int], float]:
+    """Four callers hammer a token-bucket quota (the simulator's) for ``seconds``, as the client does.
+
+    Returns the index (in request order) of every refused request, and the interval the limiter had
+    learned while the backlog lasted.
+    """
+    bucket = QuotaBucket(quota, time.monotonic())
+    end = time.monotonic() + seconds
+    order = itertools.count()
+    refused: list[int] = []
+    learned = 0.0
+
+    async def caller() -> None:
+        nonlocal learned
+        while time.monotonic() < end:
+            async with limiter.slot(Priority.BACKFILL):
+                n = next(order)
+                verdict = bucket.charge(time.monotonic())
+                await asyncio.sleep(0.002)  # the round trip
+            if verdict.allowed:
+                limiter.on_success()
+            else:
+                hint = verdict.reset_ms / 1000
+                limiter.on_rate_limited(hint, refill_hint=hint)
+                refused.append(n)
+            learned = limiter.learned_interval or learned
+
+    await asyncio.gather(*(caller() for _ in range(4)))
+    return refused, learned
+
+
+async def test_a_long_backlog_learns_the_refill_interval_and_stops_earning_429s() -> None:
+    """Mimecast adds a request back every interval; after the first 429 the limiter paces to it.
+
+    Before the learned floor the spacing shrank 10% per success below the interval and earned a 429
+    every few requests (the benchmark counted ~95 in 60 s).
+    """
+    quota = RequestQuota(limit=10, period=0.25)  # a burst of 10, then one request every 25 ms
+    limiter = RateLimiter(max_concurrency=4)
+    refused, learned = await _drain_backlog_through_a_quota(limiter, quota, seconds=3.0)
+    assert refused, "the burst must run out"
+    late = [n for n in refused if n > refused[0] + 1]
+    assert len(late) <= 3, f"{len(late)} 429s after the first (at requests {late})"
+    assert 0.025 * 0.8 <= learned <= 0.025 * 2
+    assert limiter.learned_interval == 0.0  # the backlog is gone: the episode ended and forgot it
+
+
+def test_refill_hint_is_the_reset_header_in_seconds() -> None:
+    assert refill_hint_seconds({"X-RateLimit-Reset": "250"}) == 0.25
+    assert refill_hint_seconds({"Retry-After": "5"}) is None
+    assert refill_hint_seconds({"X-RateLimit-Reset": "0"}) is None
+    assert refill_hint_seconds({"X-RateLimit-Reset": "nan"}) is None
+    assert refill_hint_seconds({"X-RateLimit-Reset": "99999999"}) == MAX_SPACING
 
 
 # --- headers -----------------------------------------------------------------------------------
