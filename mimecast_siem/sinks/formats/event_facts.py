@@ -23,6 +23,7 @@ entering hold 5, leaving 3), at least 5 for a block.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Iterable, Mapping
@@ -164,12 +165,7 @@ class _Lookup:
     def ip(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
         """The first value that is a valid IPv4/IPv6 address (formats put it in typed IP fields)."""
         found = self.first_text(doc=doc, raw=raw)
-        if found is None:
-            return None
-        try:
-            return str(ipaddress.ip_address(found.strip()))
-        except ValueError:
-            return None
+        return None if found is None else _canonical_ip(found)
 
     def first_text(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
         """Like :meth:`text` but a list gives its first element (a single sender)."""
@@ -182,12 +178,28 @@ class _Lookup:
 _MAPPINGS = (dict, Mapping)
 
 
+@functools.lru_cache(maxsize=8192)
+def _canonical_ip(text: str) -> str | None:
+    """``text`` as a canonical IPv4/IPv6 address, or None (memoised: senders repeat)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
+#: Split dotted paths (the paths are constants of this module, so this stays small).
+_PATH_PARTS: dict[str, tuple[str, ...]] = {}
+
+
 def _dig(data: Mapping[str, Any], path: str) -> Any:
     """Value at a dotted path, through nested dicts or a flat dotted key (ECS allows both)."""
     if path in data:
         return data[path]
+    parts = _PATH_PARTS.get(path)
+    if parts is None:
+        parts = _PATH_PARTS[path] = tuple(path.split("."))
     current: Any = data
-    for part in path.split("."):
+    for part in parts:
         # dict first: documents are decoded JSON, and the ABC check is slow on a hot path.
         if isinstance(current, _MAPPINGS) and part in current:
             current = current[part]
@@ -197,10 +209,14 @@ def _dig(data: Mapping[str, Any], path: str) -> Any:
 
 
 def _empty(value: Any) -> bool:
+    if type(value) is str:  # the common case first: exact type checks are cheap, ABC checks are not
+        return not value
     return value is None or value == "" or (isinstance(value, list | tuple | dict) and not value)
 
 
 def _as_text(value: Any, join: str) -> str | None:
+    if type(value) is str:
+        return value or None
     if _empty(value):
         return None
     if isinstance(value, bool):
