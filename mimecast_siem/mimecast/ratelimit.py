@@ -12,8 +12,9 @@ action using one client id shares one :class:`RateLimiter` (:func:`limiter_for`)
 * then paces request starts near the quota's refill rate while callers keep queueing, never closer
   than the refill interval it learned in this episode: Mimecast's ``X-RateLimit-Reset`` is the time
   until "at least one request is added back" (a lower bound of the refill interval), and a 429 to a
-  request that was already paced proves the spacing was too small. So a long backlog meets one 429
-  and then, after at most a few more while the interval is learned, none;
+  request that was already paced proves the spacing was too small. The learned interval keeps
+  pacing starts for FLOOR_MEMORY (5 min) after the last 429, also between episodes. So a long
+  backlog meets one 429 and then, after at most a few more while the interval is learned, none;
 * lets a caller bound its wait (``max_wait``): past it, :class:`~mimecast_siem.errors.RateLimited`
   is raised with the seconds left, instead of waiting longer.
 """
@@ -49,6 +50,9 @@ FIRST_SPACING = 0.05
 SPACING_DECAY = 0.9
 #: Safety margin on a learned refill interval (network jitter can bring two requests closer).
 FLOOR_MARGIN = 1.05
+#: How long a learned refill interval keeps pacing request starts after the last 429 (the quota is a
+#: property of the app: a backlog that briefly stops queueing should not burst into it again).
+FLOOR_MEMORY = 300.0
 
 
 class Priority(IntEnum):
@@ -176,7 +180,8 @@ class RateLimiter:
         self._spacing = 0.0
         self._episode_start: float | None = None  # first 429 of the current rate-limit episode
         self._episode_refusals = 0
-        self._floor = 0.0  # the refill interval learned in this episode: spacing never shrinks below it
+        self._floor = 0.0  # the refill interval learned from 429s: spacing never shrinks below it
+        self._last_refusal = -math.inf
         self._paced_successes = 0  # successes since the last 429 (the spacing was tested by them)
 
     # --- state --------------------------------------------------------------------------------------
@@ -207,7 +212,12 @@ class RateLimiter:
 
     @property
     def learned_interval(self) -> float:
-        """The least spacing of request starts learned in this rate-limit episode (0 outside one)."""
+        """The least spacing of request starts learned from 429s (0 once FLOOR_MEMORY passed without one)."""
+        return self._floor_now(self._clock())
+
+    def _floor_now(self, now: float) -> float:
+        if self._floor and now - self._last_refusal > FLOOR_MEMORY:
+            self._floor = 0.0
         return self._floor
 
     def configure(self, settings: RateLimitSettings) -> None:
@@ -264,6 +274,7 @@ class RateLimiter:
                 # A Retry-After shorter than the reset says a request is allowed sooner: trust it.
                 self._floor = max(self._floor, min(refill_hint, seconds) * FLOOR_MARGIN)
             self._floor = min(MAX_SPACING, self._floor)
+            self._last_refusal = self._clock()
             # The least spacing matters when the server keeps saying "retry now" (Retry-After: 0, a
             # reset in the past): doubling from zero would stay zero and hammer Mimecast in a busy loop.
             self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds, FIRST_SPACING, self._floor))
@@ -291,8 +302,7 @@ class RateLimiter:
             extra={"rate_limited_seconds": round(self._clock() - self._episode_start, 3)},
         )
         self._episode_start = None
-        self._spacing = 0.0
-        self._floor = 0.0
+        self._spacing = 0.0  # the learned floor keeps pacing starts until FLOOR_MEMORY passes
 
     # --- slots ------------------------------------------------------------------------------------
 
@@ -380,7 +390,7 @@ class RateLimiter:
 
     def _starts_in(self, now: float) -> float:
         """Seconds until the head waiter may start: the pause and the pacing interval, whichever is later."""
-        interval = self._spacing
+        interval = max(self._spacing, self._floor_now(now))
         if self.max_requests_per_second:
             interval = max(interval, 1.0 / self.max_requests_per_second)
         return max(self._pause_until - now, self._last_start + interval - now)

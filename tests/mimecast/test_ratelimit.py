@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from mimecast_siem.config.models import RateLimitSettings
 from mimecast_siem.errors import RateLimited
 from mimecast_siem.mimecast import Priority, RateLimiter, limiter_for, reset_limiters
-from mimecast_siem.mimecast.ratelimit import MAX_HEADER_PAUSE, MAX_SPACING, refill_hint_seconds, retry_after_seconds
+from mimecast_siem.mimecast.ratelimit import (
+    FLOOR_MARGIN,
+    FLOOR_MEMORY,
+    MAX_HEADER_PAUSE,
+    MAX_SPACING,
+    refill_hint_seconds,
+    retry_after_seconds,
+)
 from mimecast_siem.simulator.config import RequestQuota
 from mimecast_siem.simulator.faults import QuotaBucket
 
@@ -326,7 +333,23 @@ async def test_a_long_backlog_learns_the_refill_interval_and_stops_earning_429s(
     late = [n for n in refused if n > refused[0] + 1]
     assert len(late) <= 3, f"{len(late)} 429s after the first (at requests {late})"
     assert 0.025 * 0.8 <= learned <= 0.025 * 2
-    assert limiter.learned_interval == 0.0  # the backlog is gone: the episode ended and forgot it
+
+
+async def test_the_learned_interval_paces_starts_beyond_the_episode_then_is_forgotten() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.on_rate_limited(0.5, refill_hint=0.5)
+    floor = 0.5 * FLOOR_MARGIN
+    assert limiter.learned_interval == pytest.approx(floor)
+    now[0] += 1.0
+    limiter.on_success()  # nobody waits: the episode ends ...
+    assert not limiter.rate_limited
+    await limiter.acquire()  # the pause is over: starts at once
+    limiter.release()
+    assert limiter.next_start_in() == pytest.approx(floor)  # ... but the next start is still paced
+    now[0] += FLOOR_MEMORY + 1
+    assert limiter.learned_interval == 0.0
+    assert limiter.next_start_in() <= 0
 
 
 def test_refill_hint_is_the_reset_header_in_seconds() -> None:
