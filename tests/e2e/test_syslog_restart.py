@@ -39,6 +39,15 @@ def make_sink(tmp_path: Path, port: int, **options: Any) -> SyslogSink:
     return SyslogSink(settings, SinkContext(data_dir=tmp_path, instance_id="t", version="0.1.0"))
 
 
+def sink_for(tmp_path: Path, receiver: SyslogReceiver, pki: SyslogPki, transport: str) -> SyslogSink:
+    """A sink to ``receiver``'s plain TCP listener, or its TLS one (server certificate verified)."""
+    if transport == "tcp":
+        return make_sink(tmp_path, receiver.ports["tcp"])
+    port = receiver.ports["gtls" if receiver.kind == "rsyslog" else "tls"]
+    tls = {"ca_file": str(pki.ca_cert), "server_name": "localhost"}
+    return make_sink(tmp_path, port, transport="tls", tls=tls)
+
+
 def arrived(receiver: SyslogReceiver) -> Counter[str]:
     return Counter(r.param("event_id") or "?" for r in receiver.records())
 
@@ -58,12 +67,7 @@ async def wait_for_ids(receiver: SyslogReceiver, ids: set[str], timeout: float =
 async def test_restart_between_batches_reconnects_and_loses_nothing(
     tmp_path: Path, syslog_receiver: SyslogReceiver, syslog_pki: SyslogPki, transport: str
 ) -> None:
-    options: dict[str, Any] = {}
-    port = syslog_receiver.ports["tcp"]
-    if transport == "tls":
-        options = {"transport": "tls", "tls": {"ca_file": str(syslog_pki.ca_cert), "server_name": "localhost"}}
-        port = syslog_receiver.ports["gtls" if syslog_receiver.kind == "rsyslog" else "tls"]
-    sink = make_sink(tmp_path, port, **options)
+    sink = sink_for(tmp_path, syslog_receiver, syslog_pki, transport)
     batches = [batch(20, start=n * 20) for n in range(8)]
     for n, events in enumerate(batches):
         if n in (3, 6):
@@ -89,12 +93,7 @@ async def test_restart_during_a_continuous_stream_loses_nothing(
     Without the replay of the last acknowledged messages (``replay_bytes``) the flood variants lose
     hundreds of events per restart against both receivers (measured: rsyslog 381-1,707, syslog-ng 70).
     """
-    options: dict[str, Any] = {}
-    port = syslog_receiver.ports["tcp"]
-    if transport == "tls":
-        options = {"transport": "tls", "tls": {"ca_file": str(syslog_pki.ca_cert), "server_name": "localhost"}}
-        port = syslog_receiver.ports["gtls" if syslog_receiver.kind == "rsyslog" else "tls"]
-    sink = make_sink(tmp_path, port, **options)
+    sink = sink_for(tmp_path, syslog_receiver, syslog_pki, transport)
     sent: list[Event] = []
     stop = asyncio.Event()
     failures = 0
