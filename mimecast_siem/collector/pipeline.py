@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
 from mimecast_siem.collector.normalisers import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext
-from mimecast_siem.collector.normalisers.common import iso, record_time
+from mimecast_siem.collector.normalisers.common import iso, parse_time, record_time
 from mimecast_siem.collector.snapshots import diff_hold_queue
 from mimecast_siem.collector.streams import StreamSpec
 from mimecast_siem.collector.windows import FetchRange, Window
@@ -257,14 +257,22 @@ async def deliver_log_window(
             result.pages += 1
             result.fetched += len(page.records)
             m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
-            events = normalise_records(spec, page.records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
+            records: Sequence[Any] = page.records
+            checked: set[str] = set()
+            early_dropped = 0
+            if seen is not None and fetch.start < window.start:
+                records, checked, early_dropped = await drop_seen_before_normalising(spec, records, window.start, seen)
+            events = normalise_records(spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
             events, outside = split_by_range(events, fetch)
             result.out_of_range += outside
             # Only records before the window's start (the overlap re-read) can have been delivered by an
             # earlier, committed window; asking the store about the others would only cost queries.
-            candidates = [e.event_id for e in events if e.timestamp < window.start or _unplaced(e)]
+            candidates = [
+                e.event_id for e in events if (e.timestamp < window.start or _unplaced(e)) and e.event_id not in checked
+            ]
             already = await seen(candidates) if (seen is not None and candidates) else set()
             fresh, dropped = dedupe.fresh(events, already)
+            dropped += early_dropped
             result.deduplicated += dropped
             if dropped:
                 m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
@@ -278,6 +286,45 @@ async def deliver_log_window(
     result.duration = time.monotonic() - started
     log.debug("Window %s of stream %s fetched.", window, spec.name, extra={"tenant": ctx.tenant})
     return result
+
+
+async def drop_seen_before_normalising(
+    spec: StreamSpec, records: Sequence[Any], start: datetime, seen: SeenLookup
+) -> tuple[Sequence[Any], set[str], int]:
+    """Drop the overlap re-read's already-delivered records before they are normalised.
+
+    A caught-up stream re-reads the overlap on purpose (late arrivals), so most records before the
+    window's ``start`` were delivered already; normalising them only to drop them cost more than half
+    of a live daemon's CPU. Their ids are computed the way the normaliser computes them
+    (``spec.event_id_of``) and looked up in one query. A record this cannot read (no time, not an
+    object, an id function that fails) is kept for the normal path, which dedupes after normalising.
+
+    Returns:
+        The records to normalise, the ids looked up and found *not* delivered (no need to ask again),
+        and how many records were dropped.
+    """
+    id_of = spec.event_id_of
+    if id_of is None or spec.time_field is None:
+        return records, set(), 0
+    field_name = spec.time_field
+    early: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            continue
+        when = parse_time(record.get(field_name))
+        if when is None or when >= start:
+            continue
+        # A record the id function cannot read is left to the normal path, which reports it.
+        with contextlib.suppress(Exception):
+            early.setdefault(id_of(record), []).append(index)
+    if not early:
+        return records, set(), 0
+    already = await seen(list(early))
+    if not already:
+        return records, set(early), 0
+    drop = {index for event_id in already for index in early.get(event_id, ())}
+    kept = [record for index, record in enumerate(records) if index not in drop]
+    return kept, set(early) - already, len(drop)
 
 
 async def read_ahead(pages: AsyncIterator[PageT]) -> AsyncGenerator[PageT, None]:

@@ -26,6 +26,7 @@ from mimecast_siem.collector.normalisers import (
     TTP_IMPERSONATION_FALLBACK_ID_FIELDS,
     TTP_URL_ID_FIELDS,
     Normaliser,
+    audit_event_id,
     email_queue_levels,
     hold_summary_levels,
     normalise_audit,
@@ -35,6 +36,9 @@ from mimecast_siem.collector.normalisers import (
     normalise_ttp_attachment,
     normalise_ttp_impersonation,
     normalise_ttp_url,
+    ttp_attachment_event_id,
+    ttp_impersonation_event_id,
+    ttp_url_event_id,
 )
 from mimecast_siem.collector.windows import FetchRange
 from mimecast_siem.config.models import STREAM_NAMES
@@ -64,6 +68,9 @@ class StreamSpec:
         oldest_first: send ``oldestFirst: true`` (the API's default order is newest first).
         static_filters: filters always sent (``admin: true`` for held messages).
         id_fields: record fields that identify one record (documentation; the normaliser hashes them).
+        event_id_of: the ``event.id`` the normaliser gives a record, computed without normalising it
+            (the normaliser calls the same function). Lets the pipeline drop an overlap re-read's
+            already-delivered records before paying for their normalisation.
         paged: walk ``meta.pagination`` page tokens.
         max_history: how far back the endpoint serves (audit: 60 days); ``None`` = not known.
         gauge_levels: for gauges, records → ``{label value: level}``.
@@ -81,6 +88,7 @@ class StreamSpec:
     oldest_first: bool = False
     static_filters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     id_fields: tuple[str, ...] = ()
+    event_id_of: Callable[[Mapping[str, Any]], str] | None = None
     paged: bool = True
     max_history: timedelta | None = None
     gauge_levels: GaugeLevels | None = None
@@ -119,6 +127,7 @@ CATALOGUE: Mapping[str, StreamSpec] = MappingProxyType(
             window_fields=("from", "to"),
             oldest_first=True,
             id_fields=TTP_URL_ID_FIELDS,
+            event_id_of=ttp_url_event_id,
         ),
         "ttp-attachment": StreamSpec(
             name="ttp-attachment",
@@ -131,6 +140,7 @@ CATALOGUE: Mapping[str, StreamSpec] = MappingProxyType(
             window_fields=("from", "to"),
             oldest_first=True,
             id_fields=TTP_ATTACHMENT_ID_FIELDS,
+            event_id_of=ttp_attachment_event_id,
         ),
         "ttp-impersonation": StreamSpec(
             name="ttp-impersonation",
@@ -143,6 +153,7 @@ CATALOGUE: Mapping[str, StreamSpec] = MappingProxyType(
             window_fields=("from", "to"),
             oldest_first=True,
             id_fields=("id", *TTP_IMPERSONATION_FALLBACK_ID_FIELDS),
+            event_id_of=ttp_impersonation_event_id,
         ),
         "held-messages": StreamSpec(
             name="held-messages",
@@ -187,6 +198,7 @@ CATALOGUE: Mapping[str, StreamSpec] = MappingProxyType(
             time_field="eventTime",
             window_fields=("startDateTime", "endDateTime"),
             id_fields=("id",),
+            event_id_of=audit_event_id,
             max_history=timedelta(days=60),
         ),
     }

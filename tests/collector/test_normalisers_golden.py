@@ -67,3 +67,13 @@ def test_golden_file(stream: str) -> None:
 def test_every_stream_has_golden_input() -> None:
     missing = [s for s in CATALOGUE if not (GOLDEN / f"{s}.input.json").exists()]
     assert missing == []
+
+
+@pytest.mark.parametrize("stream", [s for s, spec in CATALOGUE.items() if spec.event_id_of is not None])
+def test_event_id_of_matches_the_golden_ids(stream: str) -> None:
+    """The id the pipeline computes before normalising (to drop re-read records) is the golden id."""
+    id_of = CATALOGUE[stream].event_id_of
+    assert id_of is not None
+    inputs = json.loads((GOLDEN / f"{stream}.input.json").read_text())
+    expected = json.loads((GOLDEN / f"{stream}.expected.json").read_text())
+    assert [id_of(case) for case in inputs] == [e["event_id"] for e in expected]

@@ -154,3 +154,19 @@ def test_hold_summary_levels_sum_by_policy_and_skip_junk() -> None:
         {"numberOfItems": 1},
     ]
     assert hold_summary_levels(records) == {"Spam": 5, "unknown": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=st.sampled_from([s for s, spec in CATALOGUE.items() if spec.event_id_of]), record=odd_records)
+def test_event_id_of_is_the_normalisers_id(stream: str, record: dict[str, Any]) -> None:
+    """The pipeline drops re-read records by this id before normalising: it must be the very same id."""
+    spec = CATALOGUE[stream]
+    assert spec.event_id_of is not None
+    event = spec.normalise(record, NormaliseContext(tenant="acme", observed_at=OBSERVED))
+    assert spec.event_id_of(record) == event.event_id
+
+
+def test_every_time_windowed_log_stream_has_an_event_id_function() -> None:
+    assert {s for s, spec in CATALOGUE.items() if spec.kind == "log"} == {
+        s for s, spec in CATALOGUE.items() if spec.event_id_of is not None
+    }

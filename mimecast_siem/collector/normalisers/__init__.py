@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mimecast_siem.collector.normalisers.audit import normalise_audit
+from mimecast_siem.collector.normalisers.audit import audit_event_id, normalise_audit
 from mimecast_siem.collector.normalisers.common import (
     TAG_TIME_UNPARSED,
     NormaliseContext,
@@ -27,6 +27,9 @@ from mimecast_siem.collector.normalisers.ttp import (
     normalise_ttp_attachment,
     normalise_ttp_impersonation,
     normalise_ttp_url,
+    ttp_attachment_event_id,
+    ttp_impersonation_event_id,
+    ttp_url_event_id,
 )
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "TTP_URL_ID_FIELDS",
     "NormaliseContext",
     "Normaliser",
+    "audit_event_id",
     "email_queue_levels",
     "held_since",
     "hold_summary_levels",
@@ -50,4 +54,7 @@ __all__ = [
     "normalise_ttp_impersonation",
     "normalise_ttp_url",
     "parse_time",
+    "ttp_attachment_event_id",
+    "ttp_impersonation_event_id",
+    "ttp_url_event_id",
 ]

@@ -27,17 +27,21 @@ _CATEGORY = {
 _IP_IN_INFO = re.compile(r"\bIP:\s*([0-9A-Fa-f:.]+)")
 
 
+def audit_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of an audit entry: its ``id``, else a hash of its identifying fields."""
+    record_id = text(record.get("id"))
+    if record_id is not None:
+        return stable_event_id("audit", record_id)
+    return stable_event_id(
+        "audit", record.get("eventTime"), record.get("auditType"), record.get("user"), record.get("eventInfo")
+    )
+
+
 def normalise_audit(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """An audit log entry → ECS event."""
     stream = "audit"
     when, parsed = record_time(record, "eventTime", ctx)
-    record_id = text(record.get("id"))
-    if record_id is not None:
-        event_id = stable_event_id(stream, record_id)
-    else:
-        event_id = stable_event_id(
-            stream, record.get("eventTime"), record.get("auditType"), record.get("user"), record.get("eventInfo")
-        )
+    event_id = audit_event_id(record)
     info = text(record.get("eventInfo"))
     match = _IP_IN_INFO.search(info or "")
     source_ip = ip_text(match.group(1).rstrip(".,:")) if match else None

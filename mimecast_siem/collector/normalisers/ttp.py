@@ -93,11 +93,29 @@ def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str,
     }
 
 
+def ttp_url_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of a URL Protect record (it has no id of its own): a hash of its identifying fields."""
+    return stable_event_id("ttp-url", *(record.get(f) for f in TTP_URL_ID_FIELDS))
+
+
+def ttp_attachment_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of an Attachment Protect record: a hash of its identifying fields."""
+    return stable_event_id("ttp-attachment", *(record.get(f) for f in TTP_ATTACHMENT_ID_FIELDS))
+
+
+def ttp_impersonation_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of an Impersonation Protect record: its ``id``, else a hash of identifying fields."""
+    record_id = text(record.get("id"))
+    if record_id is not None:
+        return stable_event_id("ttp-impersonation", record_id)
+    return stable_event_id("ttp-impersonation", *(record.get(f) for f in TTP_IMPERSONATION_FALLBACK_ID_FIELDS))
+
+
 def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A URL Protect click/scan log line (``clickLogs[]``) → ECS event."""
     stream = "ttp-url"
     when, parsed = record_time(record, "date", ctx)
-    event_id = stable_event_id(stream, *(record.get(f) for f in TTP_URL_ID_FIELDS))
+    event_id = ttp_url_event_id(record)
     verdict = text(record.get("scanResult"))
     action = text(record.get("action"))
     malicious = (verdict or "").lower() == "malicious"
@@ -145,7 +163,7 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
     """An Attachment Protect sandbox log line (``attachmentLogs[]``) → ECS event."""
     stream = "ttp-attachment"
     when, parsed = record_time(record, "date", ctx)
-    event_id = stable_event_id(stream, *(record.get(f) for f in TTP_ATTACHMENT_ID_FIELDS))
+    event_id = ttp_attachment_event_id(record)
     verdict = text(record.get("result"))
     action = text(record.get("actionTriggered"))
     malicious = (verdict or "").lower() == "malicious"
@@ -214,11 +232,7 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
     """An Impersonation Protect log line (``impersonationLogs[]``) → ECS event."""
     stream = "ttp-impersonation"
     when, parsed = record_time(record, "eventTime", ctx)
-    record_id = text(record.get("id"))
-    if record_id is not None:
-        event_id = stable_event_id(stream, record_id)
-    else:
-        event_id = stable_event_id(stream, *(record.get(f) for f in TTP_IMPERSONATION_FALLBACK_ID_FIELDS))
+    event_id = ttp_impersonation_event_id(record)
     malicious = record.get("taggedMalicious") is True
     action = text(record.get("action"))
     hits = number(record.get("hits"))
