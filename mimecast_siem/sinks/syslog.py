@@ -484,6 +484,9 @@ class SyslogSink:
         #: first on the next one after a connection loss (see syslog_transport.ReplayBuffer).
         self._recent = ReplayBuffer(self.options.replay_bytes if self.transport != "udp" else 0)
         self._to_replay: list[bytes] = []
+        # Exposed at 0 from the start, so rate() and alerts work before the first replay or cut.
+        metrics().sink_messages_replayed.labels(sink=self.name)
+        metrics().sink_messages_truncated.labels(sink=self.name)
         del context  # nothing of the context is needed: no files, no identity in the wire format
 
     @property
