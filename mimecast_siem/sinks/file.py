@@ -38,14 +38,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mimecast_siem.config.models import Duration, SinkSettings
-from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import Rejection, SendResult, SinkContext, SinkHealth, SinkTransientError
 from mimecast_siem.sinks.formats import JSON_FORMATS, Encoder, Record, get_encoder
-from mimecast_siem.sinks.registry import format_options, problems_from_validation, sink_options
+from mimecast_siem.sinks.registry import format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -157,13 +156,7 @@ class FileSink:
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
-        try:
-            self.options = FileSinkOptions.model_validate(sink_options(settings, FileSinkOptions))
-        except ValidationError as exc:
-            raise ConfigError(
-                f"invalid options for file sink {settings.name!r}",
-                problems_from_validation(FileSinkOptions, exc, prefix="sink"),
-            ) from None
+        self.options = parse_options(settings, FileSinkOptions, "file")
         self.encoder = get_encoder(settings.format, format_options(settings))
         self.directory = Path(self.options.path or Path(context.data_dir) / "out")
         default_suffix = ".ndjson" if settings.format in JSON_FORMATS else ".log"

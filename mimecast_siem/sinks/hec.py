@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mimecast_siem import __version__
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
@@ -72,7 +72,7 @@ from mimecast_siem.sinks.hec_protocol import (
     pack_requests,
     parse_acks,
 )
-from mimecast_siem.sinks.registry import format_options, problems_from_validation, sink_options
+from mimecast_siem.sinks.registry import format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -239,13 +239,7 @@ class HecSink:
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
-        try:
-            self.options = HecSinkOptions.model_validate(sink_options(settings, HecSinkOptions))
-        except ValidationError as exc:
-            raise ConfigError(
-                f"invalid options for HEC sink {settings.name!r}",
-                problems_from_validation(HecSinkOptions, exc, prefix="sink"),
-            ) from None
+        self.options = parse_options(settings, HecSinkOptions, "HEC")
         self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
         self._token = self._resolve_token()
         register_secret(self._token)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -90,6 +90,25 @@ def sink_options(settings: SinkSettings, model: type[BaseModel]) -> dict[str, An
     if "format_options" not in model.model_fields:
         options.pop("format_options", None)
     return options
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+def parse_options(settings: SinkSettings, model: type[OptionsT], kind: str) -> OptionsT:
+    """Validate a sink's type-specific keys with ``model``.
+
+    Raises:
+        ConfigError: every problem at once, keyed ``sink.<field>`` (secret values masked), with
+            ``kind`` (``"HEC"``, ``"syslog"`` ...) and the sink's name in the message.
+    """
+    try:
+        return model.model_validate(sink_options(settings, model))
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid options for {kind} sink {settings.name!r}",
+            problems_from_validation(model, exc, prefix="sink"),
+        ) from None
 
 
 def format_options(settings: SinkSettings) -> dict[str, Any] | None:

@@ -15,15 +15,14 @@ import threading
 from collections.abc import Sequence
 from typing import BinaryIO, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mimecast_siem.config.models import SinkSettings
-from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import SendResult, SinkContext, SinkHealth, SinkTransientError
 from mimecast_siem.sinks.file import encode_lines
 from mimecast_siem.sinks.formats import get_encoder
-from mimecast_siem.sinks.registry import format_options, problems_from_validation, sink_options
+from mimecast_siem.sinks.registry import format_options, parse_options
 
 
 class StdoutSinkOptions(BaseModel):
@@ -42,13 +41,7 @@ class StdoutSink:
 
     def __init__(self, settings: SinkSettings, context: SinkContext, *, output: BinaryIO | None = None) -> None:
         self.name = settings.name
-        try:
-            self.options = StdoutSinkOptions.model_validate(sink_options(settings, StdoutSinkOptions))
-        except ValidationError as exc:
-            raise ConfigError(
-                f"invalid options for stdout sink {settings.name!r}",
-                problems_from_validation(StdoutSinkOptions, exc, prefix="sink"),
-            ) from None
+        self.options = parse_options(settings, StdoutSinkOptions, "stdout")
         self.encoder = get_encoder(settings.format, format_options(settings))
         self._output = output
         self._lock = threading.Lock()

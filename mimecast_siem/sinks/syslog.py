@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
-from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import metrics
 from mimecast_siem.sinks.base import (
@@ -68,7 +67,7 @@ from mimecast_siem.sinks.formats.syslog_header import (
     parse_facility,
     parse_severity,
 )
-from mimecast_siem.sinks.registry import format_options, problems_from_validation, sink_options
+from mimecast_siem.sinks.registry import format_options, parse_options
 from mimecast_siem.sinks.syslog_transport import (
     DatagramConnection,
     PeerClosedError,
@@ -457,13 +456,7 @@ class SyslogSink:
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
-        try:
-            self.options = SyslogSinkOptions.model_validate(sink_options(settings, SyslogSinkOptions))
-        except ValidationError as exc:
-            raise ConfigError(
-                f"invalid options for syslog sink {settings.name!r}",
-                problems_from_validation(SyslogSinkOptions, exc, prefix="sink"),
-            ) from None
+        self.options = parse_options(settings, SyslogSinkOptions, "syslog")
         self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
         self.builder = message_builder(self.options)
         self.host = self.options.host
