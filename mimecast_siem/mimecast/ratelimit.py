@@ -12,7 +12,8 @@ action using one client id shares one :class:`RateLimiter` (:func:`limiter_for`)
 * then paces request starts near the quota's refill rate while callers keep queueing, never closer
   than the refill interval it learned in this episode: Mimecast's ``X-RateLimit-Reset`` is the time
   until "at least one request is added back" (a lower bound of the refill interval), and a 429 to a
-  request that was already paced proves the spacing was too small. The learned interval keeps
+  request that was already paced proves the spacing was too small, and once an episode has 20
+  successes, elapsed time / successes between two 429s measures it. The learned interval keeps
   pacing starts for FLOOR_MEMORY (5 min) after the last 429, also between episodes. So a long
   backlog meets one 429 and then, after at most a few more while the interval is learned, none;
 * lets a caller bound its wait (``max_wait``): past it, :class:`~mimecast_siem.errors.RateLimited`
@@ -53,6 +54,8 @@ FLOOR_MARGIN = 1.05
 #: How long a learned refill interval keeps pacing request starts after the last 429 (the quota is a
 #: property of the app: a backlog that briefly stops queueing should not burst into it again).
 FLOOR_MEMORY = 300.0
+#: Successes in an episode before their average spacing counts as a measure of the refill interval.
+RATE_SAMPLE_MIN = 20
 
 
 class Priority(IntEnum):
@@ -183,6 +186,7 @@ class RateLimiter:
         self._floor = 0.0  # the refill interval learned from 429s: spacing never shrinks below it
         self._last_refusal = -math.inf
         self._paced_successes = 0  # successes since the last 429 (the spacing was tested by them)
+        self._episode_successes = 0  # successes since the episode's first 429
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class RateLimiter:
         if not in_episode:
             self._episode_start = self._clock()
             self._episode_refusals = 0
+            self._episode_successes = 0
         self._episode_refusals += 1
         already_paused = self.paused_for() > 0
         if retry_after is not None:
@@ -269,7 +274,7 @@ class RateLimiter:
             self._probing = True
             if in_episode and self._paced_successes and self._spacing > 0:
                 # Requests paced this far apart were still refused: the refill is slower.
-                self._floor = max(self._floor, self._spacing * FLOOR_MARGIN)
+                self._floor = max(self._floor, self._spacing * FLOOR_MARGIN, self._measured_interval())
             if refill_hint is not None:
                 # A Retry-After shorter than the reset says a request is allowed sooner: trust it.
                 self._floor = max(self._floor, min(refill_hint, seconds) * FLOOR_MARGIN)
@@ -282,6 +287,18 @@ class RateLimiter:
         self.pause(seconds)
         return seconds
 
+    def _measured_interval(self) -> float:
+        """The refill interval as this episode measured it (0 until it has enough successes).
+
+        The quota was empty at the episode's first 429 and is empty again at this one, so every
+        success in between used a request the quota added back: elapsed time / successes is the
+        refill interval, within one request either way. Other users of the same app make it larger,
+        which is the share this process should pace to.
+        """
+        if self._episode_start is None or self._episode_successes < RATE_SAMPLE_MIN:
+            return 0.0
+        return (self._clock() - self._episode_start) / self._episode_successes
+
     def on_success(self) -> None:
         """A request was not rate limited: the probe succeeded, spacing shrinks, maybe the episode ends."""
         self._streak = 0
@@ -291,6 +308,7 @@ class RateLimiter:
         if self._episode_start is None:
             return
         self._paced_successes += 1
+        self._episode_successes += 1
         self._spacing = max(self._floor, self._spacing * SPACING_DECAY)
         if self._queue and self._spacing >= MIN_SPACING:
             return  # callers still queue: keep pacing near the refill rate

@@ -332,7 +332,9 @@ async def test_a_long_backlog_learns_the_refill_interval_and_stops_earning_429s(
     assert refused, "the burst must run out"
     late = [n for n in refused if n > refused[0] + 1]
     assert len(late) <= 3, f"{len(late)} 429s after the first (at requests {late})"
-    assert 0.025 * 0.8 <= learned <= 0.025 * 2
+    # Both 429s of a drain find the quota empty, so elapsed / successes between them measures the
+    # interval (within one request): the floor lands just above it, not at a fraction of it.
+    assert 0.025 * 0.95 <= learned <= 0.025 * 1.25
 
 
 async def test_the_learned_interval_paces_starts_beyond_the_episode_then_is_forgotten() -> None:
