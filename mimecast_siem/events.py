@@ -7,8 +7,10 @@ formats (sinks/). It lives here, outside both rooms, so neither imports the othe
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -50,3 +52,16 @@ def stable_event_id(stream: str, *parts: Any) -> str:
         h.update(b"\x1f")
         h.update(orjson.dumps(part, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()[:32]
+
+
+@lru_cache(maxsize=8192)
+def canonical_ip(text: str) -> str | None:
+    """``text`` as a canonical IPv4/IPv6 address (surrounding spaces ignored), or None.
+
+    Shared by the normalisers (``source.ip``) and the formats (typed IP fields); memoised because
+    the same senders repeat across records.
+    """
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None

@@ -475,8 +475,9 @@ class SyslogSink:
         self._lock = asyncio.Lock()
         #: Frames sent on the current connection (most recent replay_bytes), and frames to send again
         #: first on the next one after a connection loss (see syslog_transport.ReplayBuffer).
-        self._recent = ReplayBuffer(self.options.replay_bytes if self.transport != "udp" else 0)
-        self._to_replay: list[bytes] = []
+        replay_bytes = self.options.replay_bytes if self.transport != "udp" else 0
+        self._recent = ReplayBuffer(replay_bytes)
+        self._to_replay = ReplayBuffer(replay_bytes)
         # Exposed at 0 from the start, so rate() and alerts work before the first replay or cut.
         metrics().sink_messages_replayed.labels(sink=self.name)
         metrics().sink_messages_truncated.labels(sink=self.name)
@@ -538,7 +539,7 @@ class SyslogSink:
             return SendResult(accepted=rendered.accepted, rejected=rendered.rejected, bytes_sent=0)
         async with self._lock:
             connection = await self._ensure_connected()
-            replay = self._to_replay
+            replay = self._to_replay.frames()
             try:
                 if isinstance(connection, DatagramConnection):
                     await connection.send(rendered.messages, write_timeout=self._seconds(self.options.write_timeout))
@@ -574,7 +575,7 @@ class SyslogSink:
         """Close the connection politely (TLS close_notify). Idempotent."""
         async with self._lock:
             connection, self._connection = self._connection, None
-            if self._to_replay:
+            if len(self._to_replay):
                 log.warning(
                     "Syslog sink %s closes with %d messages it could not send again to %s after the connection "
                     "was lost; the receiver may have dropped them.",
@@ -582,7 +583,7 @@ class SyslogSink:
                     len(self._to_replay),
                     self.peer,
                 )
-                self._to_replay = []
+                self._to_replay.clear()
         if connection is not None:
             await connection.close()
 
@@ -686,10 +687,8 @@ class SyslogSink:
             self._connection = None
         if failed and isinstance(connection, StreamConnection) and len(self._recent):
             if replay_needed(connection, tls=self.transport == "tls"):
-                # Frames still waiting from an earlier loss come first; keep the newest replay_bytes.
-                pending = ReplayBuffer(self._recent.max_bytes)
-                pending.extend([*self._to_replay, *self._recent.take()])
-                self._to_replay = pending.take()
+                # After frames still waiting from an earlier loss; the newest replay_bytes are kept.
+                self._to_replay.extend(self._recent.take())
             else:
                 self._recent.clear()
 
@@ -707,7 +706,7 @@ class SyslogSink:
                 size,
                 self.peer,
             )
-            self._to_replay = []
+            self._to_replay.clear()
         self._recent.extend([*replayed, *frames])
 
     @staticmethod

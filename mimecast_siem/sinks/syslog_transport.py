@@ -104,6 +104,10 @@ class ReplayBuffer:
         while self._size > self.max_bytes and self._frames:
             self._size -= len(self._frames.popleft())
 
+    def frames(self) -> list[bytes]:
+        """Every frame held, oldest first (the buffer keeps them)."""
+        return list(self._frames)
+
     def take(self) -> list[bytes]:
         """Every frame held, oldest first; the buffer is empty afterwards."""
         frames = list(self._frames)

@@ -12,6 +12,7 @@ def test_replay_buffer_keeps_the_newest_whole_frames_within_its_bound() -> None:
     buffer.extend([b"aaaa", b"bbbb"])
     buffer.extend([b"cccc"])  # 12 bytes: the oldest whole frame goes
     assert buffer.size == 8
+    assert buffer.frames() == [b"bbbb", b"cccc"]  # a look that keeps them
     assert buffer.take() == [b"bbbb", b"cccc"]
     assert buffer.size == 0
     assert len(buffer) == 0

@@ -9,7 +9,6 @@ record whose time cannot be read is stamped with the poll time and tagged
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from mimecast_siem.events import Event
+from mimecast_siem.events import Event, canonical_ip
 from mimecast_siem.mimecast import parse_mimecast_time
 
 #: ECS version the documents follow.
@@ -227,15 +226,7 @@ def _url_parts(value: str) -> dict[str, Any]:
 def ip_text(value: Any) -> str | None:
     """An IP address string, validated (anything else is left out of ``source.ip``)."""
     raw = text(value)
-    return None if raw is None else _canonical_ip(raw)
-
-
-@lru_cache(maxsize=_MEMO_SIZE)
-def _canonical_ip(raw: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
+    return None if raw is None else canonical_ip(raw)
 
 
 def prune(document: dict[str, Any]) -> dict[str, Any]:

@@ -23,15 +23,13 @@ entering hold 5, leaving 3), at least 5 for a block.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mimecast_siem.events import Event
+from mimecast_siem.events import Event, canonical_ip
 
 VERDICT_SEVERITY: dict[str, int] = {"clean": 1, "unknown": 3, "suspicious": 6, "malicious": 8}
 """CEF severity (0-10) of each normalised verdict, before the +1 for a blocking action."""
@@ -165,7 +163,7 @@ class _Lookup:
     def ip(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
         """The first value that is a valid IPv4/IPv6 address (formats put it in typed IP fields)."""
         found = self.first_text(doc=doc, raw=raw)
-        return None if found is None else _canonical_ip(found)
+        return None if found is None else canonical_ip(found)
 
     def first_text(self, *, doc: Iterable[str] = (), raw: Iterable[str] = ()) -> str | None:
         """Like :meth:`text` but a list gives its first element (a single sender)."""
@@ -176,15 +174,6 @@ class _Lookup:
 
 
 _MAPPINGS = (dict, Mapping)
-
-
-@functools.lru_cache(maxsize=8192)
-def _canonical_ip(text: str) -> str | None:
-    """``text`` as a canonical IPv4/IPv6 address, or None (memoised: senders repeat)."""
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        return None
 
 
 #: Split dotted paths (the paths are constants of this module, so this stays small).
