@@ -367,7 +367,7 @@ class BackfillRunner:
     async def _record(self, window: BackfillWindow, result: WindowResult) -> None:
         job = await self.store.mark_window_done(self.job.id, window.stream, window.start, result.delivered)
         self.job = job
-        self.progress.window_done(window.stream, result.delivered)
+        self.progress.window_done(window.stream, result.delivered, result.dead_lettered)
         self.display.update(self.progress)
         m = self.metrics
         m.backfill_windows.labels(tenant=job.tenant, stream=window.stream).inc()
@@ -697,14 +697,18 @@ class BackfillWorker:
         finally:
             self.runner = None
         self.outcomes.append(outcome)
-        log.info(
-            "Backfill job %d ended %s: %d of %d windows, %d events in this run.",
+        dead = runner.progress.dead_lettered
+        log.log(
+            logging.WARNING if dead else logging.INFO,
+            "Backfill job %d ended %s: %d of %d windows, %d events in this run, %d of them dead-lettered%s.",
             job.id,
             outcome.result,
             outcome.job.windows_done,
             outcome.job.windows_total,
             runner.progress.events,
-            extra={"job_id": job.id, "tenant": job.tenant, "result": outcome.result},
+            dead,
+            " (see 'mimecast-siem dead-letters list')" if dead else "",
+            extra={"job_id": job.id, "tenant": job.tenant, "result": outcome.result, "dead_lettered": dead},
         )
 
     def _why_not_runnable(self, job: BackfillJob) -> str | None:

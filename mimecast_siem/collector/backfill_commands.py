@@ -10,7 +10,9 @@ Registered by ``collector/commands.py`` (it imports this module's :func:`registe
 Every flag is checked (``backfill_plan.plan_backfill``) before the state store is opened or a
 request is made; bad input exits 2. Re-running the same command resumes the same job (the job is
 keyed by tenant, streams, range and sinks). Exit codes: 0 done (or cancelled, or queued), 1 the job
-failed or could not run, 2 bad input, 130 interrupted (the job is queued again; re-run to continue).
+failed or could not run, 2 bad input, 3 done but some events were dead-lettered (a sink refused
+them permanently: ``mimecast-siem dead-letters list``), 130 interrupted (the job is queued again;
+re-run to continue).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ log = logging.getLogger("mimecast_siem.collector")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+#: The job ran to its end but a sink refused some events permanently (they are in the dead-letter file).
+EXIT_DEAD_LETTERED = 3
 EXIT_INTERRUPTED = 130
 
 PROGRESS_MODES = ("auto", "bar", "log", "none")
@@ -388,12 +392,24 @@ class Foreground:
             table = self.progress == "bar" or (self.terminal and sys.stdout.isatty())
             render_summary(self.runner.progress, sys.stdout, terminal=table)
         total = f"{job.windows_done} of {job.windows_total} windows, {job.events:,} events in all runs"
+        dead = self.runner.progress.dead_lettered if self.runner is not None else 0
+        if dead and outcome.result in ("done", "cancelled"):
+            what = "is done" if outcome.result == "done" else "was cancelled"
+            _out(f"Backfill job {job.id} {what}: {total}.")
+            _err(
+                f"error: {dead:,} events of backfill job {job.id} were dead-lettered (a sink refused them "
+                f"permanently) and did not reach the SIEM; see 'mimecast-siem dead-letters list', fix the cause, "
+                "then 'mimecast-siem dead-letters replay'."
+            )
+            return EXIT_DEAD_LETTERED
         if outcome.result == "done":
             _out(f"Backfill job {job.id} is done: {total}.")
             return EXIT_OK
         if outcome.result == "cancelled":
             _out(f"Backfill job {job.id} was cancelled: {total}.")
             return EXIT_OK
+        if dead:
+            _err(f"{dead:,} events of this run were dead-lettered; see 'mimecast-siem dead-letters list'.")
         if outcome.result == "failed":
             _err(f"error: backfill job {job.id} failed: {outcome.error}")
             _out(f"Backfill job {job.id} failed after {total}; re-run the same command to retry the rest.")

@@ -31,7 +31,7 @@ from rich.table import Table
 
 log = logging.getLogger("mimecast_siem.collector")
 
-SUMMARY_HEADER = ("STREAM", "WINDOWS", "EVENTS", "DURATION", "EVENTS/S", "FAILURES")
+SUMMARY_HEADER = ("STREAM", "WINDOWS", "EVENTS", "DEAD-LETTERED", "DURATION", "EVENTS/S", "FAILURES")
 
 
 @dataclass(slots=True)
@@ -43,7 +43,9 @@ class StreamProgress:
         windows_total: windows of this stream in the job.
         windows_done: windows delivered so far (including earlier runs).
         done_at_start: windows that were already done when this run started.
-        events: events delivered in this run.
+        events: events delivered in this run (including the dead-lettered ones: the sinks took them
+            off the pipeline, but into the dead-letter file, not the SIEM).
+        dead_lettered: events of this run a sink refused permanently (in the dead-letter file).
         events_before: events delivered by earlier runs.
         failures: failed window attempts in this run (each was retried or failed the job).
         started: monotonic time this run started.
@@ -56,6 +58,7 @@ class StreamProgress:
     done_at_start: int = 0
     events: int = 0
     events_before: int = 0
+    dead_lettered: int = 0
     failures: int = 0
     started: float = 0.0
     finished: float | None = None
@@ -114,11 +117,12 @@ class JobProgress:
             finished=self.clock() if windows_done >= windows_total else None,
         )
 
-    def window_done(self, stream: str, events: int) -> None:
-        """A window of ``stream`` was delivered and recorded."""
+    def window_done(self, stream: str, events: int, dead_lettered: int = 0) -> None:
+        """A window of ``stream`` was delivered and recorded (``dead_lettered`` of its events went to the dead letters)."""
         progress = self.streams[stream]
         progress.windows_done += 1
         progress.events += events
+        progress.dead_lettered += dead_lettered
         if progress.complete and progress.finished is None:
             progress.finished = self.clock()
 
@@ -140,6 +144,11 @@ class JobProgress:
     def events(self) -> int:
         """Events delivered in this run over all streams."""
         return sum(p.events for p in self.streams.values())
+
+    @property
+    def dead_lettered(self) -> int:
+        """Events of this run a sink refused permanently, over all streams."""
+        return sum(p.dead_lettered for p in self.streams.values())
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -167,7 +176,7 @@ def progress_line(job: JobProgress, p: StreamProgress, now: float) -> str:
 
 
 def summary_rows(job: JobProgress, now: float) -> list[tuple[str, ...]]:
-    """The summary table's rows (header first): windows, events, duration, events/s, failures per stream."""
+    """The summary table's rows (header first): windows, events, dead-lettered, duration, events/s, failures."""
     rows: list[tuple[str, ...]] = [SUMMARY_HEADER]
     for p in job.streams.values():
         rows.append(
@@ -175,6 +184,7 @@ def summary_rows(job: JobProgress, now: float) -> list[tuple[str, ...]]:
                 p.stream,
                 f"{p.windows_done}/{p.windows_total}",
                 f"{p.events:,}",
+                f"{p.dead_lettered:,}",
                 format_seconds(p.elapsed(now)),
                 format_rate(p.events_per_second(now)),
                 str(p.failures),

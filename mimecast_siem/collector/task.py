@@ -404,6 +404,20 @@ class StreamTask:
             what = f"Window {window}"
         else:
             what = "Poll"
+        if result.dead_lettered:
+            # Taken off the pipeline, but into the dead-letter file: the SIEM does not have them.
+            log.warning(
+                "%s of stream %s for tenant %s delivered %d events in %d pages and was committed; %d of them were "
+                "dead-lettered (a sink refused them permanently; see 'mimecast-siem dead-letters list').",
+                what,
+                ctx.stream,
+                ctx.tenant,
+                result.delivered,
+                result.pages,
+                result.dead_lettered,
+                extra=extra,
+            )
+            return
         log.info(
             "%s of stream %s for tenant %s delivered %d events in %d pages and was committed.",
             what,

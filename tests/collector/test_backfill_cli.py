@@ -129,7 +129,7 @@ def test_run_resume_list_and_cancel(simulator_process: Any, tmp_path: Path, caps
     assert "Backfill job 1 of tenant acme, stream ttp-url: 3/3 windows" in captured.err
     assert "events/s, ETA" in captured.err
     lines = captured.out.splitlines()
-    assert lines[0].split() == ["STREAM", "WINDOWS", "EVENTS", "DURATION", "EVENTS/S", "FAILURES"]
+    assert lines[0].split() == ["STREAM", "WINDOWS", "EVENTS", "DEAD-LETTERED", "DURATION", "EVENTS/S", "FAILURES"]
     assert lines[1].split()[:2] == ["ttp-url", "3/3"]
     assert "Backfill job 1 is done: 3 of 3 windows" in captured.out
     start = datetime.fromisoformat(since.replace("Z", "+00:00"))
@@ -197,3 +197,35 @@ def test_progress_bars_and_summary_table_when_forced(
     assert "┃ STREAM  ┃ WINDOWS ┃ EVENTS ┃" in out
     assert "│ ttp-url │     4/4 │" in out
     assert "Backfill job 1 is done: 4 of 4 windows" in out
+
+
+def test_dead_lettered_events_get_their_own_column_and_exit_code(
+    simulator_process: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every event refused by the sink: the run says so, exits 3 and points at ``dead-letters list``."""
+    raw = daemon_config(simulator_process.url, "client-1", "secret-1", tmp_path, streams=("ttp-url",))
+    # A syslog sink whose message ceiling no event fits, with oversize events dead-lettered (UDP to a
+    # port nobody listens on: nothing is sent, every event goes to the dead-letter file).
+    raw["sinks"] = [
+        {"name": "tiny", "type": "syslog", "host": "127.0.0.1", "port": 9, "transport": "udp",
+         "max_message_bytes": 480, "oversize": "dead-letter"}
+    ]  # fmt: skip
+    config = str(write_config(tmp_path / "config.yaml", raw))
+    since, until = _range(8, 4)
+    code = main(["backfill", "--config", config, "--tenant", "acme", "--stream", "ttp-url", "--since", since,
+                 "--until", until, "--window", "2m", "--progress", "none"])  # fmt: skip
+    captured = capsys.readouterr()
+    start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    end = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    truth = len(ground_truth(simulator_process.url, "ttp-url", start, end))
+    assert truth > 0
+    assert code == 3, captured
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["STREAM", "WINDOWS", "EVENTS", "DEAD-LETTERED", "DURATION", "EVENTS/S", "FAILURES"]
+    row = lines[1].split()
+    assert row[:2] == ["ttp-url", "2/2"]
+    assert row[2] == row[3] == f"{truth:,}"
+    assert f"error: {truth:,} events of backfill job 1 were dead-lettered" in captured.err
+    assert "'mimecast-siem dead-letters list'" in captured.err
+    assert main(["dead-letters", "list", "--config", config]) == 0
+    assert "tiny" in capsys.readouterr().out

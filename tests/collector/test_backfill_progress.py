@@ -105,12 +105,13 @@ def test_summary_rows_and_plain_table() -> None:
     ticks = Ticks()
     job = job_with(ticks)
     ticks.now += 20
-    job.window_done("ttp-url", 1000)
+    job.window_done("ttp-url", 1000, 1200)
     job.window_failed("ttp-url")
     rows = summary_rows(job, ticks.now)
-    assert rows[0] == ("STREAM", "WINDOWS", "EVENTS", "DURATION", "EVENTS/S", "FAILURES")
-    assert rows[1] == ("ttp-url", "3/10", "1,000", "0:20", "50.0", "1")
-    assert rows[2] == ("audit", "4/4", "0", "0:00", "0.0", "0")
+    assert rows[0] == ("STREAM", "WINDOWS", "EVENTS", "DEAD-LETTERED", "DURATION", "EVENTS/S", "FAILURES")
+    assert rows[1] == ("ttp-url", "3/10", "1,000", "1,200", "0:20", "50.0", "1")
+    assert rows[2] == ("audit", "4/4", "0", "0", "0:00", "0.0", "0")
+    assert job.dead_lettered == 1200
     out = io.StringIO()
     render_summary(job, out, terminal=False, now=ticks.now)
     lines = out.getvalue().splitlines()

@@ -78,7 +78,9 @@ def test_on_a_terminal_bars_per_stream_and_a_summary_table(simulator_process: An
         assert re.search(bar, text), text[-3000:]
     # The summary table (rich box drawing) and the closing line.
     assert "Backfill job 1 (acme)" in text
-    assert re.search(r"┃ STREAM\s+┃ WINDOWS ┃\s+EVENTS ┃ DURATION ┃ EVENTS/S ┃ FAILURES ┃", text), text[-3000:]
+    assert re.search(r"┃ STREAM\s+┃ WINDOWS ┃\s+EVENTS ┃ DEAD-LETTERED ┃ DURATION ┃ EVENTS/S ┃ FAILURES ┃", text), text[
+        -3000:
+    ]
     assert re.search(r"│ ttp-url\s+│\s+6/6 │", text)
     assert "Backfill job 1 is done: 12 of 12 windows" in text
 
@@ -96,6 +98,6 @@ def test_without_a_terminal_plain_lines_and_a_plain_table(simulator_process: Any
     )
     assert re.search(r"Backfill job 1 of tenant acme, stream audit: 6/6 windows", done.stderr)
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["STREAM", "WINDOWS", "EVENTS", "DURATION", "EVENTS/S", "FAILURES"]
+    assert lines[0].split() == ["STREAM", "WINDOWS", "EVENTS", "DEAD-LETTERED", "DURATION", "EVENTS/S", "FAILURES"]
     assert [line.split()[:2] for line in lines[1:3]] == [["ttp-url", "6/6"], ["audit", "6/6"]]  # catalogue order
     assert lines[3].startswith("Backfill job 1 is done: 12 of 12 windows")
