@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 import mimecast_siem.simulator.streams  # noqa: F401 - importing registers the stream endpoints
+from mimecast_siem.simulator import siem
 from mimecast_siem.simulator.auth import TokenRejected
 from mimecast_siem.simulator.config import FaultSettings, ScriptedFault, SimulatorConfig
 from mimecast_siem.simulator.control import add_control_routes, is_loopback
@@ -148,6 +149,7 @@ def api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             now=world.clock.time(),
             config_max_page_size=world.config.max_page_size,
             config_default_page_size=world.config.default_page_size,
+            base_url=str(request.url.origin()),
         )
         try:
             result = await ep.call(api_request, world)
@@ -261,6 +263,7 @@ def build_app(world: World, registry: EndpointRegistry | None = None) -> web.App
     for ep in registry:
         for method in ep.methods:
             app.router.add_route(method, ep.path, api_handler(ep))
+    siem.add_file_routes(app)
     add_control_routes(app)
     return app
 

@@ -174,6 +174,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--next-on-last-page", action="store_true", help="final page carries next (Elastic mock quirk)")
     p.add_argument(
+        "--siem-rate", type=float, default=SimulatorConfig.siem_rate, help="messages per second in the SIEM logs"
+    )
+    p.add_argument(
+        "--siem-file-interval", type=parse_duration, default=900.0, help="SIEM records per batch file (default 15m)"
+    )
+    p.add_argument(
+        "--siem-file-delay", type=parse_duration, default=60.0, help="batch file appears this long after its slot"
+    )
+    p.add_argument("--siem-url-ttl", type=parse_duration, default=300.0, help="how long a listed file URL stays valid")
+    p.add_argument("--siem-corrupt-files", type=int, default=0, help="the next N SIEM files carry a corrupt line")
+    p.add_argument("--siem-expired-urls", type=int, default=0, help="the next N SIEM file URLs are already expired")
+    p.add_argument(
         "--fault-seed", type=int, default=None, help="seed of the random faults (default: derived from --seed)"
     )
     p.add_argument(
@@ -201,6 +213,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         truncated_rate=malformed,
         html_rate=malformed,
         next_on_last_page=args.next_on_last_page,
+        siem_corrupt_files=args.siem_corrupt_files,
+        siem_expired_urls=args.siem_expired_urls,
         seed=args.fault_seed,
     )
     late = LateArrivals(
@@ -221,6 +235,10 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         email_queue_shape=args.email_queue_shape,
         default_page_size=args.default_page_size,
         faults=faults,
+        siem_rate=args.siem_rate,
+        siem_file_interval=args.siem_file_interval,
+        siem_file_delay=args.siem_file_delay,
+        siem_url_ttl=args.siem_url_ttl,
     )
 
 

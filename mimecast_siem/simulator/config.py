@@ -15,8 +15,14 @@ from typing import Any, Literal
 #: Log streams the simulator generates at a configurable rate (records per second).
 RATED_STREAMS: tuple[str, ...] = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
 
+#: SIEM log types as ground-truth streams (``siem-<type>``, spaces as dashes; simulator/siem_records.py).
+SIEM_GROUND_TRUTH_STREAMS: tuple[str, ...] = (
+    "siem-receipt", "siem-process", "siem-delivery", "siem-av", "siem-spam", "siem-internal-email-protect",
+    "siem-impersonation-protect", "siem-url-protect", "siem-attachment-protect", "siem-journal",
+)  # fmt: skip
+
 #: Every stream name ground truth can be asked for.
-GROUND_TRUTH_STREAMS: tuple[str, ...] = (*RATED_STREAMS, "held-messages", "held-release")
+GROUND_TRUTH_STREAMS: tuple[str, ...] = (*RATED_STREAMS, "held-messages", "held-release", *SIEM_GROUND_TRUTH_STREAMS)
 
 EmailQueueShape = Literal["numbers", "samples", "alternate"]
 EMAIL_QUEUE_SHAPES: tuple[str, ...] = ("numbers", "samples", "alternate")
@@ -174,6 +180,10 @@ class FaultSettings:
         repeat_page_token: ``next`` repeats the token the client sent (a pagination loop).
         force_401: The next N authenticated requests answer 401 and expire the presented token.
         script: Deterministic faults consumed in order of arrival.
+        siem_expired_urls: The next N SIEM batch file URLs listed are already expired (403).
+        siem_corrupt_files: The next N non-empty SIEM files downloaded carry a corrupt line (for good).
+        siem_duplicate_lines: The next N non-empty SIEM files downloaded repeat one record line (for good).
+        siem_stall_cursor: The SIEM stream answers an empty page with the cursor it was sent.
         seed: Seed of the PRNG behind the random faults; ``None`` derives it from the world seed.
     """
 
@@ -189,6 +199,10 @@ class FaultSettings:
     repeat_page_token: bool = False
     force_401: int = 0
     script: list[ScriptedFault] = field(default_factory=list)
+    siem_expired_urls: int = 0
+    siem_corrupt_files: int = 0
+    siem_duplicate_lines: int = 0
+    siem_stall_cursor: bool = False
     seed: int | None = None
 
     def validate(self) -> None:
@@ -209,6 +223,10 @@ class FaultSettings:
             raise _bad("faults.force_401", self.force_401, "an integer >= 0")
         for item in self.script:
             item.validate()
+        for name in ("siem_expired_urls", "siem_corrupt_files", "siem_duplicate_lines"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise _bad(f"faults.{name}", value, "an integer >= 0")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (the shape ``POST /_sim/faults`` accepts)."""
@@ -276,6 +294,10 @@ class SimulatorConfig:
         frozen_at: Freeze the simulator clock at this UTC instant (moved only by
             ``clock.advance``/``POST /_sim/clock``); ``None`` follows the wall clock.
         cache_records: Upper bound of generated records kept in memory.
+        siem_rate: Messages per second passing the gateway (each gives SIEM records of several types).
+        siem_file_interval: Seconds of SIEM records per batch file (a file per type per slot).
+        siem_file_delay: Seconds after its slot ends that a batch file appears.
+        siem_url_ttl: Seconds a listed batch file URL stays valid.
     """
 
     host: str = "127.0.0.1"
@@ -293,6 +315,10 @@ class SimulatorConfig:
     faults: FaultSettings = field(default_factory=FaultSettings)
     frozen_at: datetime | None = None
     cache_records: int = 100_000
+    siem_rate: float = 0.5
+    siem_file_interval: float = 900.0
+    siem_file_delay: float = 60.0
+    siem_url_ttl: float = 300.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -332,5 +358,17 @@ class SimulatorConfig:
         self.faults.validate()
         if self.frozen_at is not None and self.frozen_at.utcoffset() is None:
             raise _bad("frozen_at", self.frozen_at, "a timezone-aware datetime")
+        if not (isinstance(self.siem_rate, int | float) and 0 <= self.siem_rate <= 10_000):
+            raise _bad("siem_rate", self.siem_rate, "messages per second between 0 and 10000")
+        if not (
+            isinstance(self.siem_file_interval, int | float)
+            and 60 <= self.siem_file_interval <= 86400
+            and 86400 % int(self.siem_file_interval) == 0
+            and self.siem_file_interval == int(self.siem_file_interval)
+        ):
+            raise _bad("siem_file_interval", self.siem_file_interval, "whole seconds 60-86400 dividing a day")
+        _check_non_negative("siem_file_delay", self.siem_file_delay)
+        if not (isinstance(self.siem_url_ttl, int | float) and self.siem_url_ttl > 0):
+            raise _bad("siem_url_ttl", self.siem_url_ttl, "seconds > 0")
         if not (isinstance(self.cache_records, int) and self.cache_records >= 1000):
             raise _bad("cache_records", self.cache_records, "an integer >= 1000")

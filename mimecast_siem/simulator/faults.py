@@ -66,6 +66,7 @@ class FaultState:
         self._script: list[ScriptedFault] = []
         self._force_401 = 0
         self._quotas: dict[str, QuotaBucket] = {}
+        self._siem: dict[str, int] = {}
         self.configure(settings)
 
     def configure(self, settings: FaultSettings) -> None:
@@ -77,6 +78,11 @@ class FaultState:
         self._script = [ScriptedFault(s.path, s.count, s.status, s.kind, s.delay) for s in settings.script]
         self._force_401 = settings.force_401
         self._quotas = {}
+        self._siem = {
+            "siem_expired_urls": settings.siem_expired_urls,
+            "siem_corrupt_files": settings.siem_corrupt_files,
+            "siem_duplicate_lines": settings.siem_duplicate_lines,
+        }
 
     @property
     def script_remaining(self) -> int:
@@ -97,6 +103,13 @@ class FaultState:
                     del self._script[i]
                 return item
         return None
+
+    def take_siem(self, name: str) -> bool:
+        """Whether the counted SIEM fault ``name`` applies to this file (consumes one)."""
+        if self._siem.get(name, 0) > 0:
+            self._siem[name] -= 1
+            return True
+        return False
 
     def take_force_401(self) -> bool:
         """Whether this request must answer 401 (consumes one)."""

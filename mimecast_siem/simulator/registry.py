@@ -65,6 +65,7 @@ class ApiRequest:
         now: Simulated time of the request, epoch seconds.
         config_max_page_size: Largest page size accepted.
         config_default_page_size: Page size when none is given.
+        base_url: ``http://host:port`` the request came to (for absolute URLs in answers).
     """
 
     path: str
@@ -78,6 +79,7 @@ class ApiRequest:
     now: float
     config_max_page_size: int = 500
     config_default_page_size: int = 100
+    base_url: str = ""
 
     @property
     def item(self) -> dict[str, Any]:

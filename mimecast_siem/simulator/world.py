@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 
 from mimecast_siem.simulator.auth import TokenStore
 from mimecast_siem.simulator.clock import Clock
-from mimecast_siem.simulator.config import GROUND_TRUTH_STREAMS, RATED_STREAMS, SimulatorConfig
+from mimecast_siem.simulator.config import (
+    GROUND_TRUTH_STREAMS,
+    RATED_STREAMS,
+    SIEM_GROUND_TRUTH_STREAMS,
+    SimulatorConfig,
+)
 from mimecast_siem.simulator.faults import FaultState
 from mimecast_siem.simulator.holds import HoldQueue
 from mimecast_siem.simulator.logstore import BUCKET_SECONDS, BucketCache, LogStream, collect
@@ -143,4 +148,10 @@ class World:
             return collect(account.holds.release_log, lo, hi, visible_by)
         if stream == "held-messages":
             return collect(account.holds.entries, lo, hi, visible_by)
+        if stream in SIEM_GROUND_TRUTH_STREAMS:
+            from mimecast_siem.simulator.siem import siem_ground_truth
+
+            return siem_ground_truth(
+                self, stream, start, end, client_id=client_id, include_future_visible=include_future_visible
+            )
         raise ValueError(f"stream={stream!r} is unknown; allowed: {', '.join(GROUND_TRUTH_STREAMS)}")
