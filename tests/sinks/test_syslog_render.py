@@ -160,3 +160,23 @@ def test_builder_cef_over_rfc3164() -> None:
     builder = SyslogMessageBuilder(rfc="3164", hostname="fwd1", procid="7", facility=4)
     message = render([event], builder=builder, framing=None).messages[0]
     assert message.startswith(b"<38>Nov 25 10:00:00 fwd1 mimecast-siem[7]: CEF:0|Mimecast|Email Security|")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "identity"),
+    [
+        ("leef", ["tenant={tenant}", "stream={stream}", "eventId={event_id}"]),
+        ("cef", ["|{stream}:", "externalId={event_id}", "cs6Label=tenant cs6={tenant}"]),
+    ],
+)
+def test_truncation_never_removes_the_event_identity(fmt: str, identity: list[str]) -> None:
+    """Long values (subject, URL, reason) come after the identity, so cutting the tail keeps it."""
+    raw = record("ttp-url", subject="s" * 900, url="http://x/" + "u" * 3000, reason="r" * 500)
+    big = make_event("ttp-url", raw, document={})
+    builder = SyslogMessageBuilder(rfc="3164", hostname="fwd1", max_bytes=1024)  # UDP/3164: 1024 in all
+    out = render([big], fmt, builder=builder, framing=None)
+    assert out.truncated == 1
+    message = out.messages[0].decode()
+    assert len(message.encode()) <= 1024
+    for part in identity:
+        assert part.format(tenant=big.tenant, stream=big.stream, event_id=big.event_id) in message, message

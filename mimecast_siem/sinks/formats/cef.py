@@ -13,6 +13,10 @@ Escaping (sinks.md section 3.1, CEF implementation standard):
   applied to the unescaped value, in characters. A value over its cap keeps its start and ends with
   :data:`TRUNCATION_MARKER`, so a reader sees it was cut.
 
+The identity pairs (``externalId`` = event id, ``cs6`` = tenant; the stream is the header's class
+id) come right after ``rt`` and before every long value, so a syslog message cut to the receiver's
+size limit loses its tail, never the event's identity.
+
 Mimecast URLs are often longer than ``request``'s 1023 characters: ``request`` carries the URL cut
 to 1023 with the marker, and ``cs1`` (label ``fullUrl``, 4000) carries it up to 4000. Severity and
 the event class come from :mod:`~mimecast_siem.sinks.formats.event_facts`, shared with LEEF.
@@ -138,7 +142,10 @@ def cef_extension(facts: EventFacts) -> list[tuple[str, str]]:
 
 def _extension_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
     yield "rt", str(epoch_millis(facts.time))
+    # Identity first: a message cut to the receiver's size limit loses its tail, never these.
     yield "externalId", facts.event_id
+    yield "cs6Label", "tenant"
+    yield "cs6", facts.tenant
     if facts.action:
         yield "act", facts.action
     if facts.verdict:
@@ -187,8 +194,6 @@ def _extension_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
     for key, (label, value) in zip(("cs4", "cs5", "flexString1", "flexString2"), extras, strict=False):
         yield f"{key}Label", label
         yield key, value
-    yield "cs6Label", "tenant"
-    yield "cs6", facts.tenant
     for slot, (label, number) in zip((1, 2, 3), facts.counts, strict=False):
         yield f"cn{slot}Label", label
         yield f"cn{slot}", str(number)

@@ -18,6 +18,9 @@
   ``devTimeFormat``; ``sev`` is 1-10; ``cat`` is the event class.
 * Values are cut to :data:`VALUE_LIMIT` characters with :data:`TRUNCATION_MARKER`, so a 70 KB
   subject cannot blow up a line; URLs keep up to 4000 characters.
+* The identity attributes (``tenant``, ``stream``, ``eventId``) come right after the fixed ones
+  (``devTime`` ... ``sev``) and before every long value: a syslog message cut to the receiver's
+  size limit loses its tail, never the event's id.
 """
 
 from __future__ import annotations
@@ -141,6 +144,10 @@ def _attribute_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
     yield "devTimeFormat", DEV_TIME_FORMAT
     yield "cat", facts.event_class
     yield "sev", str(max(1, min(10, facts.severity)))
+    # Identity first: a message cut to the receiver's size limit loses its tail, never these.
+    yield "tenant", facts.tenant
+    yield "stream", facts.stream
+    yield "eventId", facts.event_id
     if facts.source_ip:
         yield "src", facts.source_ip
     user = facts.recipient or facts.user
@@ -179,9 +186,6 @@ def _attribute_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
     yield from facts.extras
     for label, number in facts.counts:
         yield label, str(number)
-    yield "tenant", facts.tenant
-    yield "stream", facts.stream
-    yield "eventId", facts.event_id
 
 
 class LeefEncoder:

@@ -35,8 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.formats.base import Record
 
-#: OCSF schema version the records follow.
-OCSF_VERSION = "1.3.0"
+#: OCSF schema version the records follow (validated in the tests against the official export of
+#: this version, shipped by the ``ocsf-json-schema`` package). 1.4.0 is the first with ``is_alert``,
+#: the ``Observed`` security-control action (3) and ``policy`` in the Security Control profile.
+OCSF_VERSION = "1.4.0"
 
 PRODUCT = {"name": "Mimecast Email Security", "vendor_name": "Mimecast"}
 
@@ -365,7 +367,8 @@ def _with_user(evidence: dict[str, Any], address: Any) -> dict[str, Any]:
     """Add the affected user (the clicker, the recipient) to a finding's evidence when known."""
     email = _address(address)
     if email:
-        evidence["user"] = {"email_addr": email}
+        # A user object needs one of account, name or uid: the address is the name Mimecast knows.
+        evidence["user"] = {"name": email, "email_addr": email}
     return evidence
 
 
@@ -413,7 +416,7 @@ def _map_ttp_impersonation(event: Event, raw: dict[str, Any]) -> _Mapped:
         if ip:
             evidence["src_endpoint"] = {"ip": ip}
         if email.get("from"):
-            evidence["user"] = {"email_addr": email["from"]}
+            evidence["user"] = {"name": email["from"], "email_addr": email["from"]}
         finding = _FindingSpec(
             title="Mimecast Impersonation Protect: impersonation attempt",
             types=_strings(raw.get("identifiers")) or ["Impersonation"],
