@@ -30,9 +30,9 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    MIMECAST_SIEM__DATA_DIR=/var/lib/mimecast-siem \
-    MIMECAST_SIEM__SERVER__HOST=0.0.0.0 \
-    MIMECAST_SIEM__SERVER__PORT=9108
+    MIMECAST_SIEM_DEFAULT__DATA_DIR=/var/lib/mimecast-siem \
+    MIMECAST_SIEM_DEFAULT__SERVER__HOST=0.0.0.0 \
+    MIMECAST_SIEM_DEFAULT__SERVER__PORT=9108
 USER 10001:10001
 WORKDIR /var/lib/mimecast-siem
 VOLUME ["/var/lib/mimecast-siem"]

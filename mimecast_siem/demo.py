@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from mimecast_siem.collector.daemon import Daemon
 from mimecast_siem.config import STREAM_NAMES, Settings, parse_duration
+from mimecast_siem.errors import ConfigError
 from mimecast_siem.observability import configure_logging
 from mimecast_siem.observability.metrics import Metrics, reset_metrics
 from mimecast_siem.simulator import HeldQueueSettings, LateArrivals, SimulatorConfig, run_simulator
@@ -40,7 +41,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--duration", default=None, help="Stop after this long (e.g. 30s, 2m); default: until Ctrl-C.")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="Output directory (default ./demo-out).")
     demo.add_argument(
-        "--metrics-port", type=int, default=9108, help="Port of /metrics on 127.0.0.1 (0 = any free port)."
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="Port of /metrics on 127.0.0.1 (default 0: a free port, shown when the demo starts).",
     )
     demo.add_argument("--seed", type=int, default=7, help="Seed of the simulated data.")
     demo.set_defaults(handler=demo_command)
@@ -110,7 +114,15 @@ async def demo_command(args: argparse.Namespace) -> int:
             progress = Progress(m, out, sys.stdout)
             started = time.monotonic()
             try:
-                await asyncio.wait_for(daemon.started.wait(), timeout=30)
+                started_wait = asyncio.create_task(daemon.started.wait())
+                await asyncio.wait({started_wait, runner}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+                started_wait.cancel()
+                if runner.done() and not daemon.started.is_set():
+                    try:
+                        return runner.result()
+                    except ConfigError as exc:  # e.g. the metrics port is taken: one line, exit 2
+                        sys.stderr.write(f"error: {exc}\n")
+                        return 2
                 progress.intro(sim.url, daemon.port, log_path)
                 while not runner.done():
                     if duration is not None and time.monotonic() - started >= duration:

@@ -29,7 +29,7 @@ from mimecast_siem.actions.http import build_actions_app
 from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_entry, parameter_table, params_schema
 from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
-from mimecast_siem.config import add_config_arguments, settings_from_args
+from mimecast_siem.config import add_config_arguments, add_output_argument, settings_from_args
 from mimecast_siem.config.models import Settings, parse_duration
 
 log = logging.getLogger("mimecast_siem.actions")
@@ -115,7 +115,13 @@ def cli_user() -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    _print_json([catalogue_entry(spec) for spec in CATALOGUE.values()])
+    entries = [catalogue_entry(spec) for spec in CATALOGUE.values()]
+    if getattr(args, "output", "json") == "text":
+        width = max((len(e["name"]) for e in entries), default=0)
+        for entry in entries:
+            sys.stdout.write(f"{entry['name'].ljust(width)}  {entry.get('summary') or ''}".rstrip() + "\n")
+        return EXIT_OK
+    _print_json(entries)
     return EXIT_OK
 
 
@@ -324,7 +330,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     action_sub = action.add_subparsers(dest="action_command", metavar="SUBCOMMAND")
     action.set_defaults(handler=lambda _a: (action.print_help(sys.stderr), EXIT_BAD_INPUT)[1])
 
-    p_list = action_sub.add_parser("list", help="List every action as JSON.")
+    p_list = action_sub.add_parser("list", help="List every action (JSON by default).")
+    # The catalogue is built in; --config is accepted (and ignored) like every other action sub-command.
+    add_config_arguments(p_list)
+    add_output_argument(p_list, default="json")
     p_list.set_defaults(handler=_list)
 
     p_desc = action_sub.add_parser("describe", help="Show an action's parameters and JSON schema.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -50,7 +51,12 @@ from mimecast_siem.collector.backfill_plan import (
     target_sinks,
 )
 from mimecast_siem.collector.progress import choose_display, format_seconds, render_summary
-from mimecast_siem.config import Settings, add_config_arguments, print_problems, settings_from_args
+from mimecast_siem.config import (
+    Settings,
+    add_config_arguments,
+    print_problems,
+    settings_from_args,
+)
 from mimecast_siem.config.models import format_duration, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
@@ -151,6 +157,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--status", choices=[s.value for s in BackfillStatus], default=None, help="Only jobs with this status."
     )
     listing.add_argument("--limit", type=int, default=50, metavar="N", help="At most N jobs, newest first (50).")
+    listing.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json"),
+        default="text",
+        help="'backfill list' output: text (a table) or json (a stable document, docs/operations.md).",
+    )
     parser.set_defaults(handler=backfill_command)
 
 
@@ -187,6 +200,8 @@ def _check_action_flags(args: argparse.Namespace) -> str | None:
         "--window": args.window is not None,
         "--queue": args.queue,
     }
+    if args.action != "list" and args.output != "text":
+        return "--output applies to 'backfill list' only"
     if args.action in ("list", "cancel"):
         given = [flag for flag, present in run_flags.items() if present]
         if given:
@@ -475,12 +490,35 @@ async def backfill_list(settings: Settings, args: argparse.Namespace) -> int:
     status = BackfillStatus(args.status) if args.status else None
     async with await StateStore.open(settings.state_url()) as store:
         jobs = await store.list_backfill_jobs(status=status, tenant=args.tenant, limit=args.limit)
+    if args.output == "json":
+        _out(json.dumps({"jobs": [job_document(job) for job in jobs]}, indent=2))
+        return EXIT_OK
     if not jobs:
         _out("No backfill jobs" + (" match." if status or args.tenant else " yet."))
         return EXIT_OK
     for line in job_table(jobs, datetime.now(UTC)):
         _out(line)
     return EXIT_OK
+
+
+def job_document(job: BackfillJob) -> dict[str, Any]:
+    """One job of ``backfill list --output json`` (pure; the shape is documented in docs/operations.md)."""
+    return {
+        "id": job.id,
+        "tenant": job.tenant,
+        "status": job.status.value,
+        "streams": list(job.streams),
+        "sinks": list(job.sinks),
+        "since": _iso(job.since),
+        "until": _iso(job.until),
+        "window_seconds": int(job.window.total_seconds()),
+        "windows_done": job.windows_done,
+        "windows_total": job.windows_total,
+        "events": job.events,
+        "owner": job.owner if job.status is BackfillStatus.RUNNING else None,
+        "updated_at": _iso(job.updated_at),
+        "error": job.error,
+    }
 
 
 def job_table(jobs: list[BackfillJob], now: datetime) -> list[str]:
@@ -560,6 +598,7 @@ __all__ = [
     "backfill_command",
     "backfill_list",
     "backfill_run",
+    "job_document",
     "job_table",
     "register",
 ]

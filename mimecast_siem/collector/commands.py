@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mimecast_siem.checkpoints import StateStore, StateStoreError
-from mimecast_siem.config import STREAM_NAMES, Settings, add_config_arguments, print_problems, settings_from_args
+from mimecast_siem.config import (
+    STREAM_NAMES,
+    Settings,
+    add_config_arguments,
+    add_output_argument,
+    print_problems,
+    settings_from_args,
+)
 from mimecast_siem.config.models import parse_start_from
 from mimecast_siem.errors import ConfigError
 
@@ -49,6 +57,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     actions = checkpoints.add_subparsers(dest="checkpoints_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="Show every checkpoint, its lag and its lease holder.")
     add_config_arguments(listing)
+    add_output_argument(listing)
     listing.set_defaults(handler=checkpoints_list)
 
     setting = actions.add_parser("set", help="Move a checkpoint (backwards to re-read, forwards to skip).")
@@ -155,6 +164,22 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
         rows = await store.list_checkpoints()
         leases = {(lease.tenant, lease.stream): lease for lease in await store.list_leases()}
     now = datetime.now(UTC)
+    if getattr(args, "output", "text") == "json":
+        documents = []
+        for row in rows:
+            lease = leases.get((row.tenant, row.stream))
+            documents.append(
+                {
+                    "tenant": row.tenant,
+                    "stream": row.stream,
+                    "checkpoint": _iso(row.window_end),
+                    "lag_seconds": max(int((now - row.window_end).total_seconds()), 0),
+                    "updated_by": row.updated_by,
+                    "lease_holder": lease.owner if lease is not None and lease.held_at(now) else None,
+                }
+            )
+        _out(json.dumps({"checkpoints": documents}, indent=2))
+        return EXIT_OK
     header = ("TENANT", "STREAM", "CHECKPOINT", "LAG", "UPDATED BY", "LEASE HOLDER")
     table: list[tuple[str, ...]] = [header]
     for row in rows:
@@ -164,7 +189,7 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
             (
                 row.tenant,
                 row.stream,
-                row.window_end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                _iso(row.window_end),
                 _human(now - row.window_end),
                 row.updated_by or "-",
                 holder,
@@ -243,6 +268,10 @@ def _out(text: str) -> None:
 
 def _err(text: str) -> None:
     sys.stderr.write(text + "\n")
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _human(delta: timedelta) -> str:

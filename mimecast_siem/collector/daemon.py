@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import inspect
 import logging
@@ -34,6 +35,7 @@ from mimecast_siem.collector.backfill import BackfillWorker
 from mimecast_siem.collector.supervisor import Supervisor
 from mimecast_siem.collector.task import utc_now
 from mimecast_siem.config.models import Settings
+from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.health import HealthState, build_health_app
 from mimecast_siem.observability.metrics import metrics
@@ -92,6 +94,21 @@ DEFAULT_APP_CONFIGURATORS: tuple[AppConfigurator, ...] = (mount_action_api,)
 def default_instance_id() -> str:
     """``<hostname>-<pid>``: unique per process, readable in lease tables."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class PortUnavailable(ConfigError):
+    """The HTTP port (server.host:server.port) cannot be bound: in use, or not allowed."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        reason = (
+            "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror or error})"
+        )
+        super().__init__(
+            f"{host}:{port} (server.host:server.port) {reason}; stop the other process, or set server.port "
+            "to a free port (0 picks one)"
+        )
+        self.host = host
+        self.port = port
 
 
 class Daemon:
@@ -241,7 +258,10 @@ class Daemon:
         stack.push_async_callback(runner.cleanup)
         server = self.settings.server
         site = web.TCPSite(runner, server.host, server.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise PortUnavailable(server.host, server.port, exc) from None
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else server.port
         if self.port_file is not None:

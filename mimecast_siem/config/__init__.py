@@ -13,7 +13,7 @@ interpolates ``${VAR}``, applies ``MIMECAST_SIEM__<KEY>__<KEY>...`` environment 
 
 from __future__ import annotations
 
-from mimecast_siem.config.cli import add_config_arguments, print_problems, settings_from_args
+from mimecast_siem.config.cli import add_config_arguments, add_output_argument, print_problems, settings_from_args
 from mimecast_siem.config.loader import LoadedConfig, load_config, load_settings
 from mimecast_siem.config.models import (
     DEFAULT_STREAMS,
@@ -64,6 +64,7 @@ __all__ = [
     "StreamSettings",
     "TenantSettings",
     "add_config_arguments",
+    "add_output_argument",
     "format_duration",
     "load_config",
     "load_settings",

@@ -44,6 +44,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: ``--output`` choices of the list and check commands (``text`` for people, ``json`` for scripts).
+OUTPUT_FORMATS = ("text", "json")
+
+
+def add_output_argument(parser: argparse.ArgumentParser, *, default: str = "text") -> None:
+    """Add ``--output {text,json}`` (the JSON shapes are documented in docs/operations.md)."""
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=OUTPUT_FORMATS,
+        default=default,
+        help=f"Output format (default {default}); json is one document with a stable shape (docs/operations.md).",
+    )
+
+
 def settings_from_args(
     args: argparse.Namespace, env: Mapping[str, str] | None = None, *, stderr: TextIO | None = None
 ) -> Settings:

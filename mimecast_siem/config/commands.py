@@ -8,17 +8,21 @@ unavailable). It prints a short summary and exits 0, or prints every problem and
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
-from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, print_problems
+from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, add_output_argument, print_problems
 from mimecast_siem.config.loader import LoadedConfig, load_config
 from mimecast_siem.config.models import STREAM_NAMES, Settings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.observability.logging import configure_logging
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -35,6 +39,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Load the configuration as the daemon would and report every problem at once.",
     )
     add_config_arguments(check)
+    add_output_argument(check)
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="Also reach everything: a token and one cheap call per tenant, each sink's health check, the "
+        "state store; report each (exit 1 when one fails).",
+    )
     check.set_defaults(handler=check_command)
     schema = commands.add_parser("schema", help="Print the JSON schema of the configuration file.")
     schema.set_defaults(handler=schema_command)
@@ -44,6 +55,7 @@ def check_command(args: argparse.Namespace, *, out: TextIO | None = None, err: T
     """Handler of ``config check``."""
     stdout = out or sys.stdout
     stderr = err or sys.stderr
+    as_json = getattr(args, "output", "text") == "json"
     configure_logging(args.log_level or "WARNING", args.log_format or "auto", stream=stderr)
     try:
         loaded = load_config(args.config)
@@ -51,19 +63,50 @@ def check_command(args: argparse.Namespace, *, out: TextIO | None = None, err: T
         if extra:
             raise ConfigError("configuration check failed", problems=extra)
     except ConfigError as exc:
-        print_problems(exc, stderr)
+        if as_json:
+            problems = [
+                {"key": p.key, "message": p.message, "value": p.value, "source": p.source} for p in exc.problems
+            ] or [{"key": "(configuration)", "message": str(exc), "value": None, "source": None}]
+            stdout.write(json.dumps({"ok": False, "problems": problems}, indent=2) + "\n")
+        else:
+            print_problems(exc, stderr)
         return EXIT_BAD_CONFIG
-    stdout.write(summary(loaded))
-    return EXIT_OK
+    checks: list[Any] = []
+    if getattr(args, "connect", False):
+        connect = importlib.import_module("mimecast_siem.collector.connect")
+        checks = asyncio.run(connect.connect_checks(loaded.settings))
+    failed = any(not c.ok for c in checks)
+    if as_json:
+        document = summary_document(loaded)
+        if getattr(args, "connect", False):
+            document["connect"] = [c.to_json() for c in checks]
+            document["ok"] = not failed
+        stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        stdout.write(summary(loaded))
+        if checks:
+            stdout.write(connect_report(checks))
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def connect_report(checks: list[Any]) -> str:
+    """The ``--connect`` lines: one per check, ``ok``/``FAILED``, what and how long."""
+    lines = ["connect:"]
+    for check in checks:
+        mark = "ok" if check.ok else "FAILED"
+        lines.append(f"  {mark:6} {check.kind} {check.name}: {check.detail} ({check.seconds:.2f}s)")
+    failed = sum(1 for c in checks if not c.ok)
+    lines.append(f"{len(checks) - failed} of {len(checks)} reachable" + (f"; {failed} failed" if failed else ""))
+    return "\n".join(lines) + "\n"
 
 
 def deep_check(settings: Settings) -> list[ConfigProblem]:
-    """Checks beyond validation: every sink type resolves to a loadable class."""
+    """Checks beyond validation: usable directories, and every sink type resolves to a loadable class."""
+    problems = path_problems(settings)
     try:
         from mimecast_siem.sinks import load_sink_class  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
-        return []
-    problems: list[ConfigProblem] = []
+        return problems
     for index, sink in enumerate(settings.sinks):
         try:
             load_sink_class(sink.type)
@@ -77,6 +120,87 @@ def deep_check(settings: Settings) -> list[ConfigProblem]:
                 )
             )
     return problems
+
+
+def path_problems(settings: Settings) -> list[ConfigProblem]:
+    """The data directory, the SQLite file's directory and the dead-letter file's directory: each must be a
+    directory when it exists (a file in their place makes the daemon fail at start)."""
+    problems: list[ConfigProblem] = []
+    wanted: list[tuple[str, Path]] = [("data_dir", settings.data_dir)]
+    url = settings.state_url()
+    if url.startswith("sqlite:///"):
+        wanted.append(("state.url", Path(url.removeprefix("sqlite:///")).parent))
+    wanted.append(("dead_letter.path", settings.dead_letter_path().parent))
+    seen: set[Path] = set()
+    for key, directory in wanted:
+        for candidate in (directory, *directory.parents):
+            if candidate in seen or not candidate.exists():
+                continue
+            seen.add(candidate)
+            if not candidate.is_dir():
+                problems.append(
+                    ConfigProblem(
+                        key,
+                        f"{candidate} is a file, not a directory; point {key} at a directory (or remove the file)",
+                        repr(str(directory)),
+                    )
+                )
+            break
+    return problems
+
+
+#: Values whose origin ``config check`` always shows (the ones an image or chart usually sets).
+SHOWN_ORIGINS: tuple[tuple[str, ...], ...] = (
+    ("data_dir",),
+    ("server", "host"),
+    ("server", "port"),
+    ("state", "url"),
+    ("logging", "level"),
+    ("logging", "format"),
+)
+
+
+def origins(loaded: LoadedConfig) -> dict[str, str]:
+    """Where each value came from: ``config.yaml:12``, ``env MIMECAST_SIEM__...``, ``file ...`` or ``default``.
+
+    Every value set by the file or the environment, plus :data:`SHOWN_ORIGINS` (``default`` when unset).
+    """
+    found: dict[str, str] = {}
+    for path, origin in sorted(loaded.sources.origins.items(), key=lambda kv: [str(k) for k in kv[0]]):
+        if path:
+            found[".".join(str(k) for k in path)] = origin
+    for path in SHOWN_ORIGINS:
+        inherited = loaded.sources.origin(path) or ""
+        # A parent set from the environment as a whole (MIMECAST_SIEM__SERVER='{port: 9}') counts; a parent
+        # YAML key with the value left out does not.
+        found.setdefault(".".join(path), inherited if inherited.startswith("env ") else "default")
+    return dict(sorted(found.items()))
+
+
+def summary_document(loaded: LoadedConfig) -> dict[str, Any]:
+    """``config check --output json`` (no secrets; the shape is documented in docs/operations.md)."""
+    s = loaded.settings
+    state_kind = "sqlite" if s.state.url is None else s.state_url().split(":", 1)[0].split("+", 1)[0]
+    return {
+        "ok": True,
+        "config_file": str(loaded.path) if loaded.path else None,
+        "tenants": [
+            {
+                "name": t.name,
+                "enabled": t.enabled,
+                "base_url": t.base_url,
+                "verify_tls": t.verify_tls,
+                "streams": list(s.enabled_streams(t)),
+            }
+            for t in s.tenants
+        ],
+        "sinks": [{"name": k.name, "type": k.type, "format": k.format, "enabled": k.enabled} for k in s.sinks],
+        "routes": [{"streams": list(r.streams), "tenants": list(r.tenants), "sinks": list(r.sinks)} for r in s.routes],
+        "state": {"backend": state_kind},
+        "data_dir": str(s.data_dir),
+        "server": {"host": s.server.host, "port": s.server.port},
+        "sources": origins(loaded),
+    }
 
 
 def summary(loaded: LoadedConfig) -> str:
@@ -106,6 +230,12 @@ def summary(loaded: LoadedConfig) -> str:
         lines.append("routes: none (every stream goes to every enabled sink)")
     state_kind = "sqlite" if s.state.url is None else s.state_url().split(":", 1)[0]
     lines.append(f"state: {state_kind}; data dir {s.data_dir}")
+    lines.append(f"server: {s.server.host}:{s.server.port}")
+    lines.append("where values came from (file line, environment variable, secret file, or default):")
+    label = f"{loaded.path.name}:" if loaded.path else None
+    for key, origin in origins(loaded).items():
+        if tuple(key.split(".")) in SHOWN_ORIGINS or label is None or not origin.startswith(label):
+            lines.append(f"  {key}: {origin}")
     return "\n".join(lines) + "\n"
 
 

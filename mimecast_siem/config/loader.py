@@ -4,7 +4,9 @@ Steps, each collecting problems instead of stopping at the first:
 
 1. read the YAML file (``--config`` or ``MIMECAST_SIEM_CONFIG``; none = environment only), with
    ``${VAR}`` interpolation and the line of every key;
-2. apply ``MIMECAST_SIEM__*`` overrides (precedence: defaults < YAML < environment);
+2. apply ``MIMECAST_SIEM_DEFAULT__*`` defaults (the container image's) for keys the file leaves out,
+   then ``MIMECAST_SIEM__*`` overrides (precedence: built-in defaults < ``MIMECAST_SIEM_DEFAULT__*``
+   < YAML < ``MIMECAST_SIEM__*``);
 3. read ``<secret>_file`` files and register every secret with the log redactor;
 4. validate with pydantic, check cross-references, tenant stream overrides, CA bundles and (when
    the sinks room provides it) each sink's type-specific options.
@@ -24,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mimecast_siem.config.models import Settings, SinkSettings, StreamSettings
-from mimecast_siem.config.overrides import CONFIG_PATH_ENV, apply_env_overrides
+from mimecast_siem.config.overrides import CONFIG_PATH_ENV, apply_env_defaults, apply_env_overrides
 from mimecast_siem.config.problems import parse_key, problems_from_validation, reference_problems
 from mimecast_siem.config.schema import SETTINGS_SHAPE, Shape
 from mimecast_siem.config.secrets import MASKED, collect_secrets, resolve_secret_files
@@ -88,6 +90,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         # The file could not be read or parsed: report that alone, since every other problem would
         # be a consequence of the missing file.
         raise _config_error(problems)
+    problems.extend(apply_env_defaults(tree, environ, sources))
     problems.extend(apply_env_overrides(tree, environ, sources))
     problems.extend(resolve_secret_files(tree, sources))
     coerce_text_scalars(tree, sources)

@@ -22,6 +22,8 @@ from mimecast_siem.config.sources import SourceMap, TreePath, item_label, render
 from mimecast_siem.errors import ConfigProblem
 
 ENV_PREFIX = "MIMECAST_SIEM__"
+#: Defaults from the environment (set by the container image): below the file, above the built-in defaults.
+DEFAULT_PREFIX = "MIMECAST_SIEM_DEFAULT__"
 #: The variable naming the YAML file when ``--config`` is not given.
 CONFIG_PATH_ENV = "MIMECAST_SIEM_CONFIG"
 
@@ -67,6 +69,53 @@ def apply_env_overrides(tree: dict[str, Any], env: Mapping[str, str], sources: S
                 sources.set((*section, index), f"{origin} (which adds this item)")
         sources.set(path, origin, replace_subtree=True)
     return problems
+
+
+def apply_env_defaults(tree: dict[str, Any], env: Mapping[str, str], sources: SourceMap) -> list[ConfigProblem]:
+    """Apply ``MIMECAST_SIEM_DEFAULT__<KEY>__...`` variables for keys the file does not set.
+
+    Precedence: built-in defaults < these < the YAML file < ``MIMECAST_SIEM__*`` overrides. The image
+    sets its container defaults (data directory, listen address and port) this way, so a mounted
+    config file's values win unless a ``MIMECAST_SIEM__*`` variable is set on purpose. Only map keys
+    are addressed (no list items).
+    """
+    problems: list[ConfigProblem] = []
+    chosen = [(k, v) for k, v in env.items() if k.upper().startswith(DEFAULT_PREFIX)]
+    for name, raw in sorted(chosen, key=lambda kv: (kv[0].count("__"), kv[0].upper())):
+        segments = name[len(DEFAULT_PREFIX) :].split("__")
+        if any(not s for s in segments):
+            problems.append(
+                ConfigProblem(
+                    name,
+                    "malformed default name: separate keys with exactly two underscores "
+                    "(MIMECAST_SIEM_DEFAULT__SERVER__PORT)",
+                    source=f"env {name}",
+                )
+            )
+            continue
+        if _is_set(tree, segments):
+            continue
+        try:
+            path = _apply(tree, segments, raw)
+        except _OverrideRefused as refused:
+            problems.append(ConfigProblem(refused.key, refused.message, source=f"env {name}"))
+            continue
+        sources.set(path, f"env {name} (a default: the file does not set it)", replace_subtree=True)
+    return problems
+
+
+def _is_set(tree: dict[str, Any], segments: list[str]) -> bool:
+    """Whether the file already sets the key that ``segments`` names (matched like overrides)."""
+    node: Any = tree
+    for segment in segments:
+        if not isinstance(node, dict):
+            return True  # a list or scalar in the way: leave it to the file
+        wanted = normalise_key(segment)
+        match = next((k for k in node if isinstance(k, str) and normalise_key(k) == wanted), None)
+        if match is None:
+            return False
+        node = node[match]
+    return True
 
 
 def _list_lengths(node: Any, path: TreePath = ()) -> dict[TreePath, int]:
@@ -215,4 +264,12 @@ def env_name(path: TreePath, tree: Any = None) -> str:
     return ENV_PREFIX + "__".join(parts)
 
 
-__all__ = ["CONFIG_PATH_ENV", "ENV_PREFIX", "apply_env_overrides", "env_name", "override_variables"]
+__all__ = [
+    "CONFIG_PATH_ENV",
+    "DEFAULT_PREFIX",
+    "ENV_PREFIX",
+    "apply_env_defaults",
+    "apply_env_overrides",
+    "env_name",
+    "override_variables",
+]

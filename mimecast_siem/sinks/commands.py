@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from mimecast_siem import __version__
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.sinks.base import Sink, SinkContext
-from mimecast_siem.sinks.deadletter import DeadLetters, ReplayBusy, ReplayReport, dumps_event_json
+from mimecast_siem.sinks.deadletter import DeadLetter, DeadLetters, ReplayBusy, ReplayReport, dumps_event_json
 from mimecast_siem.sinks.registry import build_sinks
 
 EXIT_OK = 0
@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     listing.add_argument("--sink", metavar="NAME", help="Only entries of this sink.")
     listing.add_argument("--limit", type=_non_negative, default=50, help="Show the newest N entries (default 50).")
     listing.add_argument("--json", action="store_true", help="Print full entries as JSON lines (events included).")
+    listing.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json"),
+        default="text",
+        help="text (a line per entry) or json: one document {path, total, shown, corrupt_lines, entries} "
+        "with the entries' metadata (no events; docs/operations.md).",
+    )
     listing.set_defaults(handler=list_command)
 
     replay = actions.add_parser("replay", help="Send dead-lettered events again; delivered ones are removed.")
@@ -82,7 +90,16 @@ def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     store = _dead_letters(settings)
     read = store.read(sink=args.sink)
     entries = read.entries[-args.limit :] if args.limit else []
-    if args.json:
+    if getattr(args, "output", "text") == "json" and not args.json:
+        document = {
+            "path": str(store.path),
+            "total": len(read.entries),
+            "shown": len(entries),
+            "corrupt_lines": read.corrupt_lines,
+            "entries": [entry_summary(entry) for entry in entries],
+        }
+        out.write(dumps_event_json(document).decode() + "\n")
+    elif args.json:
         for entry in entries:
             out.write(dumps_event_json(entry.to_json()).decode() + "\n")
     else:
@@ -99,6 +116,19 @@ def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         out.write(summary + f" in {store.path}\n")
     out.flush()
     return EXIT_OK
+
+
+def entry_summary(entry: DeadLetter) -> dict[str, Any]:
+    """One entry of ``dead-letters list --output json``: its metadata, not the event (pure)."""
+    return {
+        "ts": entry.ts.isoformat(timespec="seconds"),
+        "sink": entry.sink,
+        "tenant": entry.tenant,
+        "stream": entry.stream,
+        "event_id": entry.event_id,
+        "reason": entry.reason,
+        "attempts": entry.attempts,
+    }
 
 
 async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:

@@ -144,7 +144,7 @@ def test_runs_as_a_non_root_user_with_the_data_volume_writable(dockerfile: tuple
     keywords = [kw for kw, _ in final.instructions]
     assert keywords.index("USER") < keywords.index("ENTRYPOINT")
     env = env_of(final)
-    data_dir = env["MIMECAST_SIEM__DATA_DIR"]
+    data_dir = env["MIMECAST_SIEM_DEFAULT__DATA_DIR"]
     assert final.all("VOLUME") == [f'["{data_dir}"]']
     assert final.all("WORKDIR")[-1] == data_dir
     assert f"-o {uid} -g {gid}" in " ".join(final.all("RUN")), "the data dir belongs to the runtime user"
@@ -158,8 +158,8 @@ def test_entrypoint_healthcheck_and_port(dockerfile: tuple[dict[str, str], list[
     assert final.all("ENTRYPOINT") == ['["mimecast-siem"]']
     assert final.all("CMD") == ['["run"]']
     env = env_of(final)
-    port = env["MIMECAST_SIEM__SERVER__PORT"]
-    assert env["MIMECAST_SIEM__SERVER__HOST"] == "0.0.0.0"
+    port = env["MIMECAST_SIEM_DEFAULT__SERVER__PORT"]
+    assert env["MIMECAST_SIEM_DEFAULT__SERVER__HOST"] == "0.0.0.0"
     assert final.all("EXPOSE") == [port]
     (healthcheck,) = final.all("HEALTHCHECK")
     assert "CMD [" in healthcheck, "exec form: no shell in the check"
