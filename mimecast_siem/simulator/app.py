@@ -15,7 +15,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-import mimecast_siem.simulator.streams  # noqa: F401 - importing registers the stream endpoints
+# Importing these modules registers their endpoints.
+import mimecast_siem.simulator.log_endpoints
+import mimecast_siem.simulator.streams
+import mimecast_siem.simulator.threat_feed  # noqa: F401
 from mimecast_siem.simulator import siem
 from mimecast_siem.simulator.auth import TokenRejected
 from mimecast_siem.simulator.config import FaultSettings, ScriptedFault, SimulatorConfig

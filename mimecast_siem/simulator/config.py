@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 #: Log streams the simulator generates at a configurable rate (records per second).
-RATED_STREAMS: tuple[str, ...] = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
+RATED_STREAMS: tuple[str, ...] = (
+    "ttp-url", "ttp-attachment", "ttp-impersonation", "audit",
+    "dlp", "archive-search", "archive-view", "search", "rejections",
+)  # fmt: skip
 
 #: SIEM log types as ground-truth streams (``siem-<type>``, spaces as dashes; simulator/siem_records.py).
 SIEM_GROUND_TRUTH_STREAMS: tuple[str, ...] = (
@@ -21,8 +24,13 @@ SIEM_GROUND_TRUTH_STREAMS: tuple[str, ...] = (
     "siem-impersonation-protect", "siem-url-protect", "siem-attachment-protect", "siem-journal",
 )  # fmt: skip
 
-#: Every stream name ground truth can be asked for.
-GROUND_TRUTH_STREAMS: tuple[str, ...] = (*RATED_STREAMS, "held-messages", "held-release", *SIEM_GROUND_TRUTH_STREAMS)
+#: The two threat-intel feeds (``feedType`` malware_customer / malware_grid), keyed by stream name.
+THREAT_FEEDS: dict[str, str] = {"threat-intel-customer": "malware_customer", "threat-intel-grid": "malware_grid"}
+
+#: Every stream name ground truth can be asked for (``message-release`` is ``held-release``'s other name).
+GROUND_TRUTH_STREAMS: tuple[str, ...] = (
+    *RATED_STREAMS, "held-messages", "held-release", "message-release", *THREAT_FEEDS, *SIEM_GROUND_TRUTH_STREAMS,
+)  # fmt: skip
 
 EmailQueueShape = Literal["numbers", "samples", "alternate"]
 EMAIL_QUEUE_SHAPES: tuple[str, ...] = ("numbers", "samples", "alternate")
@@ -263,7 +271,37 @@ class FaultSettings:
 
 def default_rates() -> dict[str, float]:
     """Records per second per log stream when a config names none."""
-    return {"ttp-url": 2.0, "ttp-attachment": 0.5, "ttp-impersonation": 0.2, "audit": 0.1}
+    return {
+        "ttp-url": 2.0, "ttp-attachment": 0.5, "ttp-impersonation": 0.2, "audit": 0.1,
+        "dlp": 0.2, "archive-search": 0.05, "archive-view": 0.05, "search": 0.05, "rejections": 0.5,
+    }  # fmt: skip
+
+
+@dataclass
+class ThreatFeedSettings:
+    """The threat-intel feeds (``/api/ttp/threat-intel/get-feed``): STIX 2.1 indicators over time.
+
+    Attributes:
+        rates: New indicators per second per feed stream (``threat-intel-customer``, ``threat-intel-grid``).
+        update_share: Share of feed entries that are a new version (later ``modified``) of an
+            indicator published earlier: same id, so a consumer must deduplicate by id and version.
+        page_size: Objects per answer before the next-token header is set.
+    """
+
+    rates: dict[str, float] = field(default_factory=lambda: {"threat-intel-customer": 0.02, "threat-intel-grid": 0.1})
+    update_share: float = 0.1
+    page_size: int = 100
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid field."""
+        for stream, rate in self.rates.items():
+            if stream not in THREAT_FEEDS:
+                raise _bad("threat_feeds.rates", stream, ", ".join(THREAT_FEEDS))
+            if not (isinstance(rate, int | float) and 0 <= rate <= 10_000):
+                raise _bad(f"threat_feeds.rates[{stream}]", rate, "indicators per second between 0 and 10000")
+        _check_fraction("threat_feeds.update_share", self.update_share)
+        if not (isinstance(self.page_size, int) and 1 <= self.page_size <= 10_000):
+            raise _bad("threat_feeds.page_size", self.page_size, "an integer between 1 and 10000")
 
 
 def default_apps() -> list[tuple[str, str]]:
@@ -282,10 +320,12 @@ class SimulatorConfig:
         apps: ``(client_id, client_secret)`` pairs; each app is its own tenant with its own data.
         token_lifetime: Access-token lifetime in seconds (``expires_in``).
         rates: Records per second per log stream (``ttp-url``, ``ttp-attachment``,
-            ``ttp-impersonation``, ``audit``); missing streams generate nothing.
+            ``ttp-impersonation``, ``audit``, ``dlp``, ``archive-search``, ``archive-view``,
+            ``search``, ``rejections``); missing streams generate nothing.
         history: How far back data exists, seconds before start (bounded to 90 days).
         late: Late-arrival settings for the log streams.
         holds: Held-queue settings.
+        threat_feeds: Threat-intel feed settings.
         email_queue_shape: ``numbers`` (documented), ``samples`` (``[{date, count}]``, as XSOAR reads
             it) or ``alternate`` (switches on every request).
         default_page_size: Page size when a request gives none.
@@ -309,6 +349,7 @@ class SimulatorConfig:
     history: float = 7200.0
     late: LateArrivals = field(default_factory=LateArrivals)
     holds: HeldQueueSettings = field(default_factory=HeldQueueSettings)
+    threat_feeds: ThreatFeedSettings = field(default_factory=ThreatFeedSettings)
     email_queue_shape: EmailQueueShape = "numbers"
     default_page_size: int = 100
     max_page_size: int = API_MAX_PAGE_SIZE
@@ -347,6 +388,7 @@ class SimulatorConfig:
             raise _bad("history", self.history, "seconds between 0 and 7776000 (90 days)")
         self.late.validate()
         self.holds.validate()
+        self.threat_feeds.validate()
         if self.email_queue_shape not in EMAIL_QUEUE_SHAPES:
             raise _bad("email_queue_shape", self.email_queue_shape, ", ".join(EMAIL_QUEUE_SHAPES))
         if not (isinstance(self.max_page_size, int) and 1 <= self.max_page_size <= API_MAX_PAGE_SIZE):

@@ -16,14 +16,17 @@ from mimecast_siem.simulator.config import (
     GROUND_TRUTH_STREAMS,
     RATED_STREAMS,
     SIEM_GROUND_TRUTH_STREAMS,
+    THREAT_FEEDS,
     SimulatorConfig,
 )
 from mimecast_siem.simulator.faults import FaultState
 from mimecast_siem.simulator.holds import HoldQueue
+from mimecast_siem.simulator.log_records import ALL_BUILDERS
 from mimecast_siem.simulator.logstore import BUCKET_SECONDS, BucketCache, LogStream, collect
 from mimecast_siem.simulator.pagetoken import PageTokenCodec
-from mimecast_siem.simulator.records import BUILDERS, AccountProfile
+from mimecast_siem.simulator.records import AccountProfile
 from mimecast_siem.simulator.stats import SimulatorStats
+from mimecast_siem.simulator.threat_feed_store import ThreatFeed
 
 T = TypeVar("T")
 
@@ -36,15 +39,22 @@ class Account:
         profile: Its people and domains.
         streams: Rated log streams by name.
         holds: Its held-message queue.
+        feeds: Its threat-intel feeds by stream name (``threat-intel-customer``, ``threat-intel-grid``).
     """
 
     def __init__(
-        self, client_id: str, profile: AccountProfile, streams: dict[str, LogStream], holds: HoldQueue
+        self,
+        client_id: str,
+        profile: AccountProfile,
+        streams: dict[str, LogStream],
+        holds: HoldQueue,
+        feeds: dict[str, ThreatFeed] | None = None,
     ) -> None:
         self.client_id = client_id
         self.profile = profile
         self.streams = streams
         self.holds = holds
+        self.feeds = feeds or {}
         self._extensions: dict[str, Any] = {}
 
     def extension(self, name: str, factory: Callable[[], T]) -> T:
@@ -87,7 +97,7 @@ class World:
             streams = {
                 name: LogStream(
                     name,
-                    BUILDERS[name],
+                    ALL_BUILDERS[name],
                     rate=float(config.rates.get(name, 0.0)),
                     seed=config.seed,
                     profile=profile,
@@ -100,7 +110,20 @@ class World:
             holds = HoldQueue(
                 config.holds, seed=config.seed, profile=profile, origin=self.origin, clock=self.clock, cache=self.cache
             )
-            self.accounts[client_id] = Account(client_id, profile, streams, holds)
+            feed_settings = config.threat_feeds
+            feeds = {
+                name: ThreatFeed(
+                    name,
+                    rate=float(feed_settings.rates.get(name, 0.0)),
+                    update_share=feed_settings.update_share,
+                    seed=config.seed,
+                    profile=profile,
+                    origin=self.origin,
+                    cache=self.cache,
+                )
+                for name in THREAT_FEEDS
+            }
+            self.accounts[client_id] = Account(client_id, profile, streams, holds, feeds)
 
     def account(self, client_id: str | None = None) -> Account:
         """The tenant of ``client_id`` (the first app when ``None``).
@@ -129,7 +152,9 @@ class World:
         Exactly what the API serves now for that range (``include_future_visible`` adds records
         that will become visible later: late arrivals, scheduled release-log entries). For
         ``held-messages`` the timestamp is ``dateReceived`` and the records are every message that
-        entered hold in the range (whether or not still held).
+        entered hold in the range (whether or not still held); for ``held-release`` (also named
+        ``message-release``) it is the time the message left hold; for the threat-intel feeds it is
+        the indicator version's ``modified`` time.
 
         Raises:
             ValueError: Unknown stream or client id.
@@ -144,7 +169,9 @@ class World:
             hi = min(hi, int(visible_by) + 1)
         if stream in account.streams:
             return collect(account.streams[stream].bucket, lo, hi, visible_by)
-        if stream == "held-release":
+        if stream in account.feeds:
+            return collect(account.feeds[stream].bucket, lo, hi, visible_by)
+        if stream in ("held-release", "message-release"):
             return collect(account.holds.release_log, lo, hi, visible_by)
         if stream == "held-messages":
             return collect(account.holds.entries, lo, hi, visible_by)

@@ -55,7 +55,12 @@ def test_process_stops_on_sigint(simulator_process: SimulatorProcess) -> None:
 
 
 def test_bad_flags_exit_2(tmp_path: Path) -> None:
-    for flags in (["--rate", "dlp=1"], ["--app", "no-secret"], ["--history", "soon"], ["--hold-duration", "5m:1m"]):
+    for flags in (
+        ["--rate", "phishing=1"],
+        ["--app", "no-secret"],
+        ["--history", "soon"],
+        ["--hold-duration", "5m:1m"],
+    ):
         result = subprocess.run(
             [sys.executable, "-m", "mimecast_siem", "simulate", "--port", "0", *flags],
             capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,

@@ -32,7 +32,7 @@ def test_defaults_are_valid() -> None:
         ({"apps": [("a", "1"), ("a", "2")]}, "unique client ids"),
         ({"apps": [("a", "")]}, "non-empty strings"),
         ({"token_lifetime": 0}, "token_lifetime=0"),
-        ({"rates": {"dlp": 1.0}}, "rates='dlp'"),
+        ({"rates": {"phishing": 1.0}}, "rates='phishing'"),
         ({"rates": {"ttp-url": -1}}, "rates[ttp-url]=-1"),
         ({"history": 100 * 86400}, "history="),
         ({"late": LateArrivals(fraction=1.5)}, "late.fraction=1.5"),

@@ -69,7 +69,7 @@ async def test_ground_truth_with_future_visible(sim: RunningSimulator, session: 
     [
         ({"stream": "ttp-url", "from": "x", "to": "2026-11-25T11:55:00Z"}, "from="),
         ({"stream": "ttp-url", "to": "2026-11-25T11:55:00Z"}, "from is required"),
-        ({"stream": "dlp", "from": "0", "to": "1"}, "stream='dlp'"),
+        ({"stream": "phishing", "from": "0", "to": "1"}, "stream='phishing'"),
         ({"stream": "ttp-url", "from": "0", "to": "1", "client_id": "nobody"}, "client_id='nobody'"),
     ],
 )
