@@ -5,6 +5,8 @@ Other rooms import these names only (docs/internals.md "mimecast/"; docs/client.
 * :class:`MimecastClient` - one per tenant; ``request``, ``pages``, ``download``, ``request_rest``.
 * :class:`ApiResponse`, :class:`Page`, :class:`DownloadResult` - what the calls return.
 * :class:`RateLimiter`, :func:`limiter_for`, :class:`Priority` - the per-app shared request budget.
+* SIEM logs: :func:`list_batch_files`, :func:`stream_events`, :meth:`MimecastClient.open_presigned`
+  (:class:`PresignedUrlGone` on 403/404).
 * :func:`format_mimecast_time`, :func:`parse_mimecast_time` - the wire's date format.
 * The error map (``ERROR_MAP`` tables, :func:`classify`, :func:`parse_failures`) and the room's own
   errors :class:`PaginationLoopError`, :class:`PaginationLimitError` and :class:`UnsafePathError`
@@ -31,6 +33,16 @@ from mimecast_siem.mimecast.pagination import PageCursor, PaginationLimitError, 
 from mimecast_siem.mimecast.paths import UnsafePathError, checked_path, endpoint_label
 from mimecast_siem.mimecast.ratelimit import Permit, Priority, RateLimiter, limiter_for, reset_limiters
 from mimecast_siem.mimecast.readers import DownloadResult
+from mimecast_siem.mimecast.siem import (
+    BatchPage,
+    PresignedUrlGone,
+    SiemApi,
+    StreamPage,
+    list_batch_files,
+    siem_day,
+    siem_stream_time,
+    stream_events,
+)
 from mimecast_siem.mimecast.times import format_mimecast_time, parse_mimecast_time
 
 __all__ = [
@@ -39,6 +51,7 @@ __all__ = [
     "STATUS_RULES",
     "Action",
     "ApiResponse",
+    "BatchPage",
     "BinaryWriter",
     "DownloadResult",
     "ErrorRule",
@@ -48,9 +61,12 @@ __all__ = [
     "PaginationLimitError",
     "PaginationLoopError",
     "Permit",
+    "PresignedUrlGone",
     "Priority",
     "RateLimiter",
     "RetryPolicy",
+    "SiemApi",
+    "StreamPage",
     "UnsafePathError",
     "Verdict",
     "checked_path",
@@ -58,7 +74,11 @@ __all__ = [
     "endpoint_label",
     "format_mimecast_time",
     "limiter_for",
+    "list_batch_files",
     "parse_failures",
     "parse_mimecast_time",
     "reset_limiters",
+    "siem_day",
+    "siem_stream_time",
+    "stream_events",
 ]

@@ -16,6 +16,7 @@ those decisions:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import ssl
@@ -81,6 +82,7 @@ from mimecast_siem.mimecast.readers import (
     read_rest,
     read_token,
 )
+from mimecast_siem.mimecast.siem import PresignedUrlGone
 from mimecast_siem.observability.logging import redactor
 from mimecast_siem.observability.metrics import metrics, status_class
 
@@ -393,6 +395,78 @@ class MimecastClient:
             params=query_pairs(params),
         )
         return await self._run(call, read_rest, priority=priority, max_wait=max_wait)
+
+    @contextlib.asynccontextmanager
+    async def open_presigned(
+        self, url: str, *, priority: Priority = Priority.LIVE, max_wait: float | None = None
+    ) -> AsyncIterator[aiohttp.StreamReader]:
+        """Open a pre-signed download URL (SIEM batch files) and yield its body as a stream.
+
+        No bearer token is sent (the URL carries its own signature). The download holds one request
+        slot of the app's budget for its whole duration, so concurrent downloads stay within
+        ``rate_limit.max_concurrency``. Only ``https`` URLs are followed (``http`` only when the
+        tenant's own base URL is plain http, i.e. the local simulator). The body is read in chunks
+        by the caller: nothing is buffered here. The whole-request timeout does not apply (a file may
+        take minutes); a read that stalls for ``timeout`` seconds fails.
+
+        Raises:
+            PresignedUrlGone: 403/404 - the URL expired or the file is gone (list again).
+            TransientError: connection failures, 5xx, timeouts.
+            PermanentError: other statuses, or a URL that is not https.
+        """
+        parts = urlsplit(url)
+        allowed = {"https"} | ({"http"} if urlsplit(self._base_url).scheme == "http" else set())
+        label = "siem-file"
+        if parts.scheme not in allowed or not parts.hostname:
+            raise PermanentError(f"a download URL for tenant {self.name} is not https; refusing it", endpoint=label)
+        session = self._require_session()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.tenant.timeout, sock_read=self.tenant.timeout)
+        async with self.limiter.slot(priority, max_wait=max_wait) as permit:
+            self._count_pause(permit.paused)
+            started = time.perf_counter()
+            status: int | None = None
+            try:
+                async with session.get(url, timeout=timeout, allow_redirects=False, proxy=self.tenant.proxy,
+                                       headers={"Accept": "*/*"}) as resp:  # fmt: skip
+                    status = resp.status
+                    if status in (403, 404):
+                        raise PresignedUrlGone(
+                            f"the download URL of a SIEM file answered {status} for tenant {self.name} "
+                            "(expired or removed); list the files again",
+                            endpoint=label,
+                            status=status,
+                        )
+                    if status >= 500 or status == 429:
+                        raise TransientError(
+                            f"a SIEM file download answered {status} for tenant {self.name}",
+                            endpoint=label,
+                            status=status,
+                        )
+                    if status != 200:
+                        raise PermanentError(
+                            f"a SIEM file download answered {status} for tenant {self.name}",
+                            endpoint=label,
+                            status=status,
+                        )
+                    yield resp.content
+            except ApiError:
+                raise
+            except TimeoutError as exc:
+                raise TransientError(
+                    f"a SIEM file download for tenant {self.name} stalled for {self.tenant.timeout:g} s",
+                    endpoint=label,
+                    status=status,
+                ) from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise TransientError(
+                    f"a SIEM file download for tenant {self.name} failed ({type(exc).__name__})",
+                    endpoint=label,
+                    status=status,
+                ) from exc
+            finally:
+                m = metrics()
+                m.api_requests.labels(self.name, label, status_class(status)).inc()
+                m.api_request_duration.labels(self.name, label).observe(time.perf_counter() - started)
 
     # --- the call loop ----------------------------------------------------------------------------
 
