@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel
+
 from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, add_output_argument, print_problems
 from mimecast_siem.config.loader import LoadedConfig, load_config
 from mimecast_siem.config.models import STREAM_NAMES, Settings
@@ -246,6 +248,7 @@ def config_json_schema() -> dict[str, Any]:
     may come from a file is no longer required by the schema.
     """
     schema = Settings.model_json_schema(mode="validation")
+    _add_sink_type_options(schema)
     for definition in [schema, *schema.get("$defs", {}).values()]:
         _add_secret_files(definition)
     _describe_stream_maps(schema)
@@ -254,6 +257,31 @@ def config_json_schema() -> dict[str, Any]:
         "title": "mimecast-siem configuration",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+def _add_sink_type_options(schema: dict[str, Any]) -> None:
+    """Each installed sink type's options: ``if type == <t> then <its options model's properties>``."""
+    from mimecast_siem.sinks.registry import available_sink_types, load_sink_class
+
+    defs = schema.setdefault("$defs", {})
+    branches: list[dict[str, Any]] = []
+    for sink_type in available_sink_types():
+        try:
+            model = getattr(load_sink_class(sink_type), "options_model", None)
+        except Exception:  # a broken plugin is reported by config check, not here
+            model = None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        options = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+        defs.update(options.pop("$defs", {}))
+        then: dict[str, Any] = {"properties": options.get("properties", {})}
+        if options.get("required"):
+            then["required"] = options["required"]
+        _add_secret_files(then)
+        branches.append({"if": {"properties": {"type": {"const": sink_type}}, "required": ["type"]}, "then": then})
+    sink = defs.get("SinkSettings")
+    if sink is not None and branches:
+        sink["allOf"] = branches
 
 
 def _describe_stream_maps(schema: dict[str, Any]) -> None:
