@@ -6,8 +6,10 @@ keys nobody holds (a dead replica's keys become free after the TTL), restarts ta
 prunes old seen ids. A failing stream backs off inside its own task without touching the others.
 
 Shutdown (:meth:`Supervisor.stop`): no new windows start; in-flight windows finish delivery and
-commit; after ``shutdown_grace`` whatever is still running is cancelled (uncommitted, so it is
-re-read on the next start); the leases are released so another replica takes over at once.
+commit while their leases keep being renewed (until each stream's last commit or the end of
+``shutdown_grace``, whichever comes first); after ``shutdown_grace`` whatever is still running is
+cancelled and logged as abandoned (uncommitted, so it is re-read on the next start); the leases are
+released so another replica takes over at once.
 """
 
 from __future__ import annotations
@@ -311,20 +313,36 @@ class Supervisor:
 
     async def _shutdown(self) -> None:
         grace = self.settings.daemon.shutdown_grace.total_seconds()
-        handles = [r.handle for r in self._running.values()]
-        if handles:
+        running = {key: r for key, r in self._running.items() if not r.handle.done()}
+        if running:
             log.info(
-                "Shutting down: finishing in-flight windows of %d streams (grace %.0f s).",
-                len(handles),
+                "Shutting down: finishing in-flight windows of %d streams (grace %.0f s); their leases are renewed "
+                "until each commits or the grace ends.",
+                len(running),
                 grace,
             )
-            _done, pending = await asyncio.wait(handles, timeout=grace)
+            # The leases must outlive the last commit: without renewal a grace as long as the lease TTL
+            # had a delivered window's commit refused by the store's fencing.
+            keeper = asyncio.create_task(self._renew_while_draining(running), name="supervisor-drain-leases")
+            try:
+                _done, pending = await asyncio.wait([r.handle for r in running.values()], timeout=grace)
+            finally:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
             if pending:
-                log.warning(
-                    "%d streams did not finish within the shutdown grace; their windows stay uncommitted "
-                    "and are re-read on the next start.",
-                    len(pending),
-                )
+                for key, r in running.items():
+                    if r.handle in pending:
+                        window = r.task.current_window
+                        log.warning(
+                            "Window %s of stream %s of tenant %s was abandoned at shutdown: the grace of %.0f s "
+                            "ended before its delivery finished. It stays uncommitted and is re-read from the "
+                            "checkpoint on the next start.",
+                            window if window is not None else "(none)",
+                            key[1],
+                            key[0],
+                            grace,
+                            extra={"tenant": key[0], "stream": key[1], "abandoned": True},
+                        )
                 stop = getattr(self.router, "stop", None)
                 if callable(stop):
                     stop()
@@ -341,6 +359,31 @@ class Supervisor:
             await self.store.release(self.owner, keys)
         except Exception as exc:
             log.warning("Could not release leases on shutdown (%s); they expire after the TTL.", type(exc).__name__)
+
+    async def _renew_while_draining(self, running: Mapping[Key, _Running]) -> None:
+        """Renew the leases of the streams still finishing a window, every ``lease_ttl / 3``, until all ended."""
+        interval = max(self.ttl.total_seconds() / 3.0, 0.2)
+        while True:
+            keys = [key for key, r in running.items() if not r.handle.done()]
+            if not keys:
+                return
+            try:
+                held = await self.store.renew(self.owner, keys, self.ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a state-store hiccup: try again at the next interval
+                log.warning("Could not renew leases while shutting down (%s); retrying.", type(exc).__name__)
+            else:
+                for key in keys:
+                    if key not in held:
+                        log.warning(
+                            "Lease of stream %s of tenant %s could not be renewed during shutdown; its window in "
+                            "flight cannot be committed and is re-read on the next start.",
+                            key[1],
+                            key[0],
+                            extra={"tenant": key[0], "stream": key[1]},
+                        )
+            await asyncio.sleep(interval)
 
 
 def supervised_keys(settings: Settings, tenants: Sequence[str] | None = None) -> list[Key]:

@@ -170,6 +170,8 @@ class StreamTask:
         self._covered_at: datetime | None = None
         self._records_per_second: float | None = None
         self._gauge_labels: set[str] = set()
+        #: The window being delivered now (the first of a concurrent batch), for shutdown logs.
+        self.current_window: Window | None = None
         self.failures = 0
         self.last_error: str | None = None
 
@@ -186,12 +188,24 @@ class StreamTask:
             try:
                 idle = await self.poll_once()
             except LeaseLost:
-                log.warning(
-                    "Lease of stream %s of tenant %s was lost; another instance polls it now.",
-                    ctx.stream,
-                    ctx.tenant,
-                    extra={"tenant": ctx.tenant, "stream": ctx.stream},
-                )
+                if self.stopping.is_set():
+                    # Not another instance: this one is shutting down and could not keep the lease.
+                    log.warning(
+                        "Window %s of stream %s of tenant %s was abandoned at shutdown: its lease was no longer "
+                        "held when it was to be committed. It stays uncommitted and is re-read from the "
+                        "checkpoint on the next start.",
+                        self.current_window if self.current_window is not None else "(none)",
+                        ctx.stream,
+                        ctx.tenant,
+                        extra={"tenant": ctx.tenant, "stream": ctx.stream, "abandoned": True},
+                    )
+                else:
+                    log.warning(
+                        "Lease of stream %s of tenant %s was lost; another instance polls it now.",
+                        ctx.stream,
+                        ctx.tenant,
+                        extra={"tenant": ctx.tenant, "stream": ctx.stream},
+                    )
                 ctx.metrics.poll_errors.labels(tenant=ctx.tenant, stream=ctx.stream, kind="lease_lost").inc()
                 return "lease_lost"
             except DeliveryAborted:
@@ -284,6 +298,7 @@ class StreamTask:
         fetches = [asyncio.create_task(self._fetch_window(w, spans)) for w, spans in zip(windows, walks, strict=True)]
         try:
             for window, fetch in zip(windows, fetches, strict=True):
+                self.current_window = window
                 result, reads = await fetch
                 committed = await self.store.commit_window(
                     ctx.tenant,
@@ -298,6 +313,7 @@ class StreamTask:
                 self._covered_until, self._covered_at = covered, committed
                 self._learn_rate(result, [span for span, _ in reads])
                 self._completed(window, result, committed)
+            self.current_window = None
         finally:
             for fetch in fetches:
                 if not fetch.done():

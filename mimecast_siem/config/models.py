@@ -366,6 +366,13 @@ class DeadLetterSettings(_Model):
 # --- State, server, actions, logging, daemon -----------------------------------------------------
 
 
+#: Shortest lease: renewed every third of it, a lease must survive one slow state-store round trip.
+MIN_LEASE_TTL = timedelta(seconds=3)
+#: Bounds of daemon.shutdown_grace (0 would abandon every window in flight on each SIGTERM).
+MIN_SHUTDOWN_GRACE = timedelta(seconds=1)
+MAX_SHUTDOWN_GRACE = timedelta(hours=1)
+
+
 class StateSettings(_Model):
     """The state store: checkpoints, leases, seen ids, snapshots, backfill jobs, action audit."""
 
@@ -376,11 +383,24 @@ class StateSettings(_Model):
     )
     password: SecretStr | None = Field(default=None, description="Database password (env or file).")
     lease_ttl: Duration = Field(
-        default=timedelta(seconds=30), description="A replica that stops renewing loses its streams after this."
+        default=timedelta(seconds=30),
+        description="A replica that stops renewing loses its streams after this (renewed every third of it, "
+        "also during a shutdown until the last commit); at least 3s.",
     )
     seen_id_retention: Duration = Field(
         default=timedelta(hours=2), description="How long seen event ids are kept for overlap dedupe."
     )
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _lease_ttl(cls, value: timedelta) -> timedelta:
+        if value < MIN_LEASE_TTL:
+            raise ValueError(
+                f"{format_duration(value)} is too short: leases are renewed every third of lease_ttl, and one slow "
+                f"state-store answer would then lose them and refuse the commits of delivered windows "
+                f"(allowed: at least {format_duration(MIN_LEASE_TTL)})"
+            )
+        return value
 
 
 class ServerSettings(_Model):
@@ -451,7 +471,9 @@ class DaemonSettings(_Model):
 
     instance_id: str | None = Field(default=None, description="Lease owner id; default <hostname>-<pid>.")
     shutdown_grace: Duration = Field(
-        default=timedelta(seconds=30), description="On SIGTERM, time to finish in-flight delivery."
+        default=timedelta(seconds=30),
+        description="On SIGTERM, time to finish in-flight delivery (leases are renewed meanwhile); 1s-1h. Keep "
+        "Kubernetes' terminationGracePeriodSeconds above it.",
     )
     stream_backoff_max: Duration = Field(
         default=timedelta(minutes=5), description="Longest pause of a failing stream before it retries."
@@ -461,6 +483,16 @@ class DaemonSettings(_Model):
         description="A stream loop that makes no progress (no page, delivery, commit or pause) for this long, "
         "while not waiting for a failing sink or a Mimecast rate limit, fails /healthz so the pod is restarted.",
     )
+
+    @field_validator("shutdown_grace")
+    @classmethod
+    def _shutdown_grace(cls, value: timedelta) -> timedelta:
+        if not MIN_SHUTDOWN_GRACE <= value <= MAX_SHUTDOWN_GRACE:
+            raise ValueError(
+                f"{format_duration(value)} is out of range: in-flight windows need time to commit on SIGTERM "
+                f"(allowed: {format_duration(MIN_SHUTDOWN_GRACE)} to {format_duration(MAX_SHUTDOWN_GRACE)})"
+            )
+        return value
 
 
 class BackfillSettings(_Model):

@@ -189,3 +189,20 @@ def test_valid_full_featured_tree_loads(write_config: WriteConfig) -> None:
     assert settings.stream_settings(acme, "ttp-url").poll_interval.total_seconds() == 30
     assert [s.name for s in settings.sinks_for("acme", "ttp-url")] == ["out"]
     assert settings.sinks_for("globex", "held-messages") == []
+
+
+@pytest.mark.parametrize(
+    ("tree", "key", "message"),
+    [
+        ({"state": {"lease_ttl": "1s"}}, "state.lease_ttl", "allowed: at least 3s"),
+        ({"daemon": {"shutdown_grace": "0s"}}, "daemon.shutdown_grace", "allowed: 1s to 1h"),
+        ({"daemon": {"shutdown_grace": "2h"}}, "daemon.shutdown_grace", "allowed: 1s to 1h"),
+    ],
+)
+def test_lease_and_grace_lifetimes_are_bounded(
+    write_config: WriteConfig, tree: dict[str, Any], key: str, message: str
+) -> None:
+    exc = load_tree(write_config, settings_tree(**tree))
+    found = problems_of(exc)
+    assert set(found) == {key}
+    assert message in found[key].message
