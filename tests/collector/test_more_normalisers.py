@@ -1,0 +1,151 @@
+"""The DLP, message-release, rejection, archive and threat-intel normalisers: golden files and rules."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mimecast_siem.collector.normalisers import NormaliseContext, normalise_held_message
+from mimecast_siem.collector.normalisers.archive import (
+    normalise_archive_search,
+    normalise_archive_view,
+    normalise_search,
+)
+from mimecast_siem.collector.normalisers.gateway_logs import (
+    normalise_dlp,
+    normalise_message_release,
+    normalise_rejection,
+    release_outcome,
+)
+from mimecast_siem.collector.normalisers.threat_intel import (
+    TAG_STIX_INVALID,
+    confidence_label,
+    normalise_threat_intel_customer,
+    normalise_threat_intel_grid,
+    pattern_observables,
+)
+from mimecast_siem.events import Event
+from tests.collector.test_normalisers_golden import GOLDEN, _as_golden
+
+OBSERVED_AT = datetime(2026, 11, 25, 10, 30, 0, tzinfo=UTC)
+CTX = NormaliseContext(tenant="acme", observed_at=OBSERVED_AT)
+REGEN = os.environ.get("MIMECAST_SIEM_REGEN_GOLDEN") == "1"
+
+NORMALISERS: dict[str, Callable[[Mapping[str, Any], NormaliseContext], Event]] = {
+    "dlp": normalise_dlp,
+    "message-release": normalise_message_release,
+    "rejections": normalise_rejection,
+    "archive-search": normalise_archive_search,
+    "search": normalise_search,
+    "archive-view": normalise_archive_view,
+    "threat-intel-customer": normalise_threat_intel_customer,
+    "threat-intel-grid": normalise_threat_intel_grid,
+}
+
+
+@pytest.mark.parametrize("stream", list(NORMALISERS))
+def test_golden_file(stream: str) -> None:
+    inputs = json.loads((GOLDEN / f"{stream}.input.json").read_text())
+    actual = [_as_golden(NORMALISERS[stream](case, CTX)) for case in inputs]
+    expected_path = GOLDEN / f"{stream}.expected.json"
+    if REGEN or not expected_path.exists():
+        if not REGEN:
+            pytest.fail(f"{expected_path.name} is missing; run with MIMECAST_SIEM_REGEN_GOLDEN=1 to create it")
+        expected_path.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
+    assert actual == json.loads(expected_path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("record", "outcome"),
+    [
+        ({"status": "released", "operator": {"emailAddress": "it@x.example"}}, "released"),
+        ({"status": "rejected", "operator": {"emailAddress": "it@x.example"}}, "rejected"),
+        ({"status": "rejected", "operator": {"emailAddress": "housekeeping"}}, "expired"),
+        ({"status": "rejected", "rejectReason": "Expired by housekeeping"}, "expired"),
+        ({"status": "expired"}, "expired"),
+        ({}, "rejected"),
+    ],
+)
+def test_release_outcome(record: dict[str, Any], outcome: str) -> None:
+    assert release_outcome(record) == outcome
+
+
+def test_release_joins_the_held_message_on_email_local_id() -> None:
+    held = normalise_held_message(
+        {"id": "eNpHOLD", "dateReceived": "2024-11-18T06:00:00+0000", "subject": "x"},
+        NormaliseContext(tenant="acme", observed_at=OBSERVED_AT, transition="entered"),
+    )
+    release = normalise_message_release(
+        {"id": "eNpHOLD", "status": "released", "released": "2024-11-18T06:35:12+0000",
+         "operator": {"emailAddress": "it.admin@northwind.example.com"}},
+        CTX,
+    )  # fmt: skip
+    assert release.document["email"]["local_id"] == held.document["email"]["local_id"] == "eNpHOLD"
+    assert release.document["user"]["email"] == "it.admin@northwind.example.com"
+    assert release.document["event"]["action"] == "message-released"
+    assert release.document["mimecast"]["outcome"] == "released"
+
+
+def test_expired_release_names_housekeeping_as_operator_not_user() -> None:
+    event = normalise_message_release(
+        {"id": "h", "status": "rejected", "rejectReason": "Expired by housekeeping", "released": "2024-11-18T06:35:12+0000",
+         "operator": {"emailAddress": "housekeeping"}},
+        CTX,
+    )  # fmt: skip
+    assert event.document["event"]["action"] == "message-expired"
+    assert event.document["user"] == {"name": "housekeeping"}
+
+
+def test_indicator_versions_are_distinct_events_and_repeats_are_not() -> None:
+    base = json.loads((GOLDEN / "threat-intel-customer.input.json").read_text())[1]
+    again = normalise_threat_intel_customer(dict(base), CTX)
+    first = normalise_threat_intel_customer(base, CTX)
+    revised = normalise_threat_intel_customer({**base, "modified": "2026-11-25T11:00:00.000Z", "confidence": 95}, CTX)
+    assert first.event_id == again.event_id
+    assert revised.event_id != first.event_id
+    grid = normalise_threat_intel_grid(base, CTX)
+    assert grid.event_id != first.event_id
+    assert grid.document["threat"]["feed"]["name"] == "Mimecast Malware Grid"
+
+
+def test_indicator_hashes_come_from_the_pattern() -> None:
+    base = json.loads((GOLDEN / "threat-intel-customer.input.json").read_text())[1]
+    document = normalise_threat_intel_customer(base, CTX).document
+    indicator = document["threat"]["indicator"]
+    assert indicator["type"] == "file"
+    assert set(indicator["file"]["hash"]) == {"sha256", "md5", "sha1"}
+    assert sorted(document["related"]["hash"]) == sorted(indicator["file"]["hash"].values())
+    assert indicator["confidence"] == "High"
+    assert indicator["modified_at"] == "2026-11-25T09:15:00.000Z"
+    assert document["@timestamp"] == "2026-11-25T09:15:00.000Z"
+    assert document["event"]["kind"] == "enrichment"
+    assert TAG_STIX_INVALID not in document.get("tags", [])
+
+
+def test_an_object_stix2_refuses_is_delivered_and_tagged() -> None:
+    record = json.loads((GOLDEN / "threat-intel-grid.input.json").read_text())[0]  # a 4-digit "SHA-256"
+    document = normalise_threat_intel_grid(record, CTX).document
+    assert TAG_STIX_INVALID in document["tags"]
+    assert "SHA-256" in document["mimecast"]["stix_problem"]
+    assert document["threat"]["indicator"]["file"]["hash"]["sha256"] == "ec5a"
+
+
+def test_unparsable_pattern_is_tagged_not_raised() -> None:
+    record = {"type": "indicator", "spec_version": "2.1", "id": "indicator--1f0e6a52-5b1c-4a3f-9c3e-2d9b8f0e7a61",
+              "modified": "2026-11-25T09:00:00.000Z", "pattern": "[file:hashes = ", "pattern_type": "stix"}  # fmt: skip
+    document = normalise_threat_intel_customer(record, CTX).document
+    assert TAG_STIX_INVALID in document["tags"]
+    assert "type" not in document["threat"]["indicator"]
+    with pytest.raises(ValueError, match="does not parse"):
+        pattern_observables("[file:hashes = ", "2.1")
+
+
+@pytest.mark.parametrize(("value", "label"), [(0, "None"), (10, "Low"), (30, "Medium"), (70, "High"), (101, None),
+                                              ("85", "High"), (None, None)])  # fmt: skip
+def test_confidence_scale(value: Any, label: str | None) -> None:
+    assert confidence_label(value) == label
