@@ -5,22 +5,38 @@ downstream consumer relies on are present, without overwriting anything the norm
 
 * ``event.id`` - the stable :attr:`Event.event_id` (SIEMs dedupe on it);
 * ``@timestamp`` - the event time in RFC 3339 UTC with milliseconds.
+
+Option ``ecs_profile: elastic-integration`` (default ``native``) writes ``event.dataset``,
+``data_stream.*`` and the fields Elastic's Mimecast integration places differently the way that
+integration does, so its dashboards and detection rules work on this output
+(``sinks/formats/elastic_profile.py``, docs/elastic-compat.md). ``data_stream_namespace`` sets
+``data_stream.namespace`` in that profile (default ``default``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.formats.base import Record
+from mimecast_siem.sinks.formats.elastic_profile import elastic_integration_document
 
 
 class JsonOptions(BaseModel):
-    """The ``json`` format has no options (declared so unknown keys are refused)."""
+    """Options of the ``json`` format (unknown keys are refused).
+
+    Attributes:
+        ecs_profile: ``native`` (our ECS document) or ``elastic-integration`` (datasets and fields as
+            Elastic's Mimecast integration writes them, for its dashboards and rules).
+        data_stream_namespace: ``data_stream.namespace`` in the ``elastic-integration`` profile.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    ecs_profile: Literal["native", "elastic-integration"] = "native"
+    data_stream_namespace: str = Field(default="default", pattern=r"^[a-z0-9_]{1,100}$")
 
 
 def rfc3339_millis(event: Event) -> str:
@@ -48,4 +64,8 @@ class JsonEncoder:
             document["event"] = section
         if "@timestamp" not in document:  # formatting it only when missing (hot path)
             document["@timestamp"] = rfc3339_millis(event)
+        if self.options.ecs_profile == "elastic-integration":
+            document = elastic_integration_document(
+                document, event.stream, namespace=self.options.data_stream_namespace
+            )
         return [document]
