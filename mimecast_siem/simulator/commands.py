@@ -21,11 +21,13 @@ from mimecast_siem.simulator.app import run_simulator
 from mimecast_siem.simulator.config import (
     EMAIL_QUEUE_SHAPES,
     RATED_STREAMS,
+    THREAT_FEEDS,
     FaultSettings,
     HeldQueueSettings,
     LateArrivals,
     RequestQuota,
     SimulatorConfig,
+    ThreatFeedSettings,
     default_rates,
 )
 
@@ -58,9 +60,10 @@ def _app(text: str) -> tuple[str, str]:
 
 def _rate(text: str) -> tuple[str, float]:
     stream, sep, value = text.partition("=")
-    if not sep or stream not in RATED_STREAMS:
+    if not sep or (stream not in RATED_STREAMS and stream not in THREAT_FEEDS):
+        allowed = ", ".join((*RATED_STREAMS, *THREAT_FEEDS))
         raise argparse.ArgumentTypeError(
-            f"--rate {text!r} is invalid; allowed: STREAM=RECORDS_PER_SECOND with STREAM one of {', '.join(RATED_STREAMS)}"
+            f"--rate {text!r} is invalid; allowed: STREAM=RECORDS_PER_SECOND with STREAM one of {allowed}"
         )
     try:
         return stream, float(value)
@@ -127,8 +130,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="append",
         default=[],
         metavar="STREAM=N",
-        help=f"records per second of a stream (repeatable); streams: {', '.join(RATED_STREAMS)}; defaults: "
-        + ", ".join(f"{k}={v:g}" for k, v in default_rates().items()),
+        help=f"records per second of a stream (repeatable); streams: {', '.join((*RATED_STREAMS, *THREAT_FEEDS))}; "
+        "defaults: " + ", ".join(f"{k}={v:g}" for k, v in {**default_rates(), **ThreatFeedSettings().rates}.items()),
+    )
+    p.add_argument(
+        "--feed-page-size",
+        type=int,
+        default=ThreatFeedSettings.page_size,
+        help=f"STIX objects per threat-intel feed answer (default {ThreatFeedSettings.page_size})",
     )
     p.add_argument(
         "--history", type=parse_duration, default=7200.0, help="how far back data exists, e.g. 2h or 3d (default 2h)"
@@ -198,7 +207,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     """Translate parsed flags into a :class:`SimulatorConfig` (raises ``ValueError`` on bad values)."""
     apps = list(args.app) or [(f"client-{i}", f"secret-{i}") for i in range(1, args.apps + 1)]
     rates = default_rates()
-    rates.update(dict(args.rate))
+    feed_rates = ThreatFeedSettings().rates
+    for stream, rate in args.rate:
+        (feed_rates if stream in THREAT_FEEDS else rates)[stream] = rate
     holds = HeldQueueSettings(arrival_rate=args.hold_rate)
     if args.hold_duration is not None:
         holds.min_hold, holds.max_hold = args.hold_duration
@@ -235,6 +246,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         email_queue_shape=args.email_queue_shape,
         default_page_size=args.default_page_size,
         faults=faults,
+        threat_feeds=ThreatFeedSettings(rates=feed_rates, page_size=args.feed_page_size),
         siem_rate=args.siem_rate,
         siem_file_interval=args.siem_file_interval,
         siem_file_delay=args.siem_file_delay,

@@ -85,6 +85,9 @@ def test_flags_map_onto_the_config() -> None:
     assert config.apps == [("client-1", "secret-1"), ("client-2", "secret-2"), ("client-3", "secret-3")]
     assert config.seed == 9
     assert config.rates["audit"] == 2.5
+    feeds = config_from_args(_parse("--rate", "threat-intel-grid=3", "--feed-page-size", "7")).threat_feeds
+    assert feeds.rates["threat-intel-grid"] == 3.0
+    assert feeds.page_size == 7
     assert config.rates["ttp-url"] == 2.0
     assert config.history == 3 * 86400
     assert config.token_lifetime == 90
