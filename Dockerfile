@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # mimecast-siem container image.
-# Linted in CI with hadolint; not built there (no Docker engine on the CI machines) - see README.
+# Linted in CI with hadolint; not built there (no Docker engine on the CI machines).
+# Build and push: scripts/build-image.sh (docker, podman or buildah); docs/operations.md "Container image".
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -14,6 +15,7 @@ RUN python -m venv /opt/venv
 COPY constraints.txt pyproject.toml README.md ./
 COPY mimecast_siem ./mimecast_siem
 RUN /opt/venv/bin/pip install --constraint constraints.txt ".[postgres]" \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 
 # --- runtime stage: no compilers, no pip cache, non-root, read-only root filesystem friendly -------
@@ -22,7 +24,9 @@ LABEL org.opencontainers.image.title="mimecast-siem" \
       org.opencontainers.image.description="Mimecast API 2.0 security logs to SIEMs, plus response actions" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/mimecast-siem/mimecast-siem"
-RUN groupadd --system --gid 10001 mimecast \
+# No package manager at run time: the base image's pip, setuptools and wheel go (the venv has none either).
+RUN python -m pip uninstall --yes --no-input pip setuptools wheel \
+ && groupadd --system --gid 10001 mimecast \
  && useradd --system --uid 10001 --gid mimecast --home-dir /var/lib/mimecast-siem --no-create-home \
             --shell /usr/sbin/nologin mimecast \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/mimecast-siem
