@@ -192,6 +192,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--siem-file-delay", type=parse_duration, default=60.0, help="batch file appears this long after its slot"
     )
     p.add_argument("--siem-url-ttl", type=parse_duration, default=300.0, help="how long a listed file URL stays valid")
+    p.add_argument(
+        "--siem-download-delay", type=parse_duration, default=0.0, help="pause in the middle of each file download"
+    )
     p.add_argument("--siem-corrupt-files", type=int, default=0, help="the next N SIEM files carry a corrupt line")
     p.add_argument("--siem-expired-urls", type=int, default=0, help="the next N SIEM file URLs are already expired")
     p.add_argument(
@@ -251,6 +254,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         siem_file_interval=args.siem_file_interval,
         siem_file_delay=args.siem_file_delay,
         siem_url_ttl=args.siem_url_ttl,
+        siem_download_delay=args.siem_download_delay,
     )
 
 

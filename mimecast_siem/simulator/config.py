@@ -338,6 +338,7 @@ class SimulatorConfig:
         siem_file_interval: Seconds of SIEM records per batch file (a file per type per slot).
         siem_file_delay: Seconds after its slot ends that a batch file appears.
         siem_url_ttl: Seconds a listed batch file URL stays valid.
+        siem_download_delay: A pause in the middle of every batch file download, seconds (0 = none).
     """
 
     host: str = "127.0.0.1"
@@ -360,6 +361,7 @@ class SimulatorConfig:
     siem_file_interval: float = 900.0
     siem_file_delay: float = 60.0
     siem_url_ttl: float = 300.0
+    siem_download_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -410,6 +412,7 @@ class SimulatorConfig:
         ):
             raise _bad("siem_file_interval", self.siem_file_interval, "whole seconds 60-86400 dividing a day")
         _check_non_negative("siem_file_delay", self.siem_file_delay)
+        _check_non_negative("siem_download_delay", self.siem_download_delay)
         if not (isinstance(self.siem_url_ttl, int | float) and self.siem_url_ttl > 0):
             raise _bad("siem_url_ttl", self.siem_url_ttl, "seconds > 0")
         if not (isinstance(self.cache_records, int) and self.cache_records >= 1000):

@@ -24,6 +24,7 @@ stopped advancing, demisto/content PR #45802).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
@@ -314,11 +315,24 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     lines = file_lines(world, data, siem_type=siem_type, slot=slot, interval=interval, fid=fid)
     payload = gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=5, mtime=0)
     world.stats.records_served[(SIEM_STREAM_FILES, client)] += len(lines)
-    return web.Response(
-        body=payload,
-        content_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{fid}.json.gz"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{fid}.json.gz"'}
+    delay = world.config.siem_download_delay
+    if delay <= 0:
+        return web.Response(body=payload, content_type="application/gzip", headers=headers)
+    # A slow download: half the file, a pause, the rest (so a client can be interrupted mid-file).
+    response = web.StreamResponse(headers={**headers, "Content-Type": "application/gzip"})
+    response.content_length = len(payload)
+    await response.prepare(request)
+    half = len(payload) // 2
+    try:
+        await response.write(payload[:half])
+        await asyncio.sleep(delay)
+        await response.write(payload[half:])
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        world.stats.faults["siem_download_aborted"] += 1
+        raise
+    return response
 
 
 SIEM_STREAM_FILES = "siem-files"

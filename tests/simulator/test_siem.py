@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -208,3 +209,17 @@ async def test_stages_of_one_message_share_aggregate_id(sim: RunningSimulator) -
     assert retried, "some messages are delivered twice (retries)"
     for t in SIEM_TYPES:
         assert sim.ground_truth("siem-" + t.replace(" ", "-"), start, end), t
+
+
+async def test_slow_downloads_pause_mid_file() -> None:
+    config = SimulatorConfig(frozen_at=FROZEN, history=3600, siem_rate=2.0, rates={}, siem_download_delay=0.3)
+    async with run_simulator(config) as sim, aiohttp.ClientSession() as session:
+        form = {"client_id": sim.client_id, "client_secret": sim.client_secret, "grant_type": "client_credentials"}
+        async with session.post(sim.url + "/oauth/token", data=form) as resp:
+            token = (await resp.json())["access_token"]
+        urls = await list_all((session, {"Authorization": f"Bearer {token}"}), sim, "receipt", "2026-11-25", 50)
+        started = asyncio.get_running_loop().time()
+        status, payload = await download(session, urls[0])
+        assert status == 200
+        assert gzip.decompress(payload)
+        assert asyncio.get_running_loop().time() - started >= 0.3
