@@ -26,7 +26,7 @@ apt_install() {
 # rsyslog and its TLS drivers; then syslog-ng-core's runtime libraries (its Depends in bookworm),
 # which a fresh machine may lack because the package itself is never installed.
 missing=()
-for pkg in rsyslog rsyslog-gnutls rsyslog-openssl openssl \
+for pkg in rsyslog rsyslog-gnutls rsyslog-openssl rsyslog-relp openssl \
     libcap2 libglib2.0-0 libivykis0 libjson-c5 libnet1 libpcre3 libssl3 libsystemd0 libwrap0; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

@@ -40,6 +40,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mimecast_siem import __version__
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import metrics
@@ -68,16 +69,21 @@ from mimecast_siem.sinks.formats.syslog_header import (
     parse_severity,
 )
 from mimecast_siem.sinks.registry import format_options, parse_options
+from mimecast_siem.sinks.relp import RelpConnection, RelpError
 from mimecast_siem.sinks.syslog_transport import (
+    FALLBACK_RECEIVE_BUFFER,
     DatagramConnection,
     PeerClosedError,
     ReconnectBackoff,
     ReplayBuffer,
     StreamConnection,
+    kernel_max_receive_buffer,
     replay_needed,
 )
 
 log = logging.getLogger("mimecast_siem.sinks")
+
+Connection = StreamConnection | DatagramConnection | RelpConnection
 
 UDP_MAX_PAYLOAD = 65_507
 """Largest UDP payload Linux sends over IPv4 (65,535 - 8 UDP - 20 IP header); EMSGSIZE above."""
@@ -88,8 +94,10 @@ DEFAULT_MAX_BYTES_UDP = 2048
 MIN_MAX_BYTES = 480
 """RFC 5426: every IPv4 receiver MUST accept 480 octets; a smaller ceiling could not hold a header."""
 MAX_MAX_BYTES = 1_048_576
+MAX_REPLAY_BYTES = 256 * 1024 * 1024
+"""Largest replay buffer (memory held per TCP/TLS syslog sink)."""
 
-_DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
+_DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514, "relp": 2514}
 
 
 # --- options ----------------------------------------------------------------------------------------
@@ -160,10 +168,18 @@ class SyslogSinkOptions(_Options):
 
     host: str = Field(min_length=1, description="Receiver host name or address.")
     port: int | None = Field(
-        default=None, ge=1, le=65535, description="Receiver port; default 514 (udp/tcp), 6514 (tls)."
+        default=None, ge=1, le=65535, description="Receiver port; default 514 (udp/tcp), 6514 (tls), 2514 (relp)."
     )
-    transport: Literal["tcp", "tls", "udp"] = Field(
-        default="tcp", description="tcp, tls (RFC 5425), or udp (RFC 5426: no delivery feedback, at-most-once)."
+    transport: Literal["tcp", "tls", "udp", "relp"] = Field(
+        default="tcp",
+        description="tcp, tls (RFC 5425), relp (rsyslog's RELP: every message acknowledged by the receiver "
+        "process), or udp (RFC 5426: no delivery feedback, at-most-once; counted as sent, not delivered).",
+    )
+    relp_window: int = Field(
+        default=128,
+        ge=1,
+        le=4096,
+        description="RELP only: messages sent and not yet acknowledged at most (librelp's default is 128).",
     )
     framing: Literal["octet-counting", "lf"] | None = Field(
         default=None,
@@ -219,14 +235,16 @@ class SyslogSinkOptions(_Options):
         description="After connecting, wait this long for the receiver to refuse the session (a TLS 1.3 "
         "client-certificate refusal, a session limit) before sending; raise it above the round-trip time.",
     )
-    replay_bytes: int = Field(
-        default=4 * 1024 * 1024,
+    replay_bytes: int | None = Field(
+        default=None,
         ge=0,
-        le=256 * 1024 * 1024,
+        le=MAX_REPLAY_BYTES,
         description="After the receiver resets the connection (or any TLS connection ends), send again the "
         "last this many bytes of messages (whole messages) first on the new connection: the receiver's "
         "kernel had acknowledged them but the receiver may have dropped them unread. Duplicates carry the "
-        "same event_id. 4 MiB covers Linux's default receive buffer; 0 turns it off (TCP/TLS only).",
+        "same event_id. Default: the largest TCP receive buffer this machine's kernel allows (max of "
+        "tcp_rmem's max and 2 x rmem_max; logged at start); 0 turns it off (TCP/TLS only). Only RELP "
+        "closes the gap fully.",
     )
     reconnect_backoff_initial: Duration = Field(
         default=timedelta(milliseconds=500), description="Wait before reconnecting after the first failure."
@@ -294,6 +312,10 @@ class SyslogSinkOptions(_Options):
 
     @model_validator(mode="after")
     def _transport_rules(self) -> SyslogSinkOptions:
+        if self.transport == "relp" and self.framing is not None:
+            raise ValueError("framing applies to transport tcp and tls only (RELP frames every message itself)")
+        if self.transport != "relp" and "relp_window" in self.model_fields_set:
+            raise ValueError(f"relp_window applies to transport relp only (transport is {self.transport})")
         if self.transport == "udp":
             if self.framing is not None:
                 raise ValueError("framing applies to transport tcp and tls only (UDP sends one message per datagram)")
@@ -340,7 +362,7 @@ def message_builder(options: SyslogSinkOptions) -> SyslogMessageBuilder:
         procid=options.procid or str(os.getpid()),
         sd_id=options.sd_id if options.structured_data else None,
         utf8_bom=options.utf8_bom,
-        lf_safe=options.transport != "udp" and options.effective_framing() == "lf",
+        lf_safe=options.transport in ("tcp", "tls") and options.effective_framing() == "lf",
         max_bytes=options.effective_max_bytes(),
         msgid=options.msgid,
         streams={name: StreamHeader(app_name=s.app_name, msgid=s.msgid) for name, s in options.streams.items()},
@@ -462,26 +484,59 @@ class SyslogSink:
         self.host = self.options.host
         self.port = self.options.effective_port()
         self.transport = self.options.transport
-        self.framing: Framing | None = None if self.transport == "udp" else self.options.effective_framing()
+        # UDP sends one message per datagram and RELP frames each message itself: no syslog framing.
+        self.framing: Framing | None = None if self.transport in ("udp", "relp") else self.options.effective_framing()
         self.backoff = ReconnectBackoff(
             initial=self.options.reconnect_backoff_initial.total_seconds(),
             maximum=self.options.reconnect_backoff_max.total_seconds(),
         )
         self._ssl: ssl.SSLContext | None = None
-        self._connection: StreamConnection | DatagramConnection | None = None
+        self._connection: Connection | None = None
         self._failures = 0
         self._next_attempt = 0.0
         self._opened_once = False
         self._lock = asyncio.Lock()
         #: Frames sent on the current connection (most recent replay_bytes), and frames to send again
         #: first on the next one after a connection loss (see syslog_transport.ReplayBuffer).
-        replay_bytes = self.options.replay_bytes if self.transport != "udp" else 0
+        replay_bytes = self.replay_bytes() if self.transport in ("tcp", "tls") else 0
         self._recent = ReplayBuffer(replay_bytes)
         self._to_replay = ReplayBuffer(replay_bytes)
         # Exposed at 0 from the start, so rate() and alerts work before the first replay or cut.
         metrics().sink_messages_replayed.labels(sink=self.name)
         metrics().sink_messages_truncated.labels(sink=self.name)
         del context  # nothing of the context is needed: no files, no identity in the wire format
+
+    def replay_bytes(self) -> int:
+        """The replay buffer's size: configured, or the largest receive buffer the local kernel allows."""
+        configured = self.options.replay_bytes
+        if configured is not None:
+            return configured
+        kernel = kernel_max_receive_buffer()
+        return min(kernel if kernel is not None else FALLBACK_RECEIVE_BUFFER, MAX_REPLAY_BYTES)
+
+    def _announce_replay(self) -> None:
+        """Say how much a receiver crash can still cost (loud when configured below the kernel's limit)."""
+        size = self.replay_bytes()
+        kernel = kernel_max_receive_buffer()
+        limit = f"{kernel:,} bytes on this machine" if kernel is not None else "unknown here"
+        if kernel is not None and size < kernel:
+            log.warning(
+                "Syslog sink %s replays only the last %s bytes after a connection loss, but a TCP receive buffer "
+                "can hold %s: a receiver that dies with a fuller buffer loses the difference unnoticed. Raise "
+                "replay_bytes (or leave it unset) or use transport relp for acknowledged delivery.",
+                self.name,
+                f"{size:,}",
+                limit,
+            )
+            return
+        log.info(
+            "Syslog sink %s replays the last %s bytes after a connection loss (largest TCP receive buffer: %s). "
+            "A receiver on a machine allowing larger buffers can still lose acknowledged messages it never "
+            "read; transport relp closes that gap.",
+            self.name,
+            f"{size:,}",
+            limit,
+        )
 
     @property
     def peer(self) -> str:
@@ -504,8 +559,16 @@ class SyslogSink:
                     self.name,
                     self.peer,
                 )
+        if self.transport in ("tcp", "tls"):
+            self._announce_replay()
         if self.transport == "udp":
             log.info("Syslog sink %s sends over UDP to %s: there is no delivery feedback.", self.name, self.peer)
+        if self.transport == "relp":
+            log.info(
+                "Syslog sink %s sends over RELP to %s: a message counts as delivered when the receiver acknowledged it.",
+                self.name,
+                self.peer,
+            )
         async with self._lock:
             await self._ensure_connected()
 
@@ -543,6 +606,9 @@ class SyslogSink:
             try:
                 if isinstance(connection, DatagramConnection):
                     await connection.send(rendered.messages, write_timeout=self._seconds(self.options.write_timeout))
+                elif isinstance(connection, RelpConnection):
+                    # Returns only when the receiver answered 200 to every message of the batch.
+                    await connection.send(rendered.messages, progress_timeout=self._relp_timeout())
                 else:
                     await connection.send(
                         b"".join([*replay, *rendered.messages]),
@@ -593,7 +659,12 @@ class SyslogSink:
     def _seconds(value: timedelta) -> float:
         return value.total_seconds()
 
-    async def _ensure_connected(self) -> StreamConnection | DatagramConnection:
+    def _relp_timeout(self) -> float:
+        """How long a RELP send waits for progress: ack_timeout, or write_timeout when acks are not awaited (0)."""
+        ack = self._seconds(self.options.ack_timeout)
+        return ack if ack > 0 else self._seconds(self.options.write_timeout)
+
+    async def _ensure_connected(self) -> Connection:
         connection = self._connection
         if connection is not None and connection.alive():
             return connection
@@ -608,12 +679,18 @@ class SyslogSink:
             )
         return await self._connect()
 
-    async def _connect(self) -> StreamConnection | DatagramConnection:
+    async def _connect(self) -> Connection:
         timeout = self._seconds(self.options.connect_timeout)
         try:
             if self.transport == "udp":
-                connection: StreamConnection | DatagramConnection = await DatagramConnection.open(
-                    self.host, self.port, connect_timeout=timeout
+                connection: Connection = await DatagramConnection.open(self.host, self.port, connect_timeout=timeout)
+            elif self.transport == "relp":
+                connection = await RelpConnection.open(
+                    self.host,
+                    self.port,
+                    connect_timeout=timeout,
+                    software=f"mimecast-siem,{__version__}",
+                    window=self.options.relp_window,
                 )
             else:
                 if self.transport == "tls" and self._ssl is None:
@@ -660,6 +737,9 @@ class SyslogSink:
                 f"syslog sink {self.name}: TLS with {self.peer} failed: {exc.reason or exc}; is the port a TLS "
                 "listener, and does it accept this client certificate and TLS version?"
             ) from None
+        except RelpError as exc:
+            self._note_failure()
+            raise SinkTransientError(f"syslog sink {self.name}: RELP session with {self.peer} failed ({exc})") from None
         except (OSError, TimeoutError) as exc:
             self._note_failure()
             what = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
@@ -680,7 +760,7 @@ class SyslogSink:
         self._next_attempt = time.monotonic() + self.backoff.delay(self._failures)
         metrics().sink_connections.labels(sink=self.name, result="failed").inc()
 
-    def _drop(self, connection: StreamConnection | DatagramConnection, *, failed: bool = False) -> None:
+    def _drop(self, connection: Connection, *, failed: bool = False) -> None:
         """Abort ``connection``; after a failure, queue what the receiver may have dropped unread."""
         connection.abort()
         if self._connection is connection:
@@ -710,9 +790,9 @@ class SyslogSink:
         self._recent.extend([*replayed, *frames])
 
     @staticmethod
-    def _failure_reason(exc: BaseException, connection: StreamConnection | DatagramConnection) -> str:
+    def _failure_reason(exc: BaseException, connection: Connection) -> str:
         closed = getattr(connection, "closed_reason", None)
-        if isinstance(exc, PeerClosedError):
+        if isinstance(exc, PeerClosedError | RelpError):
             return str(exc)
         if isinstance(exc, TimeoutError):
             return "timed out waiting for the receiver" + (f"; {closed}" if closed else "")

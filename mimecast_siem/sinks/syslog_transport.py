@@ -32,6 +32,7 @@ import sys
 import termios
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -118,6 +119,29 @@ class ReplayBuffer:
         """Forget everything."""
         self._frames.clear()
         self._size = 0
+
+
+#: Where Linux publishes the receive-buffer limits (``tcp_rmem``: min, default, max of autotuning).
+PROC_TCP_RMEM = "/proc/sys/net/ipv4/tcp_rmem"
+PROC_RMEM_MAX = "/proc/sys/net/core/rmem_max"
+#: Replay size when the kernel cannot be asked (not Linux): Linux's stock tcp_rmem max (6 MiB).
+FALLBACK_RECEIVE_BUFFER = 6 * 1024 * 1024
+
+
+def kernel_max_receive_buffer(tcp_rmem: str = PROC_TCP_RMEM, rmem_max: str = PROC_RMEM_MAX) -> int | None:
+    """The largest TCP receive buffer this machine's kernel lets a socket have, in bytes.
+
+    A socket's buffer grows by autotuning up to ``tcp_rmem``'s third value, or is set with
+    ``SO_RCVBUF`` up to ``rmem_max`` (which the kernel doubles for its bookkeeping): the larger of
+    the two is what a receiver that stalls can hold acknowledged but unread. ``None`` when the files
+    cannot be read (not Linux).
+    """
+    try:
+        autotune = int(Path(tcp_rmem).read_text().split()[2])
+        explicit = 2 * int(Path(rmem_max).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(autotune, explicit)
 
 
 def replay_needed(connection: StreamConnection, tls: bool) -> bool:

@@ -80,7 +80,7 @@ def test_per_stream_app_name_and_msgid(tmp_path: Path) -> None:
     ("options", "key", "fragment"),
     [
         ({}, "sink.host", "Field required"),
-        ({"host": "h", "transport": "sctp"}, "sink.transport", "'tcp', 'tls' or 'udp'"),
+        ({"host": "h", "transport": "sctp"}, "sink.transport", "'tcp', 'tls', 'udp' or 'relp'"),
         ({"host": "h", "port": 70000}, "sink.port", "less than or equal to 65535"),
         ({"host": "h", "framing": "nul"}, "sink.framing", "'octet-counting' or 'lf'"),
         ({"host": "h", "rfc": "5425"}, "sink.rfc", "'5424' or '3164'"),
