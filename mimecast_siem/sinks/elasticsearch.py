@@ -48,6 +48,7 @@ from mimecast_siem.sinks.base import (
     SinkTransientError,
 )
 from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats.elastic_profile import elastic_dataset
 from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
     check_files,
@@ -194,7 +195,19 @@ class ElasticsearchSink:
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
         self.options = parse_options(settings, ElasticsearchSinkOptions, KIND)
-        self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
+        encoder_options = dict(format_options(settings) or {})
+        # The json format's elastic-integration profile names Elastic's datasets: the data stream the
+        # documents go to must carry the same dataset and namespace as their data_stream.* fields.
+        self._elastic_profile = (
+            settings.format == "json" and encoder_options.get("ecs_profile") == "elastic-integration"
+        )
+        self._namespace = self.options.namespace
+        if self._elastic_profile:
+            explicit = encoder_options.get("data_stream_namespace")
+            if isinstance(explicit, str):
+                self._namespace = explicit
+            encoder_options = {**encoder_options, "data_stream_namespace": self._namespace}
+        self.encoder: Encoder = get_encoder(settings.format, encoder_options)
         check_files(self.options, KIND, self.name)
         self._auth = self._authorization()
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
@@ -260,11 +273,14 @@ class ElasticsearchSink:
 
     def index_for(self, event: Event) -> str:
         """The data stream or index an event goes to."""
+        dataset = dataset_of(event)
+        if self._elastic_profile:
+            dataset = (elastic_dataset(event.stream) or f"mimecast.{dataset}").removeprefix("mimecast.")
         return self.options.index.format(
             tenant=event.tenant,
             stream=event.stream,
-            dataset=dataset_of(event),
-            namespace=self.options.namespace,
+            dataset=dataset,
+            namespace=self._namespace,
             date=event.timestamp.strftime("%Y.%m.%d"),
         ).lower()
 

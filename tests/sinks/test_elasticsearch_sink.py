@@ -114,6 +114,25 @@ async def test_index_template_and_ocsf_second_record_ids(osmem: ServerProcess, t
     assert sorted(search_ids(osmem, "mimecast-acme-ttp-url-2026.11.25")) == sorted(e.event_id for e in events)
 
 
+async def test_elastic_integration_profile_indexes_into_elastics_data_streams(
+    osmem: ServerProcess, tmp_path: Path
+) -> None:
+    events = contract_events(2)
+    block = es_block(osmem, namespace="prod", format_options={"ecs_profile": "elastic-integration"})
+    sink, _ = build_sink(block, tmp_path)
+    assert isinstance(sink, ElasticsearchSink)
+    assert sink.index_for(events[0]) == "logs-mimecast.ttp_url_logs-prod"
+    (document,) = sink.encoder.encode(events[0])
+    assert isinstance(document, dict)
+    assert document["data_stream"] == {"type": "logs", "dataset": "mimecast.ttp_url_logs", "namespace": "prod"}
+    await sink.start()
+    try:
+        assert (await sink.send(events)).accepted == 2
+    finally:
+        await sink.close()
+    assert sorted(search_ids(osmem, "logs-mimecast.ttp_url_logs-prod")) == sorted(e.event_id for e in events)
+
+
 # --- a strict fake for what osmem cannot be made to answer (429 items, 413, auth) -----------------
 
 
