@@ -101,6 +101,12 @@ class TransientError(ApiError):
     """Worth retrying: connection reset, timeout, 5xx, malformed/truncated body, busy receiver."""
 
 
+class WriteOutcomeUnknown(TransientError):
+    """A write that is not safe to repeat may have reached the server, and no answer says whether it
+    took effect (timeout, connection lost after sending, 5xx). It is never re-sent automatically:
+    the caller must check the effect before trying again."""
+
+
 class PermanentError(ApiError):
     """Retrying will not help: bad request, validation failure, unknown object, rejected data."""
 

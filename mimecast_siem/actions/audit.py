@@ -67,6 +67,8 @@ def log_fields(record: AuditRecord, channel: str) -> dict[str, Any]:
             "error_code": record.error_code,
             "duration_ms": record.duration_ms,
             "channel": channel,
+            "client": record.client,
+            "items": record.items,
         }
     }
 

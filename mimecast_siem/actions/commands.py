@@ -2,7 +2,9 @@
 
 Output is JSON on stdout (a result document, or the RFC 9457 problem document on failure) with a
 one-line human summary of problems on stderr. Exit codes: 0 ok, 2 bad input (validation happens
-before any request), 3 Mimecast refusal, 4 transport failure, 1 anything else. The CLI is a local
+before any request), 3 Mimecast refusal, 4 transport failure, 5 partly done (a batch where some
+items succeeded and some failed), 6 outcome unknown (a write may have reached Mimecast; check
+before retrying), 1 anything else. The CLI is a local
 operator tool: it uses the configuration's credentials and audits its calls as ``cli:<os user>``.
 """
 
@@ -27,10 +29,12 @@ from mimecast_siem.actions.audit import AuditTrail
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.http import build_actions_app
 from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_entry, parameter_table, params_schema
+from mimecast_siem.actions.outcome import Outcome
 from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
 from mimecast_siem.config import add_config_arguments, add_output_argument, settings_from_args
 from mimecast_siem.config.models import Settings, parse_duration
+from mimecast_siem.config.problems import did_you_mean
 
 log = logging.getLogger("mimecast_siem.actions")
 
@@ -125,10 +129,14 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unknown_action(name: str) -> int:
+    return _fail(f"unknown action {name!r}{did_you_mean(name, CATALOGUE)}; `mimecast-siem action list` shows them")
+
+
 def _describe(args: argparse.Namespace) -> int:
     spec = CATALOGUE.get(args.name)
     if spec is None:
-        return _fail(f"unknown action {args.name!r}; `mimecast-siem action list` shows them")
+        return _unknown_action(args.name)
     _print_json(catalogue_entry(spec) | {"parameters": parameter_table(spec), "schema": params_schema(spec)})
     return EXIT_OK
 
@@ -147,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     """Check the arguments (no I/O beyond reading --params files), then run the action."""
     spec = CATALOGUE.get(args.name)
     if spec is None:
-        return _fail(f"unknown action {args.name!r}; `mimecast-siem action list` shows them")
+        return _unknown_action(args.name)
     try:
         params = parse_param_pairs(args.param or [], load_params_argument(args.params))
     except ParamsArgumentError as exc:
@@ -186,6 +194,7 @@ async def _run_checked(
             tenant=args.tenant,
             dry_run=args.dry_run,
             limit=args.limit,
+            client="local",
         )
         if output is not None and spec.kind is ResultKind.BINARY and not args.dry_run:
             result = await _download(service, call, output)
@@ -206,7 +215,10 @@ async def _run_checked(
         sys.stderr.write(f"error: {detail or doc['detail']}\n")
         return result.exit_code
     _print_json(result.document)
-    return EXIT_OK
+    if result.outcome is Outcome.PARTIAL and result.document is not None:
+        failed = result.document.get("items", {}).get("failed", 0)
+        sys.stderr.write(f"warning: partly done: {failed} item(s) failed; see failed in the result\n")
+    return result.exit_code
 
 
 async def _download(service: ActionService, call: ActionCall, output: Path) -> ActionResult:
@@ -220,6 +232,7 @@ async def _download(service: ActionService, call: ActionCall, output: Path) -> A
                 channel=call.channel,
                 tenant=call.tenant,
                 download_to=handle,
+                client=call.client,
             )
         )
     if result.ok and result.document is not None:
@@ -275,6 +288,9 @@ async def _audit(args: argparse.Namespace) -> int:
                 "mimecast_status": r.mimecast_status,
                 "error_code": r.error_code,
                 "duration_ms": r.duration_ms,
+                "channel": r.channel,
+                "client": r.client,
+                "items": r.items,
             }
             for r in rows
         ]

@@ -128,7 +128,7 @@ class ActionHttp:
         name = request.match_info.get("name", "")
         grant, refusal = self._gate(request)
         if refusal is not None:
-            call = ActionCall(action=name, params=None, who=ANONYMOUS, channel="http")
+            call = ActionCall(action=name, params=None, who=ANONYMOUS, channel="http", client=self._client(request))
             result = await self.service.refuse(call, refusal.outcome, refusal.detail, _retry(refusal))
             return self.problem_response(request, _problem(result), token_given="Authorization" in request.headers)
         assert grant is not None
@@ -136,7 +136,7 @@ class ActionHttp:
         spec = CATALOGUE.get(name)
         body, body_problem = await self._read_body(request, name)
         params = body.get("params") if isinstance(body, dict) else None
-        call = ActionCall(action=name, params=params, who=who, channel="http")
+        call = ActionCall(action=name, params=params, who=who, channel="http", client=self._client(request))
         if spec is None:
             result = await self.service.run(call)  # audited as unknown_action
             return self.problem_response(request, _problem(result))
@@ -159,6 +159,7 @@ class ActionHttp:
             tenant=tenant,
             dry_run=bool(body.get("dry_run", False)),
             limit=body.get("limit"),
+            client=self._client(request),
         )
         if decision.decision is not Decision.ALLOWED:
             result = await self.service.refuse(call, Outcome.FORBIDDEN, decision.reason)
@@ -180,6 +181,7 @@ class ActionHttp:
                     tenant=call.tenant,
                     dry_run=False,
                     download_to=spool,
+                    client=call.client,
                 )
             )
             if not result.ok or result.document is None:
@@ -205,7 +207,7 @@ class ActionHttp:
     def _respond(self, request: web.Request, result: ActionResult) -> web.StreamResponse:
         if result.problem is not None:
             return self.problem_response(request, result.problem)
-        return web.Response(body=orjson.dumps(result.document), status=200, content_type="application/json")
+        return web.Response(body=orjson.dumps(result.document), status=result.status, content_type="application/json")
 
     async def _read_body(self, request: web.Request, name: str) -> tuple[Any, Problem | None]:
         declared = request.content_length

@@ -47,7 +47,7 @@ def request_schema(spec: ActionSpec) -> dict[str, Any]:
     """Schema of the ``POST /v1/actions/<name>`` body."""
     refs, _ = _param_schemas()
     props: dict[str, Any] = {
-        "params": refs[spec.name],
+        "params": {**refs[spec.name], "description": f"The parameters of {spec.name} (an object)."},
         "tenant": {"type": "string", "minLength": 1, "maxLength": 63, "description": "Tenant to act on."},
         "dry_run": {"type": "boolean", "default": False, "description": "Return the request without sending it."},
     }

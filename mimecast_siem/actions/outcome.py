@@ -19,6 +19,7 @@ class Outcome(StrEnum):
     """What happened to a call (the audit's ``outcome`` and the ``action_calls`` metric label)."""
 
     OK = "ok"
+    PARTIAL = "partial"  # a batch partly succeeded: the result lists what succeeded and what failed
     DRY_RUN = "dry_run"  # the request was rendered, not sent
     INVALID = "invalid"  # parameters, tenant or request body refused before any request was sent
     UNKNOWN_ACTION = "unknown_action"
@@ -29,6 +30,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # Mimecast answered fail[] or a 4xx
     RATE_LIMITED = "rate_limited"  # Mimecast's quota for the app is exhausted
     TRANSPORT = "transport"  # network, TLS, timeout, 5xx after retries, malformed response
+    UNKNOWN = "unknown"  # a write may have reached Mimecast without an answer; not re-sent
     DOWNLOAD_TOO_LARGE = "download_too_large"
     DISABLED = "disabled"  # the HTTP action API has no tokens configured
     ERROR = "error"  # a bug: logged, answered 500
@@ -42,9 +44,13 @@ class OutcomeRule:
 
 
 #: The table: one row per outcome. HTTP 422 for a Mimecast refusal: the request was well formed but
-#: Mimecast would not do it (its ``fail[]`` is in the problem); 5xx only when Mimecast is unreachable.
+#: Mimecast would not do it (its ``fail[]`` is in the problem); 5xx only when Mimecast is unreachable
+#: (502) or a write's effect is unknown (504). A batch that partly succeeded is HTTP 207 with a
+#: result document (``outcome: partial``, ``result`` = what succeeded, ``failed`` = what did not),
+#: CLI exit code 5; an unknown outcome is exit code 6.
 RULES: dict[Outcome, OutcomeRule] = {
     Outcome.OK: OutcomeRule(200, 0, "OK"),
+    Outcome.PARTIAL: OutcomeRule(207, 5, "Partly done"),
     Outcome.DRY_RUN: OutcomeRule(200, 0, "Dry run"),
     Outcome.INVALID: OutcomeRule(400, 2, "Invalid request"),
     Outcome.UNKNOWN_ACTION: OutcomeRule(404, 2, "Unknown action"),
@@ -55,6 +61,7 @@ RULES: dict[Outcome, OutcomeRule] = {
     Outcome.REFUSED: OutcomeRule(422, 3, "Mimecast refused the request"),
     Outcome.RATE_LIMITED: OutcomeRule(503, 3, "Mimecast rate limit reached"),
     Outcome.TRANSPORT: OutcomeRule(502, 4, "Mimecast could not be reached"),
+    Outcome.UNKNOWN: OutcomeRule(504, 6, "Outcome unknown: check before retrying"),
     Outcome.DOWNLOAD_TOO_LARGE: OutcomeRule(502, 1, "Download larger than the configured cap"),
     Outcome.DISABLED: OutcomeRule(404, 2, "Action API disabled"),
     Outcome.ERROR: OutcomeRule(500, 1, "Internal error"),

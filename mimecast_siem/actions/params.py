@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +30,140 @@ from pydantic import (
 
 MIMECAST_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S+0000"
 
+#: What each parameter means, for the fields whose declaration carries no description: looked up as
+#: ``Model.field`` first, then by field name (``route``, ``comment`` ... mean the same everywhere).
+#: ``action describe`` and the OpenAPI document show them; a test asserts no parameter lacks one.
+DESCRIPTIONS: dict[str, str] = {
+    # time windows and paging
+    "start": "Start of the time window: an ISO-8601 time with an offset, such as 2026-11-25T10:00:00+0000.",
+    "end": "End of the time window: an ISO-8601 time with an offset, such as 2026-11-25T18:00:00+0000.",
+    "no_of_pages": "Pages to fetch at most (1 to 1000); omit to follow pages up to the result limit.",
+    "page_size": "Records per page, 1 to 500 (Mimecast's maximum).",
+    "route": "Mail direction to include: inbound, outbound, internal or all.",
+    # policies (shared by address alteration, anti-spoofing, blocked senders, web security)
+    "bidirectional": "true = the policy also applies when sender and recipient are swapped.",
+    "comment": "Free-text comment stored with the entry (at most 1024 characters, no control characters).",
+    "conditions": "Extra conditions: sourceIPs, hostnames and spfDomains lists.",
+    "description": "Name or description shown in the Mimecast Administration Console (at most 1024 characters).",
+    "enabled": "true = the policy is active.",
+    "enforced": "true = the policy cannot be overridden by other policies.",
+    "from": "Who the policy applies to as sender: an object with type and, for some types, the value.",
+    "to": "Who the policy applies to as recipient: an object with type and, for some types, the value.",
+    "fromDate": "Policy start: an ISO-8601 time with an offset; sent to Mimecast as UTC +0000.",
+    "toDate": "Policy end: an ISO-8601 time with an offset; sent to Mimecast as UTC +0000.",
+    "fromEternal": "true = the policy has no start date.",
+    "toEternal": "true = the policy has no end date.",
+    "fromPart": "Which sender address is matched: envelope_from, header_from or both.",
+    "override": "true = this policy takes precedence over conflicting policies.",
+    "policy": "The policy settings (the catalogue's allowed keys for policy).",
+    "CreateBlockedSenderParams.policy_information": "The policy to create: description (required), from, to and "
+    "the other policy keys the catalogue allows.",
+    "option": "Whether the policy enables or disables the SPF-based bypass: enable_bypass or disable_bypass.",
+    "PolicyConditions.sourceIPs": "Sending IP addresses or CIDR networks, such as 192.0.2.10 or 192.0.2.0/24.",
+    "PolicyConditions.hostnames": "Sending host names, such as mail.example.com.",
+    "PolicyConditions.spfDomains": "Domains whose SPF result the policy looks at, such as example.com.",
+    "PolicyTarget.emailAddress": "The address, for type individual_email_address.",
+    "PolicyTarget.emailDomain": "The domain, for type email_domain.",
+    "PolicyTarget.groupId": "The profile group's secure id, for type profile_group.",
+    "PolicyTarget.headerDisplayName": "The display name, for type header_display_name.",
+    "PolicyTarget.attribute": "The directory attribute to match, for type address_attribute_value.",
+    "AttributeValue.name": "Attribute name (informational).",
+    "AttributeValue.value": "Attribute value to match.",
+    # directory
+    "emailAddress": "An email address such as jane.doe@example.com.",
+    "domain": "A DNS domain such as example.com.",
+    "notes": "Free-text note stored with the member.",
+    "parentId": "Secure id of the new parent group.",
+    "GroupChange.description": "New name of the group.",
+    # threats, URLs, remediation
+    "EncodedUrl.url": "A Mimecast-rewritten URL to decode (https://protect-...mimecast.com/...).",
+    "ManagedUrlEntry.action": "permit or block the URL.",
+    "ManagedSenderEntry.action": "permit or block mail from sender to the recipient.",
+    "matchType": "explicit = this exact URL; domain = every URL of the domain.",
+    "disableRewrite": "true = Mimecast does not rewrite the URL in messages.",
+    "disableUserAwareness": "true = no user-awareness challenge for this URL.",
+    "disableLogClick": "true = clicks on this URL are not logged.",
+    "domain_or_content": "Only entries whose domain or comment contains this text.",
+    "domain_or_url": "Only entries whose domain or URL contains this text.",
+    "exact_match": "true = domain_or_url must match exactly.",
+    "sort_by_url": "true = sort the entries by URL (then sort_order applies).",
+    "FindRemediationParams.search_by": "Search the incidents by a field: an object with fieldName and value.",
+    "IncidentSearch.fieldName": "Field to search: all, code, file_hash or reason.",
+    "IncidentSearch.value": "Text to search for.",
+    "IncidentTypeFilter.fieldName": "Always type.",
+    "IncidentTypeFilter.value": "Incident type: notify_only, automatic, manual or restored.",
+    "UrlTarget.action": "block or allow the target.",
+    "UrlTarget.type": "url = one URL; domain = a whole domain.",
+    "UrlTarget.value": "The URL or domain (no spaces or control characters).",
+    "UrlTarget.id": "Secure id of an existing target (when updating it).",
+    "UpdateWebPolicyParams.urls": "The block or allow list entries (url or domain targets), at most 5000.",
+    "UpdateWebPolicyParams.description": "New name of the policy.",
+    # address alteration
+    "folder_id": "Secure id of an address alteration set (from get-address-alteration-set).",
+    "new_address": "The rewritten address: local@domain, @domain or local@.",
+    "original_address": "The address being rewritten: local@domain, @domain or local@.",
+    "routing": "Route the definition applies to: all, inbound or outbound.",
+    # messages and holds
+    "field_name": "Field the value is searched in: all, subject, sender, recipient, reasonCode or senderIP.",
+    "HoldListParams.value": "Text to search for in field_name (required with field_name).",
+    "include_aliases": "true = include mail sent to the mailbox's aliases.",
+    "include_delegates": "true = include mailboxes the user is a delegate of.",
+    "reason_type": "Why the message is rejected (Mimecast's rejection reason code).",
+    "advanced_track_and_trace_options": "Search by sender, recipient, subject or sending IP instead of message_id "
+    "(give at least one of from, to, subject, senderIP).",
+    "TrackAndTraceOptions.subject": "Message subject to search for.",
+    "senderIP": "The sending IP address, such as 192.0.2.1 or 2001:db8::1; sent exactly as given.",
+    # TTP logs
+    "scan_result": "Only clicks with this scan result: clean, malicious, suspicious or all.",
+    "TtpAttachmentLogsParams.result": "Only attachments with this result: safe, malicious, timeout, error, unsafe "
+    "or all.",
+    "actions": "Only logs where Mimecast took one of these actions: hold, bounce, none.",
+    "identifiers": "Only logs that matched one of these impersonation identifiers.",
+    "query": "Text to search for in search_field (required with search_field).",
+    "search_field": "Field the query is searched in: senderAddress, recipientAddress, subject, definition or all.",
+    "tagged_malicious": "true = only messages tagged malicious; false = only those not tagged; omit for both.",
+    # generic action extra fields (the catalogue's; only payload_json is supported)
+    "payload_json": "JSON body to send (the same as payload; give one of the two).",
+    "download": "Not supported: binary downloads are offered by get-archive-file and get-file.",
+    "files": "Not supported: file uploads are not offered.",
+    "filename": "Not supported: binary downloads are offered by get-archive-file and get-file.",
+    "retry_wait": "Not supported: retries follow the tenant's client policy.",
+    "retry_count": "Not supported: retries follow the tenant's client policy.",
+    "custom_output": "Not supported: the response is always returned as JSON.",
+    "response_type": "Not supported: the response is always returned as JSON.",
+    "extra_fields": "The catalogue's extra fields; only payload_json is supported, the others are refused with "
+    "the reason.",
+}
+
+
+def describe_properties(schema: dict[str, Any], model: type[Any]) -> None:
+    """Fill in the description of every property that has none (JSON-schema hook of every model).
+
+    A description given on a nullable type (``MimecastTime | None``) is lifted to the property;
+    otherwise :data:`DESCRIPTIONS` is consulted (``Model.field``, then ``field``). Aliases accepted
+    for a parameter are named in its description.
+    """
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    name = getattr(model, "__name__", "")
+    aliases = getattr(model, "aliases", {}) or {}
+    for key, prop in properties.items():
+        if not isinstance(prop, dict):
+            continue
+        if not prop.get("description"):
+            lifted = next(
+                (b["description"] for b in prop.get("anyOf", []) if isinstance(b, dict) and b.get("description")),
+                None,
+            )
+            text = lifted or DESCRIPTIONS.get(f"{name}.{key}") or DESCRIPTIONS.get(key)
+            if text:
+                prop["description"] = text
+        also = sorted(alias for alias, target in aliases.items() if target == key)
+        if also and prop.get("description"):
+            prop["description"] = f"{prop['description']} Also accepted as: {', '.join(also)}."
+
+
 #: Shared model configuration: unknown keys are errors (a typo must not silently drop a filter),
 #: numbers given where text is expected become text (``-p id=12345`` on the command line).
 PARAMS_CONFIG = ConfigDict(
@@ -37,13 +172,32 @@ PARAMS_CONFIG = ConfigDict(
     coerce_numbers_to_str=True,
     str_strip_whitespace=True,
     frozen=True,
+    json_schema_extra=describe_properties,
 )
 
 
 class ParamsModel(BaseModel):
-    """Base of every parameter model (configuration only; no behaviour is inherited)."""
+    """Base of every parameter model (configuration only; no behaviour is inherited).
+
+    ``aliases`` maps another accepted name of a parameter to the parameter (the catalogue's example
+    requests use ``policy_id`` where the parameter takes several ids): the alias is renamed before
+    validation, and giving both is an error.
+    """
 
     model_config = PARAMS_CONFIG
+    aliases: ClassVar[Mapping[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_aliases(cls, data: Any) -> Any:
+        if not cls.aliases or not isinstance(data, Mapping):
+            return data
+        for alias, name in cls.aliases.items():
+            if alias in data:
+                if name in data:
+                    raise ValueError(f"give {name} or {alias} (another name for it), not both")
+                data = {(name if k == alias else k): v for k, v in data.items()}
+        return data
 
 
 class NoParamsBase(ParamsModel):
@@ -143,6 +297,19 @@ def _ip_or_network(value: str) -> str:
 
 
 IpOrNetwork = Annotated[str, AfterValidator(_ip_or_network)]
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("expected one IP address such as 192.0.2.1 or 2001:db8::1 (not a network)") from None
+    return value
+
+
+#: One IP address, checked but sent exactly as given (``192.0.2.1`` stays ``192.0.2.1``, never
+#: ``192.0.2.1/32``): mimecast-api.md documents no network (CIDR) form for these fields.
+IpAddressText = Annotated[str, AfterValidator(_ip_address)]
 
 
 def one_or_many(value: Any) -> Any:

@@ -26,11 +26,13 @@ import aiohttp
 
 from mimecast_siem.actions.audit import AuditTrail, audit_action_name, audit_code, params_digest
 from mimecast_siem.actions.catalogue import CATALOGUE
-from mimecast_siem.actions.outcome import Outcome, Problem
-from mimecast_siem.actions.spec import ActionSpec, MimecastCall, ResultKind
+from mimecast_siem.actions.outcome import RULES, Outcome, Problem
+from mimecast_siem.actions.spec import ActionSpec, MimecastCall, ResultKind, Scope
 from mimecast_siem.actions.validation import ParamsInvalid, validate_params
 from mimecast_siem.checkpoints import AuditRecord
+from mimecast_siem.checkpoints.records import MAX_AUDIT_ITEMS
 from mimecast_siem.config.models import Settings, TenantSettings
+from mimecast_siem.config.problems import did_you_mean
 from mimecast_siem.errors import (
     ApiError,
     AuthError,
@@ -38,6 +40,7 @@ from mimecast_siem.errors import (
     PermanentError,
     RateLimited,
     TransientError,
+    WriteOutcomeUnknown,
 )
 from mimecast_siem.mimecast import BinaryWriter, MimecastClient, Priority, RetryPolicy
 from mimecast_siem.observability import redactor
@@ -64,6 +67,8 @@ class ActionCall:
         dry_run: render the requests without sending them.
         limit: most records a paginated read returns (default ``actions.default_page_limit``).
         download_to: where a binary result is written.
+        client: the caller's address (HTTP: the peer, or X-Forwarded-For behind a trusted proxy;
+            CLI: ``local``), recorded in the audit.
     """
 
     action: str
@@ -74,6 +79,7 @@ class ActionCall:
     dry_run: bool = False
     limit: int | None = None
     download_to: BinaryWriter | None = None
+    client: str | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +94,7 @@ class ActionResult:
     mimecast_status: int | None = None
     error_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    items: list[dict[str, Any]] | None = None  # per-item results of a batch (audit), no values
 
     @property
     def ok(self) -> bool:
@@ -95,7 +102,14 @@ class ActionResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.problem is None else self.problem.exit_code
+        if self.problem is None:
+            return RULES[self.outcome].exit_code
+        return self.problem.exit_code
+
+    @property
+    def status(self) -> int:
+        """HTTP status of the answer (200, 207 for a partial result, or the problem's)."""
+        return RULES[self.outcome].status if self.problem is None else self.problem.status
 
 
 class TenantUnknown(ValueError):
@@ -178,6 +192,8 @@ def problem_for_error(exc: BaseException) -> tuple[Outcome, Problem, int | None,
             return Outcome.DOWNLOAD_TOO_LARGE, Problem(Outcome.DOWNLOAD_TOO_LARGE, str(exc), ext), exc.status, None
         if isinstance(exc, AuthError | PermanentError):
             return Outcome.REFUSED, Problem(Outcome.REFUSED, str(exc), ext), exc.status, code or _status_code(exc)
+        if isinstance(exc, WriteOutcomeUnknown):
+            return Outcome.UNKNOWN, Problem(Outcome.UNKNOWN, str(exc), ext), exc.status, code or "unknown"
         if isinstance(exc, TransientError):
             return Outcome.TRANSPORT, Problem(Outcome.TRANSPORT, str(exc), ext), exc.status, code or "transport"
         return Outcome.REFUSED, Problem(Outcome.REFUSED, str(exc), ext), exc.status, code
@@ -301,6 +317,9 @@ class ActionService:
             if result.mimecast_status and 100 <= result.mimecast_status <= 599
             else None,
             error_code=audit_code(result.error_code),
+            channel=call.channel,
+            client=call.client,
+            items=result.items[:MAX_AUDIT_ITEMS] if result.items is not None else None,
         )
         await self.audit.record(record, call.channel)
 
@@ -309,7 +328,10 @@ class ActionService:
     async def _run(self, call: ActionCall) -> ActionResult:
         spec = CATALOGUE.get(call.action)
         if spec is None:
-            detail = f"unknown action {call.action[:64]!r}; `mimecast-siem action list` or GET /v1/actions lists them"
+            detail = (
+                f"unknown action {call.action[:64]!r}{did_you_mean(call.action[:64], CATALOGUE)}; "
+                "`mimecast-siem action list` or GET /v1/actions lists them"
+            )
             return _refused(call, Outcome.UNKNOWN_ACTION, detail)
         try:
             tenant = resolve_tenant(self.settings, call.tenant)
@@ -361,15 +383,48 @@ class ActionService:
             if outcome is Outcome.ERROR:
                 raise
             problem.extensions.update({"action": spec.name, "tenant": tenant.name})
+            if outcome is Outcome.UNKNOWN:
+                problem.extensions["check"] = what_to_check(spec)
             return ActionResult(
                 outcome, spec.name, tenant.name, problem=problem, mimecast_status=failed_status, error_code=code
             )
+        if isinstance(value, PartialResult):
+            return self._partial(spec, tenant.name, calls[-1], value, status)
         return ActionResult(
             Outcome.OK,
             spec.name,
             tenant.name,
-            document={"action": spec.name, "tenant": tenant.name, "dry_run": False, "result": value},
+            document={"action": spec.name, "tenant": tenant.name, "dry_run": False, "outcome": "ok", "result": value},
             mimecast_status=status,
+        )
+
+    def _partial(
+        self, spec: ActionSpec, tenant: str, sent: MimecastCall, value: PartialResult, status: int
+    ) -> ActionResult:
+        """A batch that partly succeeded: what succeeded, what failed, and per-item results for the audit."""
+        items = item_results(sent.data, value.failures)
+        document = {
+            "action": spec.name,
+            "tenant": tenant,
+            "dry_run": False,
+            "outcome": Outcome.PARTIAL.value,
+            "result": value.result,
+            "failed": failures_extension(value.failures),
+            "items": {
+                "total": len(items),
+                "succeeded": sum(1 for i in items if i["outcome"] == "ok"),
+                "failed": sum(1 for i in items if i["outcome"] == "failed"),
+            },
+        }
+        code = value.failures[0].code if value.failures else None
+        return ActionResult(
+            Outcome.PARTIAL,
+            spec.name,
+            tenant,
+            document=document,
+            mimecast_status=status,
+            error_code=code,
+            items=items,
         )
 
     async def _send(
@@ -377,9 +432,16 @@ class ActionService:
     ) -> tuple[Any, int]:
         first = calls[0]
         wait = self.max_wait
+        write = spec.scope is not Scope.READ
         if first.rest:
             resp = await client.request_rest(
-                first.method, first.path, params=first.query, json=first.body, priority=Priority.ACTION, max_wait=wait
+                first.method,
+                first.path,
+                params=first.query,
+                json=first.body,
+                priority=Priority.ACTION,
+                max_wait=wait,
+                idempotent=first.method == "GET",
             )
             return {"status": resp.status, "body": resp.body}, resp.status
         if spec.kind is ResultKind.BINARY:
@@ -400,10 +462,20 @@ class ActionService:
             }, 200
         if spec.kind is ResultKind.PAGED:
             return await self._walk(spec, params, first, client, call.limit)
-        resp = await client.request(first.path, first.data, first.meta, priority=Priority.ACTION, max_wait=wait)
-        if spec.follow_up is not None:
-            second = spec.follow_up(params, resp.data)
-            resp = await client.request(second.path, second.data, second.meta, priority=Priority.ACTION, max_wait=wait)
+        if spec.follow_up is not None:  # a read, then the write built from its answer
+            resp = await client.request(first.path, first.data, first.meta, priority=Priority.ACTION, max_wait=wait)
+            first = spec.follow_up(params, resp.data)
+        resp = await client.request(
+            first.path,
+            first.data,
+            first.meta,
+            priority=Priority.ACTION,
+            max_wait=wait,
+            idempotent=not write,
+            partial=len(first.data) > 1,
+        )
+        if resp.fail:
+            return PartialResult(spec.shape(resp.data), resp.fail), resp.status
         return spec.shape(resp.data), resp.status
 
     async def _walk(
@@ -449,6 +521,73 @@ class ActionService:
             if stop:
                 break
         return {"records": records, "count": len(records), "pages": pages, "truncated": truncated}, status
+
+
+@dataclass(frozen=True, slots=True)
+class PartialResult:
+    """A batch answer with both successes (``result``, shaped) and Mimecast's ``fail[]`` entries."""
+
+    result: Any
+    failures: list[MimecastFailure]
+
+
+def item_results(sent: list[Any], failures: list[MimecastFailure]) -> list[dict[str, Any]]:
+    """Per-item results of a batch, by position in the request's ``data[]`` (never the values).
+
+    A failure is matched to the item its ``key`` equals (Mimecast echoes the failed item); failures
+    whose key matches no item are listed after the items, without a position.
+    """
+    out: list[dict[str, Any]] = [{"item": index, "outcome": "ok"} for index in range(len(sent))]
+    unmatched: list[dict[str, Any]] = []
+    for failure in failures:
+        match = next(
+            (i for i, item in enumerate(sent) if item == failure.key and out[i]["outcome"] == "ok"),
+            None,
+        )
+        entry = {"outcome": "failed", "code": failure.code}
+        if match is None:
+            unmatched.append({"item": None, **entry})
+        else:
+            out[match] = {"item": match, **entry}
+    return out + unmatched
+
+
+#: Which read shows whether a write took effect (used in the ``unknown`` outcome's ``check``).
+CHECK_WITH: dict[str, str] = {
+    "release-held-message": "get-hold-message-list (a released message leaves the hold list)",
+    "reject-held-message": "get-hold-message-list (a rejected message leaves the hold list)",
+    "create-managed-url": "get-managed-urls",
+    "create-policy-with-targets": "get-policy-with-targets",
+    "update-policy-with-targets": "get-policy-with-targets",
+    "delete-policy-with-targets": "get-policy-with-targets",
+    "create-blocked-sender-policy": "get-blocked-sender-policies",
+    "nullify-blocked-sender-policy": "get-blocked-sender-policies",
+    "permit-or-block-sender": "the managed senders in the Administration Console",
+    "add-group-member": "get-group-members",
+    "remove-group-member": "get-group-members",
+    "create-group": "search-groups",
+    "update-group": "search-groups",
+    "create-anti-spoofing-policy": "get-anti-spoofing-policy",
+    "update-anti-spoofing-policy": "get-anti-spoofing-policy",
+    "delete-anti-spoofing-policy": "get-anti-spoofing-policy",
+    "create-address-alteration-set": "get-address-alteration-set",
+    "create-address-alteration-definition": "get-address-alteration-definition",
+    "delete-address-alteration-definition": "get-address-alteration-definition",
+    "create-address-alteration-policy": "get-address-alteration-policy",
+    "update-address-alteration-policy": "get-address-alteration-policy",
+    "delete-address-alteration-policy": "get-address-alteration-policy",
+    "create-remediation-incident": "find-remediation-incidents",
+}
+
+
+def what_to_check(spec: ActionSpec) -> str:
+    """What an operator should look at before retrying a write whose outcome is unknown."""
+    read = CHECK_WITH.get(spec.name)
+    where = f"run {read}" if read else "look in the Mimecast Administration Console"
+    return (
+        f"The request may have been carried out. Before retrying {spec.name}, {where} and Mimecast's audit log "
+        "(get-audit-events) to see whether it took effect; retry only what did not happen."
+    )
 
 
 def _refused(call: ActionCall, outcome: Outcome, detail: str, ext: dict[str, Any] | None = None) -> ActionResult:

@@ -16,6 +16,17 @@ from pydantic import BaseModel, ValidationError
 
 MAX_VALUE_CHARS = 120
 
+#: What a value that failed a pattern must look like, in words (a regular expression is no help to
+#: an analyst). Keyed by the pattern; a pattern not listed falls back to the parameter's description.
+PATTERN_WORDS: dict[str, str] = {
+    r"^[A-Za-z0-9_\-=+/.:]+$": "a Mimecast secure id: letters, digits and _ - = + / . : only, as returned by the "
+    "matching get or search action",
+    r"^[^\x00-\x1f\x7f]*$": "text without control characters (no line breaks or tabs)",
+    r"^[^\s\x00-\x1f\x7f]+$": "one word without spaces or control characters",
+    r"^[A-Za-z0-9_.\-\[\]]+$": "a name of letters, digits and _ . - [ ] only",
+    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$": "an MD5, SHA-1 or SHA-256 hash in hexadecimal",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ParamProblem:
@@ -144,6 +155,20 @@ def allowed_keys(root: Mapping[str, Any], loc: Sequence[str | int]) -> list[str]
     return list(dict.fromkeys(keys))
 
 
+def _pattern_words(root: Mapping[str, Any], loc: Sequence[str | int], ctx: Mapping[str, Any]) -> str:
+    """The expected form of a value that failed a pattern, in words."""
+    words = PATTERN_WORDS.get(str(ctx.get("pattern", "")))
+    if words:
+        return words
+    schema = schema_at(root, loc)
+    texts = [b.get("description") for b in _branches(schema or {}, root)] + [(schema or {}).get("description")]
+    for found in texts:
+        if isinstance(found, str) and found:
+            text = found.rstrip(".")
+            return text[:1].lower() + text[1:] if text[1:2].islower() else text
+    return "a value of the form described by `mimecast-siem action describe`"
+
+
 def _clean_message(msg: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -194,6 +219,8 @@ def problems_from(exc: ValidationError, model: type[BaseModel]) -> list[ParamPro
         elif kind in {"model_type", "dict_type"}:
             message = "must be an object"
             allowed = allowed_keys(root, loc)
+        elif kind == "string_pattern_mismatch":
+            message = "does not have the expected form; expected " + _pattern_words(root, loc, err.get("ctx") or {})
         elif kind == "value_error" and not loc:
             value = None  # a rule across several keys: the message names them
         if (key, message) in seen:

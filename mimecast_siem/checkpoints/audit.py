@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select
 
 from . import schema
@@ -28,6 +29,9 @@ def record(conn: Connection, entry: AuditRecord) -> int:
             mimecast_status=entry.mimecast_status,
             duration_ms=entry.duration_ms,
             error_code=entry.error_code,
+            channel=entry.channel,
+            client=entry.client,
+            items=orjson.dumps(entry.items).decode() if entry.items is not None else None,
         )
         .returning(_a.c.id)
     )
@@ -48,6 +52,9 @@ def to_record(row: Any) -> AuditRecord:
         mimecast_status=row.mimecast_status,
         duration_ms=int(row.duration_ms),
         error_code=row.error_code,
+        channel=row.channel,
+        client=row.client,
+        items=orjson.loads(row.items) if row.items else None,
     )
 
 

@@ -18,10 +18,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from . import schema
 from .errors import SchemaTooNew
+from .records import MAX_NAME_LENGTH
 
 log = logging.getLogger("mimecast_siem.checkpoints")
 
@@ -61,6 +77,34 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     return upgrade
 
 
+def _action_audit_v3() -> Table:
+    """``action_audit`` as step 3 created it (frozen: step 4 adds columns to it)."""
+    frozen = MetaData(naming_convention=schema.metadata.naming_convention)
+    return Table(
+        "action_audit",
+        frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", schema.UtcDateTime, nullable=False),
+        Column("actor", String(MAX_NAME_LENGTH), nullable=False),
+        Column("action", String(128), nullable=False),
+        Column("tenant", String(MAX_NAME_LENGTH), nullable=True),
+        Column("param_digest", String(128), nullable=False),
+        Column("dry_run", Boolean, nullable=False),
+        Column("outcome", String(32), nullable=False),
+        Column("mimecast_status", Integer, nullable=True),
+        Column("duration_ms", BigInteger, nullable=False),
+        Column("error_code", String(64), nullable=True),
+        Index(None, "at"),
+        Index(None, "action", "at"),
+    )
+
+
+def _audit_v2(conn: Connection) -> None:
+    for column, kind in (("channel", "VARCHAR(8)"), ("client", "VARCHAR(64)"), ("items", "TEXT")):
+        conn.execute(text(f"ALTER TABLE action_audit ADD COLUMN {column} {kind}"))
+    schema.action_idempotency.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -68,7 +112,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         _create(schema.checkpoints, schema.leases, schema.seen_ids, schema.snapshots),
     ),
     Migration(2, "backfill jobs and windows", _create(schema.backfill_jobs, schema.backfill_windows)),
-    Migration(3, "action audit", _create(schema.action_audit)),
+    Migration(3, "action audit", _create(_action_audit_v3())),
+    Migration(4, "action audit channel, client and items; action idempotency keys", _audit_v2),
 )
 
 

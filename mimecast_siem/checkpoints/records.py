@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import orjson
 
@@ -257,6 +258,10 @@ def split_range(since: datetime, until: datetime, window: timedelta) -> Iterator
 _DIGEST_RE = re.compile(r"^[0-9a-f]{16,128}$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 _OUTCOME_RE = re.compile(r"^[a-z_]{1,32}$")
+_CLIENT_RE = re.compile(r"^[A-Za-z0-9.:%_-]{1,64}$")
+_ITEM_KEYS = frozenset({"item", "outcome", "code"})
+#: Most per-item results kept in one audit record (a batch is at most a few hundred items).
+MAX_AUDIT_ITEMS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +281,10 @@ class AuditRecord:
         duration_ms: wall time of the call in milliseconds.
         mimecast_status: HTTP status Mimecast answered, if a request was sent.
         error_code: bounded error code (Mimecast ``fail`` code or our own), if any.
+        channel: how the call came in: ``cli`` or ``http``.
+        client: the caller's address (HTTP) or ``local`` (CLI), if known.
+        items: per-item results of a batch (``[{"item": 0, "outcome": "ok"}, {"item": 1, "outcome":
+            "failed", "code": "err_..."}]``) - positions and codes only, never values.
         id: row id, set on records read back from the store.
     """
 
@@ -289,6 +298,9 @@ class AuditRecord:
     duration_ms: int = 0
     mimecast_status: int | None = None
     error_code: str | None = None
+    channel: str | None = None
+    client: str | None = None
+    items: list[dict[str, Any]] | None = None
     id: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -310,6 +322,14 @@ class AuditRecord:
             raise ValueError("AuditRecord.error_code must be 1-64 characters of letters, digits and _.:/-")
         if self.duration_ms < 0:
             raise ValueError(f"AuditRecord.duration_ms must be >= 0; got {self.duration_ms}")
+        if self.channel is not None and self.channel not in ("cli", "http"):
+            raise ValueError(f"AuditRecord.channel must be cli or http; got {self.channel!r:.20}")
+        if self.client is not None and not _CLIENT_RE.match(self.client):
+            raise ValueError("AuditRecord.client must be an address: 1-64 characters of letters, digits and .:%_-")
+        if self.items is not None and (
+            len(self.items) > MAX_AUDIT_ITEMS or not all(set(i) <= _ITEM_KEYS for i in self.items)
+        ):
+            raise ValueError(f"AuditRecord.items must be at most {MAX_AUDIT_ITEMS} entries of item, outcome, code")
         if self.mimecast_status is not None and not 100 <= self.mimecast_status <= 599:
             raise ValueError(
                 f"AuditRecord.mimecast_status must be an HTTP status (100-599); got {self.mimecast_status}"

@@ -179,6 +179,26 @@ action_audit = Table(
     Column("mimecast_status", Integer, nullable=True),
     Column("duration_ms", BigInteger, nullable=False),
     Column("error_code", String(64), nullable=True),
+    Column("channel", String(8), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("items", Text, nullable=True),
     Index(None, "at"),
     Index(None, "action", "at"),
+)
+
+#: Idempotency keys of the action API: one row per (caller, key); the stored answer is replayed for
+#: a repeated key until ``expires_at``. ``state`` is ``pending`` while the first request runs.
+action_idempotency = Table(
+    "action_idempotency",
+    metadata,
+    Column("caller", String(MAX_NAME_LENGTH), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("caller", "key"),
+    Index(None, "expires_at"),
 )

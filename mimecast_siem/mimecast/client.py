@@ -53,6 +53,7 @@ from mimecast_siem.errors import (
     RateLimited,
     ResponseFormatError,
     TransientError,
+    WriteOutcomeUnknown,
 )
 from mimecast_siem.mimecast.auth import AccessToken, TokenCache, TokenGrant
 from mimecast_siem.mimecast.envelope import (
@@ -75,6 +76,7 @@ from mimecast_siem.mimecast.ratelimit import (
 from mimecast_siem.mimecast.readers import (
     Call,
     DownloadResult,
+    FileLink,
     Refusal,
     query_pairs,
     read_envelope,
@@ -252,6 +254,8 @@ class MimecastClient:
         *,
         priority: Priority = Priority.LIVE,
         max_wait: float | None = None,
+        idempotent: bool = True,
+        partial: bool = False,
     ) -> ApiResponse:
         """POST the ``/api/...`` envelope ``{"meta": meta, "data": data}`` and return the answer.
 
@@ -261,11 +265,17 @@ class MimecastClient:
             meta: the envelope ``meta`` (pagination), omitted when empty.
             priority: rate-limiter priority.
             max_wait: longest time to wait on the rate limit, in seconds.
+            idempotent: ``False`` for writes: never re-sent once they may have reached Mimecast
+                (a timeout or 5xx then raises :class:`WriteOutcomeUnknown`).
+            partial: return a 2xx answer carrying both ``data`` and ``fail[]`` (a batch that partly
+                succeeded) with ``fail`` filled in, instead of raising.
 
         Raises:
-            AuthError, RateLimited, TransientError (incl. ResponseFormatError), PermanentError.
+            AuthError, RateLimited, TransientError (incl. ResponseFormatError, WriteOutcomeUnknown),
+            PermanentError.
         """
         call = self._call_for("POST", path, body=encode_envelope(data, meta), content_type="application/json")
+        call = replace(call, idempotent=idempotent, partial=partial)
         return await self._run(call, read_envelope, priority=priority, max_wait=max_wait)
 
     async def pages(
@@ -332,7 +342,9 @@ class MimecastClient:
 
         The file is spooled (memory, then a temporary file) and written to ``dest`` only once it
         arrived completely and within ``max_bytes``, so a retry or an abort never leaves half a file
-        in ``dest``. A JSON answer with ``fail`` instead of a file raises the mapped error.
+        in ``dest``. A JSON answer with ``fail`` instead of a file raises the mapped error; a JSON
+        answer naming a download URL (``data[0].url``) is followed once: with the tenant's token on
+        the tenant's own host, without any credentials elsewhere (a pre-signed URL).
 
         Raises:
             PermanentError: the file is larger than ``max_bytes`` (or the answer is an envelope
@@ -349,10 +361,20 @@ class MimecastClient:
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
         try:
 
-            async def read(resp: aiohttp.ClientResponse, c: Call) -> DownloadResult | Refusal:
+            async def read(resp: aiohttp.ClientResponse, c: Call) -> DownloadResult | FileLink | Refusal:
                 return await read_file(resp, c, spool, max_bytes)
 
-            result = await self._run(call, read, priority=priority, max_wait=max_wait)
+            async def read_linked(resp: aiohttp.ClientResponse, c: Call) -> DownloadResult | FileLink | Refusal:
+                return await read_file(resp, c, spool, max_bytes, follow_links=False)
+
+            answer = await self._run(call, read, priority=priority, max_wait=max_wait)
+            if isinstance(answer, FileLink):
+                answer = await self._run(
+                    self._link_call(call, answer.url), read_linked, priority=priority, max_wait=max_wait
+                )
+            if not isinstance(answer, DownloadResult):  # pragma: no cover - read_linked never links
+                raise PermanentError(f"{call.label} answered with a link to another link", endpoint=call.label)
+            result = answer
             spool.seek(0)
             while chunk := spool.read(_CHUNK):
                 dest.write(chunk)
@@ -360,6 +382,18 @@ class MimecastClient:
             return result
         finally:
             spool.close()
+
+    def _link_call(self, call: Call, url: str) -> Call:
+        """The GET of a download URL a file endpoint answered with (credentials only to the tenant's host)."""
+        link, base = urlsplit(url), urlsplit(self._base_url)
+        same_origin = (link.scheme, link.hostname, link.port) == (base.scheme, base.hostname, base.port)
+        if link.scheme != "https" and not same_origin:
+            raise PermanentError(
+                f"Mimecast answered {call.label} for tenant {self.name} with a download URL that is not https; "
+                "it was not followed",
+                endpoint=call.label,
+            )
+        return replace(call, method="GET", url=url, body=None, content_type=None, authenticated=same_origin)
 
     async def request_rest(
         self,
@@ -370,6 +404,7 @@ class MimecastClient:
         *,
         priority: Priority = Priority.ACTION,
         max_wait: float | None = None,
+        idempotent: bool | None = None,
     ) -> ApiResponse:
         """Call a REST-style family (``/siem/v1/...``, ``/threats/v1/...``, ...) with any method.
 
@@ -378,6 +413,7 @@ class MimecastClient:
             path: relative path; query parameters go in ``params``, never in the path.
             params: query parameters (lists repeat the key).
             json: JSON body (``None`` sends no body).
+            idempotent: whether sending twice is harmless; default: only GET is.
 
         Returns:
             An :class:`ApiResponse` whose ``body`` is the decoded document (``None`` when empty) and
@@ -394,6 +430,7 @@ class MimecastClient:
             content_type="application/json" if body is not None else None,
             params=query_pairs(params),
         )
+        call = replace(call, idempotent=verb == "GET" if idempotent is None else idempotent)
         return await self._run(call, read_rest, priority=priority, max_wait=max_wait)
 
     @contextlib.asynccontextmanager
@@ -511,7 +548,7 @@ class MimecastClient:
             stop=stop_after_attempt(policy.max_attempts),
             wait=wait_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
             + wait_random(0, policy.jitter),
-            retry=retry_if_exception(_worth_retrying),
+            retry=retry_if_exception(lambda error: _worth_retrying(error) and _may_resend(call, error)),
             before_sleep=lambda state: self._before_retry(call, state),
             reraise=True,
         )
@@ -523,6 +560,8 @@ class MimecastClient:
             # Retried to the limit here: an outer call (the API call waiting for this token) must
             # not multiply the attempts.
             _exhausted.add(exc)
+            if not _may_resend(call, exc):
+                raise self._outcome_unknown(call, exc) from exc
             raise
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
@@ -603,7 +642,25 @@ class MimecastClient:
                 )
                 await self._tokens.refresh(token)
                 continue
-            raise self._error(call, outcome, replayed=replayed)
+            error = self._error(call, outcome, replayed=replayed)
+            _sent(error, call)  # the server answered: whatever it did, it did
+            raise error
+
+    def _outcome_unknown(self, call: Call, exc: TransientError) -> WriteOutcomeUnknown:
+        log.warning(
+            "A write to %s for tenant %s may have reached Mimecast but got no usable answer; it is not re-sent.",
+            call.label,
+            self.name,
+            extra={"tenant": self.name, "endpoint": call.label},
+        )
+        metrics().api_retries.labels(self.name, "write_not_resent").inc()
+        return WriteOutcomeUnknown(
+            f"{exc}. The request may have reached Mimecast, so it was not sent again: check whether it took "
+            "effect before trying again",
+            endpoint=exc.endpoint,
+            status=exc.status,
+            failures=exc.failures,
+        )
 
     def _count_pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -638,33 +695,52 @@ class MimecastClient:
             ) as resp:
                 status = resp.status
                 return await reader(resp, call)
-        except ApiError:
+        except ApiError as exc:
+            _sent(exc, call)  # raised while reading an answer: the request arrived
             raise
-        except TimeoutError as exc:
-            raise TransientError(
-                f"Mimecast did not answer {call.label} for tenant {self.name} within {self.tenant.timeout:g} s",
-                endpoint=call.label,
-                status=status,
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise ResponseFormatError(
-                f"Mimecast's answer to {call.label} for tenant {self.name} (HTTP {status}) ended early or was "
-                f"corrupt ({type(exc).__name__})",
-                endpoint=call.label,
-                status=status,
-            ) from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise PermanentError(
-                f"TLS verification of the Mimecast host failed for tenant {self.name}: {exc.certificate_error}. "
-                "Check base_url, or set ca_bundle to the CA that signs the host's certificate",
-                endpoint=call.label,
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                raise PermanentError(
+                    f"TLS verification of the Mimecast host failed for tenant {self.name}: {exc.certificate_error}. "
+                    "Check base_url, or set ca_bundle to the CA that signs the host's certificate",
+                    endpoint=call.label,
+                ) from exc
+            # No connection was made, so nothing was sent: safe to retry, even for a write.
             raise TransientError(
                 f"Connection to Mimecast failed on {call.label} for tenant {self.name} "
                 f"({type(exc).__name__}: {self._scrub(_short(str(exc)))})",
                 endpoint=call.label,
                 status=status,
+            ) from exc
+        except TimeoutError as exc:
+            raise _sent(
+                TransientError(
+                    f"Mimecast did not answer {call.label} for tenant {self.name} within {self.tenant.timeout:g} s",
+                    endpoint=call.label,
+                    status=status,
+                ),
+                call,
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise _sent(
+                ResponseFormatError(
+                    f"Mimecast's answer to {call.label} for tenant {self.name} (HTTP {status}) ended early or was "
+                    f"corrupt ({type(exc).__name__})",
+                    endpoint=call.label,
+                    status=status,
+                ),
+                call,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            # Connected, then lost (reset, server disconnected ...): the request may have arrived.
+            raise _sent(
+                TransientError(
+                    f"Connection to Mimecast failed on {call.label} for tenant {self.name} "
+                    f"({type(exc).__name__}: {self._scrub(_short(str(exc)))})",
+                    endpoint=call.label,
+                    status=status,
+                ),
+                call,
             ) from exc
         finally:
             m = metrics()
@@ -793,6 +869,29 @@ def _tls_context_for(cafile: str | None, stamp: int) -> ssl.SSLContext:
 
 def _worth_retrying(error: BaseException) -> bool:
     return isinstance(error, TransientError) and error not in _exhausted
+
+
+#: Errors of an exchange whose request may have reached the server (an answer came, or the
+#: connection was lost after it was made), with the call they belong to - an error of the token
+#: request a write waited for says nothing about the write. Weak: forgotten with the exception.
+_delivered: weakref.WeakKeyDictionary[BaseException, Call] = weakref.WeakKeyDictionary()
+
+
+def _sent(error: ApiError, call: Call) -> ApiError:
+    """Mark ``error`` as raised after ``call`` may have reached the server."""
+    _delivered[error] = call
+    return error
+
+
+def _may_resend(call: Call, error: BaseException) -> bool:
+    """Whether ``call`` may be sent again after ``error``.
+
+    Reads always may. A write (``idempotent=False``) only when it provably did not arrive: no
+    connection could be made, or the failure happened before sending (the token request, the rate
+    limit). A 429 is not an error here: it is waited out inside the attempt, as Mimecast does not
+    execute a rate-limited request.
+    """
+    return call.idempotent or _delivered.get(error) is not call
 
 
 def _retry_reason(error: BaseException | None) -> str:

@@ -39,8 +39,9 @@ class ApiResponse:
         status: the HTTP status.
         meta: the envelope's ``meta`` object (``{}`` when absent).
         data: the envelope's ``data`` list (for REST families: the records, see ``body``).
-        fail: parsed ``fail[]`` entries; always empty on a response returned to a caller, because a
-            non-empty ``fail`` is raised as an error.
+        fail: parsed ``fail[]`` entries; empty on a response returned to a caller (a non-empty
+            ``fail`` is raised as an error) unless the call asked for partial answers, where a batch
+            that partly succeeded comes back with both ``data`` and ``fail``.
         headers: response headers (case-insensitive mapping).
         body: the whole decoded JSON document (REST families return shapes other than the envelope).
     """

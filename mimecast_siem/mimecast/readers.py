@@ -52,6 +52,10 @@ class Call:
         authenticated: sends the bearer token (``False`` only for the token request itself).
         accept: request ``Accept``.
         timeout: per-request timeout; ``None`` uses the session's (total = ``tenant.timeout``).
+        idempotent: sending it twice does no harm (reads). ``False`` for writes: once the request
+            may have reached the server it is never re-sent automatically.
+        partial: a 2xx answer with both ``data`` and ``fail[]`` is returned (an action batch that
+            partly succeeded) instead of being refused.
     """
 
     tenant: str
@@ -65,6 +69,8 @@ class Call:
     authenticated: bool = True
     accept: str = "application/json"
     timeout: aiohttp.ClientTimeout | None = None
+    idempotent: bool = True
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,31 @@ class Refusal:
     verdict: Verdict
     failures: list[MimecastFailure]
     headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FileLink:
+    """A file endpoint answered JSON naming where to download the file (instead of the file itself)."""
+
+    url: str
+
+
+#: Keys of ``data[0]`` (or of the document) that may carry a file's download URL.
+FILE_LINK_KEYS = ("url", "downloadUrl", "download_url", "link")
+
+
+def file_link(document: Any) -> str | None:
+    """The download URL of a JSON answer to a file request, if it names one (http or https only)."""
+    candidates: list[Any] = []
+    if isinstance(document, dict):
+        data = document.get("data")
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            candidates.extend(data[0].get(k) for k in FILE_LINK_KEYS)
+        candidates.extend(document.get(k) for k in FILE_LINK_KEYS)
+    for value in candidates:
+        if isinstance(value, str) and value.lower().startswith(("https://", "http://")) and len(value) <= 8192:
+            return value
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +150,7 @@ async def read_envelope(resp: aiohttp.ClientResponse, call: Call) -> ApiResponse
     body = await read_capped(resp, call, MAX_JSON_BYTES)
     document = decode_json(call.label, resp.status, resp.headers.get("Content-Type"), body)
     response = envelope_response(call.label, resp.status, document, resp.headers)
-    if response.fail:
+    if response.fail and not (call.partial and response.data):
         return refusal(resp.status, document, resp.headers)
     return response
 
@@ -150,11 +181,12 @@ async def read_token(resp: aiohttp.ClientResponse, call: Call) -> TokenGrant | R
 
 
 async def read_file(
-    resp: aiohttp.ClientResponse, call: Call, spool: IO[bytes], max_bytes: int
-) -> DownloadResult | Refusal:
+    resp: aiohttp.ClientResponse, call: Call, spool: IO[bytes], max_bytes: int, *, follow_links: bool = True
+) -> DownloadResult | Refusal | FileLink:
     """A binary answer streamed into ``spool`` (emptied first, so a retry starts clean).
 
-    A JSON envelope with ``fail`` is a refusal; a JSON envelope without it is not a file.
+    A JSON envelope with ``fail`` is a refusal; a JSON envelope naming a download URL is a
+    :class:`FileLink` (when ``follow_links``); any other JSON envelope is not a file.
 
     Raises:
         PermanentError: the file exceeds ``max_bytes`` (declared or counted), or an envelope came
@@ -172,6 +204,9 @@ async def read_file(
         if isinstance(document, dict) and ("fail" in document or "meta" in document):
             if parse_failures(document):
                 return refusal(resp.status, document, resp.headers)
+            link = file_link(document) if follow_links else None
+            if link is not None:
+                return FileLink(link)
             raise PermanentError(
                 f"Mimecast answered {call.label} for tenant {call.tenant} with a JSON envelope instead of a file",
                 endpoint=call.label,

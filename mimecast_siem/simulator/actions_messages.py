@@ -207,6 +207,9 @@ def _file(request: ApiRequest, world: World) -> ApiResult:
     if fid not in state.files:
         raise not_found(f"file {fid!r}", item, ERR_FILE_MISSING)
     name, content = state.files[fid]
+    if state.file_link_base is not None:
+        link = f"{state.file_link_base.rstrip('/')}{FILE_LINK_PATH}/{fid}"
+        return ApiResult(data=[{"id": fid, "url": link, "filename": name, "size": len(content)}])
     return ApiResult(
         raw=content,
         content_type="application/octet-stream",
@@ -222,6 +225,24 @@ def get_archive_file(request: ApiRequest, world: World) -> ApiResult:
 @endpoint("/api/gateway/message/get-file")
 def get_gateway_file(request: ApiRequest, world: World) -> ApiResult:
     return _file(request, world)
+
+
+FILE_LINK_PATH = "/api/gateway/message/file-link"
+
+
+@endpoint(FILE_LINK_PATH + "/{fid}", methods=("GET",))
+def file_link(request: ApiRequest, world: World) -> ApiResult:
+    """The download URL handed out by the file endpoints when ``file_link_base`` is set."""
+    state = state_of(request.account, world)
+    fid = request.path_params.get("fid", "")
+    if fid not in state.files:
+        raise not_found(f"file {fid!r}", {"id": fid}, ERR_FILE_MISSING)
+    name, content = state.files[fid]
+    return ApiResult(
+        raw=content,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @endpoint("/api/gateway/hold-release")

@@ -47,6 +47,9 @@ class ActionsState:
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # archive id -> message
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file id -> (name, content)
+    #: When set (a test sets the simulator's URL), the file endpoints answer JSON with a download URL
+    #: under this base instead of the file itself (mimecast-api.md section 5.8: the answer may be either).
+    file_link_base: str | None = None
 
     def family(self, name: str) -> dict[str, dict[str, Any]]:
         return self.policies.setdefault(name, {})

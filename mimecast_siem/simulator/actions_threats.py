@@ -55,6 +55,13 @@ def create_managed_url(request: ApiRequest, world: World) -> ApiResult:
 
     def handle(item: dict[str, Any]) -> dict[str, Any]:
         url = need_str(item, "url")
+        try:  # an odd URL (``a]b``, a port past 65535) is the caller's mistake: fail[], never a 500
+            parts = urlsplit(url if "://" in url else f"https://{url}")
+            _ = parts.port
+        except ValueError:
+            raise RequestFailed(ERR_BAD_VALUE, "url is not a valid URL", key=item) from None
+        if not parts.hostname:
+            raise RequestFailed(ERR_BAD_VALUE, "url has no host name", key=item)
         action = one_of(item, "action", ("block", "permit"))
         match_type = one_of(item, "matchType", ("explicit", "domain"), required=False) or "explicit"
         for existing in state.managed_urls.values():

@@ -114,7 +114,7 @@ async def test_missing_required_parameter(name: str, key: str, action_env: Actio
             "add-group-member",
             {"member_information": [{"id": "abc", "emailAddress": "not-an-address"}]},
             "member_information[0].emailAddress",
-            "pattern",
+            "an email address such as",
         ),
         ("create-remediation-incident", {"reason": "r", "search_by": "url"}, "params", "url is required"),
         (

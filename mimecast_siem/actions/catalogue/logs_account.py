@@ -175,7 +175,12 @@ class GenericActionParams(ParamsModel):
     query_params: (
         dict[Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-\[\]]+$")], QueryValue] | None
     ) = Field(default=None, max_length=50, description="Query string parameters.")
-    payload: JsonValue = Field(default=None, description="JSON body (for /api paths: the {data: [...]} envelope).")
+    payload: JsonValue = Field(
+        default=None,
+        description='JSON body. A POST to an /api/... path is sent in the {"data": [...]} envelope those '
+        'endpoints expect: no payload sends {"data": []}, a list becomes data, an object without data or meta '
+        "becomes the one item of data.",
+    )
     extra_fields: GenericExtraFields | None = None
 
     @field_validator("method", mode="before")
@@ -207,8 +212,26 @@ class GenericActionParams(ParamsModel):
         return self.extra_fields.payload_json if self.extra_fields else None
 
 
+def api_envelope(body: Any) -> Any:
+    """The body of a POST to an ``/api/...`` path: the envelope those endpoints expect (section 2.1).
+
+    No body -> ``{"data": []}``; a list -> ``{"data": <list>}``; an object holding ``data`` or
+    ``meta`` -> as given; any other object -> ``{"data": [<object>]}`` (one request item).
+    """
+    if body is None:
+        return {"data": []}
+    if isinstance(body, list):
+        return {"data": body}
+    if isinstance(body, dict) and not ({"data", "meta"} & body.keys()):
+        return {"data": [body]}
+    return body
+
+
 def _generic(p: GenericActionParams) -> MimecastCall:
-    return MimecastCall(p.method, p.endpoint, p.body(), query=p.query_params or None, rest=True)
+    body = p.body()
+    if p.method == "POST" and (p.endpoint == "/api" or p.endpoint.startswith("/api/")):
+        body = api_envelope(body)
+    return MimecastCall(p.method, p.endpoint, body, query=p.query_params or None, rest=True)
 
 
 SPECS: tuple[ActionSpec, ...] = (

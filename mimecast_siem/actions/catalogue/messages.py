@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from mimecast_siem.actions.params import (
     EmailAddress,
-    IpOrNetwork,
+    IpAddressText,
     MimecastTime,
     NoParamsBase,
     OptionalText,
@@ -37,7 +37,7 @@ class TrackAndTraceOptions(ParamsModel):
     from_: EmailAddress | None = Field(default=None, alias="from", description="Sender address.")
     to: EmailAddress | None = Field(default=None, description="Recipient address.")
     subject: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    senderIP: IpOrNetwork | None = None
+    senderIP: IpAddressText | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> TrackAndTraceOptions:

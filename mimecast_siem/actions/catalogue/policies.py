@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -101,6 +102,8 @@ class CreateBlockedSenderParams(ParamsModel):
 
 
 class GetBlockedSendersParams(ParamsModel):
+    aliases: ClassVar[Mapping[str, str]] = {"policy_id": "policy_ids"}  # the catalogue's example key
+
     policy_ids: (
         Annotated[list[SecureId], BeforeValidator(_ids_from_key_value), Field(min_length=1, max_length=500)] | None
     ) = Field(default=None, description="Policy id(s); omit for every blocked sender policy.")

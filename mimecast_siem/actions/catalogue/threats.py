@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from mimecast_siem.actions.params import (
     MimecastTime,
@@ -21,8 +24,49 @@ _URL_TEXT = r"^[^\s\x00-\x1f\x7f]+$"
 UrlText = Annotated[str, Field(min_length=1, max_length=2048, pattern=_URL_TEXT)]
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_MANAGED_URL_FORM = (
+    "expected an http or https URL such as https://www.example.com/path, or a host name such as www.example.com"
+)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels)
+
+
+def managed_url(value: str) -> str:
+    """Check a managed URL before it is sent (sent as given): an http(s) URL or a bare host[/path].
+
+    Mimecast stores scheme, domain, port, path and query of the entry; a value it cannot split that
+    way (``a]b``, a port past 65535, a host with spaces or no dot) is refused here, before any request.
+    """
+    text = value if "://" in value else f"https://{value}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(_MANAGED_URL_FORM) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not _valid_host(parts.hostname):
+        raise ValueError(_MANAGED_URL_FORM)
+    if port == 0 or parts.username is not None:
+        raise ValueError(_MANAGED_URL_FORM + " (no user name or port 0)")
+    return value
+
+
+ManagedUrlText = Annotated[UrlText, AfterValidator(managed_url)]
+
+
 class ManagedUrlEntry(ParamsModel):
-    url: UrlText = Field(description="URL (or domain, with matchType domain) to manage.")
+    url: ManagedUrlText = Field(
+        description="URL to manage: an http or https URL such as https://www.example.com/path, or (with matchType "
+        "domain) a host name such as example.com; sent as given."
+    )
     action: Literal["permit", "block"]
     matchType: Literal["explicit", "domain"] | None = None
     comment: OptionalText | None = None
