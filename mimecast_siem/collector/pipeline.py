@@ -137,7 +137,8 @@ class WindowResult:
         out_of_range: records outside the half-open fetch range (inclusive API boundaries).
         remember: ``(event_id, event time)`` to store as seen ids with the commit.
         snapshot: the held-queue snapshot to store with the commit (snapshot streams only).
-        sinks: events accepted per sink.
+        sinks: events accepted per sink (delivered: the sink confirmed them).
+        sent: events per sink that were only sent, with no delivery feedback (syslog over UDP).
         dead_lettered: events a sink refused permanently (written to the dead-letter file).
         duration: seconds spent.
     """
@@ -150,6 +151,7 @@ class WindowResult:
     remember: list[tuple[str, datetime]] = field(default_factory=list)
     snapshot: dict[str, dict[str, Any]] | None = None
     sinks: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
     duration: float = 0.0
 
@@ -157,6 +159,9 @@ class WindowResult:
         """Fold a router ``DeliveryReport`` into the per-sink counts."""
         for name, outcome in (getattr(report, "sinks", None) or {}).items():
             self.sinks[name] = self.sinks.get(name, 0) + int(getattr(outcome, "delivered", 0))
+            sent = int(getattr(outcome, "sent", 0))
+            if sent:
+                self.sent[name] = self.sent.get(name, 0) + sent
             self.dead_lettered += int(getattr(outcome, "dead_lettered", 0))
 
 

@@ -411,6 +411,7 @@ class StreamTask:
             "out_of_range": result.out_of_range,
             "dead_lettered": result.dead_lettered,
             "sinks": dict(result.sinks),
+            "sent": dict(result.sent),
             "duration_ms": round(result.duration * 1000),
             "checkpoint": committed.isoformat(),
         }
@@ -431,6 +432,20 @@ class StreamTask:
                 result.delivered,
                 result.pages,
                 result.dead_lettered,
+                extra=extra,
+            )
+            return
+        if result.sent:
+            # UDP: the events left, but nothing says they arrived; never call them delivered.
+            log.info(
+                "%s of stream %s for tenant %s passed %d events to the sinks in %d pages and was committed; "
+                "sent without delivery feedback: %s.",
+                what,
+                ctx.stream,
+                ctx.tenant,
+                result.delivered,
+                result.pages,
+                ", ".join(f"{count} to {name}" for name, count in sorted(result.sent.items())),
                 extra=extra,
             )
             return
@@ -465,6 +480,8 @@ def _absorb(total: WindowResult, part: WindowResult) -> None:
     total.remember.extend(part.remember)
     for name, count in part.sinks.items():
         total.sinks[name] = total.sinks.get(name, 0) + count
+    for name, count in part.sent.items():
+        total.sent[name] = total.sent.get(name, 0) + count
     total.dead_lettered += part.dead_lettered
     total.duration += part.duration
 

@@ -36,6 +36,12 @@ class Metrics:
         self.events_delivered = Counter(
             p + "events_delivered_total", "Events accepted by a sink.", ["tenant", "stream", "sink"], registry=r
         )
+        self.events_sent = Counter(
+            p + "events_sent_total",
+            "Events a sink sent without any delivery feedback (syslog over UDP): sent, not known delivered.",
+            ["tenant", "stream", "sink"],
+            registry=r,
+        )
         self.events_dead_lettered = Counter(
             p + "events_dead_lettered_total",
             "Events a sink refused permanently, written to the dead-letter file.",

@@ -49,6 +49,9 @@ class SendResult:
     accepted: int
     rejected: list[Rejection] = field(default_factory=list)
     bytes_sent: int = 0
+    #: False when the transport gives no delivery feedback (syslog over UDP): the accepted events
+    #: were *sent*, not known delivered, and are counted as such (``events_sent_total``).
+    confirmed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

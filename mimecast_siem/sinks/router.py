@@ -17,7 +17,9 @@ Per routed sink (all sinks concurrently, batches of one sink in order):
 * a permanent failure of the whole batch (:class:`SinkPermanentError`) dead-letters the batch with the
   reason, marks the sink down (``mimecast_siem_sink_up`` 0, ``sink_errors_total{kind="permanent"}``)
   and moves on - a misconfigured sink never wedges the pipeline, and nothing is dropped silently;
-* events the sink rejects one by one go to the dead-letter file; they count as handled once fsync'd.
+* events the sink rejects one by one go to the dead-letter file; they count as handled once fsync'd;
+* a sink whose transport gives no delivery feedback (syslog over UDP) returns ``confirmed=False``:
+  its events count as *sent* (``events_sent_total``, ``SinkOutcome.sent``), never as delivered.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class SinkOutcome:
     dead_lettered: int = 0
     batches: int = 0
     retries: int = 0
+    #: Events sent without delivery feedback (UDP): handed over, not known delivered.
+    sent: int = 0
 
 
 @dataclass(slots=True)
@@ -387,8 +391,12 @@ class Router:
                     rejected[0].reason,
                 )
             delivered = len(batch) - len(rejected)
-            m.events_delivered.labels(tenant=tenant, stream=stream, sink=route.name).inc(delivered)
-            outcome.delivered += delivered
+            if result.confirmed:
+                m.events_delivered.labels(tenant=tenant, stream=stream, sink=route.name).inc(delivered)
+                outcome.delivered += delivered
+            else:
+                m.events_sent.labels(tenant=tenant, stream=stream, sink=route.name).inc(delivered)
+                outcome.sent += delivered
             route.status.up = True
             route.status.last_error = None
             m.sink_up.labels(sink=route.name).set(1)

@@ -95,6 +95,8 @@ MIN_MAX_BYTES = 480
 """RFC 5426: every IPv4 receiver MUST accept 480 octets; a smaller ceiling could not hold a header."""
 MAX_MAX_BYTES = 1_048_576
 MAX_REPLAY_BYTES = 256 * 1024 * 1024
+DEFAULT_UDP_RATE = 2000
+"""Default UDP pacing, datagrams per second (bench/udp_loss.py measures loss per setting)."""
 """Largest replay buffer (memory held per TCP/TLS syslog sink)."""
 
 _DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514, "relp": 2514}
@@ -174,6 +176,20 @@ class SyslogSinkOptions(_Options):
         default="tcp",
         description="tcp, tls (RFC 5425), relp (rsyslog's RELP: every message acknowledged by the receiver "
         "process), or udp (RFC 5426: no delivery feedback, at-most-once; counted as sent, not delivered).",
+    )
+    udp_rate: int | None = Field(
+        default=DEFAULT_UDP_RATE,
+        ge=1,
+        le=1_000_000,
+        description="UDP only: datagrams per second at most, paced evenly across batches (a batch sent back to back "
+        "overflows the receiver's socket buffer and the kernel drops the rest silently); null = unpaced.",
+    )
+    udp_send_buffer: int | None = Field(
+        default=None,
+        ge=4096,
+        le=256 * 1024 * 1024,
+        description="UDP only: the socket's send buffer (SO_SNDBUF, bytes; the kernel doubles it and caps it at "
+        "wmem_max); default: the kernel's.",
     )
     relp_window: int = Field(
         default=128,
@@ -316,6 +332,9 @@ class SyslogSinkOptions(_Options):
             raise ValueError("framing applies to transport tcp and tls only (RELP frames every message itself)")
         if self.transport != "relp" and "relp_window" in self.model_fields_set:
             raise ValueError(f"relp_window applies to transport relp only (transport is {self.transport})")
+        for key in ("udp_rate", "udp_send_buffer"):
+            if self.transport != "udp" and key in self.model_fields_set:
+                raise ValueError(f"{key} applies to transport udp only (transport is {self.transport})")
         if self.transport == "udp":
             if self.framing is not None:
                 raise ValueError("framing applies to transport tcp and tls only (UDP sends one message per datagram)")
@@ -635,7 +654,10 @@ class SyslogSink:
                     f"syslog sink {self.name}: sending to {self.peer} failed ({reason}); the batch was not confirmed"
                 ) from None
         size = sum(len(m) for m in rendered.messages)
-        return SendResult(accepted=rendered.accepted, rejected=rendered.rejected, bytes_sent=size)
+        # UDP gives no feedback at all: the events were sent, nobody knows whether they arrived.
+        return SendResult(
+            accepted=rendered.accepted, rejected=rendered.rejected, bytes_sent=size, confirmed=self.transport != "udp"
+        )
 
     async def close(self) -> None:
         """Close the connection politely (TLS close_notify). Idempotent."""
@@ -683,7 +705,13 @@ class SyslogSink:
         timeout = self._seconds(self.options.connect_timeout)
         try:
             if self.transport == "udp":
-                connection: Connection = await DatagramConnection.open(self.host, self.port, connect_timeout=timeout)
+                connection: Connection = await DatagramConnection.open(
+                    self.host,
+                    self.port,
+                    connect_timeout=timeout,
+                    rate=self.options.udp_rate,
+                    send_buffer=self.options.udp_send_buffer,
+                )
             elif self.transport == "relp":
                 connection = await RelpConnection.open(
                     self.host,

@@ -335,22 +335,55 @@ class _DatagramErrors(asyncio.DatagramProtocol):
             self.error = exc
 
 
-class DatagramConnection:
-    """A connected UDP socket: one datagram per message, no delivery feedback beyond ICMP errors."""
+#: A paced sender sleeps only once it is this far ahead of its schedule (timer granularity), so at
+#: high rates datagrams leave in small bursts rather than with one sleep each.
+PACING_SLACK = 0.002
 
-    def __init__(self, transport: asyncio.DatagramTransport, protocol: _DatagramErrors, peer: str) -> None:
+
+class DatagramConnection:
+    """A connected UDP socket: one datagram per message, no delivery feedback beyond ICMP errors.
+
+    Args:
+        transport: the datagram transport.
+        protocol: its error collector.
+        peer: ``host:port`` for messages.
+        rate: datagrams per second at most (``None`` = as fast as the socket takes them). A receiver
+            reads datagrams from a bounded socket buffer; a batch sent back to back overflows it and
+            the kernel drops the rest silently, so pacing is what keeps UDP loss down.
+    """
+
+    def __init__(
+        self, transport: asyncio.DatagramTransport, protocol: _DatagramErrors, peer: str, *, rate: float | None = None
+    ) -> None:
         self.transport = transport
         self.protocol = protocol
         self.peer = peer
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next_slot = 0.0
 
     @classmethod
-    async def open(cls, host: str, port: int, *, connect_timeout: float) -> DatagramConnection:
-        """Create the socket and resolve the receiver within ``connect_timeout`` seconds."""
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float,
+        rate: float | None = None,
+        send_buffer: int | None = None,
+    ) -> DatagramConnection:
+        """Create the socket and resolve the receiver within ``connect_timeout`` seconds.
+
+        ``send_buffer`` sets ``SO_SNDBUF`` (the kernel doubles it and caps it at ``wmem_max``).
+        """
         loop = asyncio.get_running_loop()
         transport, protocol = await asyncio.wait_for(
             loop.create_datagram_endpoint(_DatagramErrors, remote_addr=(host, port)), connect_timeout
         )
-        return cls(transport, protocol, f"{host}:{port}")
+        sock = transport.get_extra_info("socket")
+        if send_buffer is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        return cls(transport, protocol, f"{host}:{port}", rate=rate)
 
     def alive(self) -> bool:
         """True until the socket reported an error or was closed."""
@@ -364,11 +397,27 @@ class DatagramConnection:
             TimeoutError: the datagrams did not leave the process in time.
         """
         self._raise_error()
-        for datagram in datagrams:
-            self.transport.sendto(datagram)
-            self._raise_error()
+        if self.interval:
+            await self._send_paced(datagrams)
+        else:
+            for datagram in datagrams:
+                self.transport.sendto(datagram)
+                self._raise_error()
         await asyncio.wait_for(self._until_flushed(), write_timeout)
         self._raise_error()
+
+    async def _send_paced(self, datagrams: list[bytes]) -> None:
+        """One datagram per ``interval`` on a schedule kept across batches (no burst between them)."""
+        loop = asyncio.get_running_loop()
+        slot = max(self._next_slot, loop.time())
+        for datagram in datagrams:
+            ahead = slot - loop.time()
+            if ahead > PACING_SLACK:
+                await asyncio.sleep(ahead)
+            self.transport.sendto(datagram)
+            self._raise_error()
+            slot += self.interval
+        self._next_slot = slot
 
     async def _until_flushed(self) -> None:
         pause = 0.0005
