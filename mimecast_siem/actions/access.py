@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -133,12 +134,63 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-class FailedAuthThrottle:
-    """Limits failed authentications per client address, with bounded memory.
+class _FailureWindows:
+    """Failure counts per key within a fixed window, bounded (least recently seen forgotten first)."""
 
-    After ``max_failures`` failures within ``window`` seconds an address is refused (429) until the
-    window has passed, before its token is even checked. At most ``max_clients`` addresses are
-    tracked; the least recently seen is forgotten first, so a flood of addresses cannot grow memory.
+    def __init__(self, max_failures: int, window: float, max_keys: int, clock: Callable[[], float]) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self.max_keys = max_keys
+        self._clock = clock
+        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()  # key -> (window start, count)
+
+    def retry_after(self, key: str) -> float | None:
+        entry = self._failures.get(key)
+        if entry is None:
+            return None
+        start, count = entry
+        elapsed = self._clock() - start
+        if elapsed >= self.window:
+            del self._failures[key]
+            return None
+        if count >= self.max_failures:
+            return max(self.window - elapsed, 0.001)
+        return None
+
+    def record(self, key: str) -> None:
+        now = self._clock()
+        start, count = self._failures.pop(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        self._failures[key] = (start, count + 1)
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+def credential_fingerprint(authorization: str | None) -> str | None:
+    """A short fingerprint of the presented credential (SHA-256 of the header), ``None`` without one.
+
+    Only a digest is kept in memory, never the credential; two callers presenting the same wrong
+    token share a fingerprint, two different wrong tokens do not.
+    """
+    if not authorization:
+        return None
+    return hashlib.sha256(authorization.strip().encode("utf-8", "replace")).hexdigest()[:32]
+
+
+class FailedAuthThrottle:
+    """Limits failed authentications per presented credential and per client address.
+
+    Only requests whose credential does not verify are ever throttled: a valid token is checked
+    first and always gets through, so nobody's failures - not even a flood from the same address,
+    as seen behind a shared ingress - can lock out a working playbook. A failing request is
+    refused with 429 (instead of 401) once its credential's fingerprint *or* its client address
+    has ``max_failures`` failures within ``window`` seconds, until that window has passed. At most
+    ``max_clients`` keys of each kind are tracked (least recently seen forgotten first), so a flood
+    of addresses or garbage tokens cannot grow memory.
     """
 
     def __init__(
@@ -151,32 +203,73 @@ class FailedAuthThrottle:
         self.max_failures = max_failures
         self.window = window
         self.max_clients = max_clients
-        self._clock = clock
-        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()  # addr -> (window start, count)
+        self._clients = _FailureWindows(max_failures, window, max_clients, clock)
+        self._credentials = _FailureWindows(max_failures, window, max_clients, clock)
 
-    def retry_after(self, client: str) -> float | None:
-        """Seconds the client must wait, or ``None`` when it may try."""
-        entry = self._failures.get(client)
-        if entry is None:
-            return None
-        start, count = entry
-        elapsed = self._clock() - start
-        if elapsed >= self.window:
-            del self._failures[client]
-            return None
-        if count >= self.max_failures:
-            return max(self.window - elapsed, 0.001)
-        return None
+    def retry_after(self, client: str, credential: str | None = None) -> float | None:
+        """Seconds a failing request must wait (its address or credential is over the limit), else ``None``."""
+        waits = [self._clients.retry_after(client)]
+        if credential is not None:
+            waits.append(self._credentials.retry_after(credential))
+        found = [w for w in waits if w is not None]
+        return max(found) if found else None
 
-    def record_failure(self, client: str) -> None:
-        now = self._clock()
-        start, count = self._failures.pop(client, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        self._failures[client] = (start, count + 1)
-        while len(self._failures) > self.max_clients:
-            self._failures.popitem(last=False)
+    def record_failure(self, client: str, credential: str | None = None) -> None:
+        """Count one failed authentication for the address and (if one was presented) the credential."""
+        self._clients.record(client)
+        if credential is not None:
+            self._credentials.record(credential)
 
     def tracked(self) -> int:
         """Number of addresses currently tracked (for tests and metrics)."""
-        return len(self._failures)
+        return len(self._clients)
+
+    def tracked_credentials(self) -> int:
+        """Number of credential fingerprints currently tracked."""
+        return len(self._credentials)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """The configured trusted proxies as networks (entries are validated by the settings)."""
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[Network]) -> bool:
+    return any(address.version == net.version and address in net for net in proxies)
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str:
+    """The caller's address: the direct peer, or - only when the peer is a trusted proxy - the right-most
+    ``X-Forwarded-For`` entry that is not itself a trusted proxy (entries to its left are whatever the
+    client chose to send and are ignored). An unreadable entry stops the walk at the last good one.
+    """
+    if not peer:
+        return "unknown"
+    peer_ip = _ip(peer)
+    if peer_ip is None or not proxies or not _trusted(peer_ip, proxies):
+        return str(peer_ip) if peer_ip is not None else peer[:64]
+    chosen = peer_ip
+    hops = [h for header in forwarded_for for h in header.split(",")]
+    for hop in reversed(hops[-64:]):
+        address = _ip(hop)
+        if address is None:
+            break
+        chosen = address
+        if not _trusted(address, proxies):
+            break
+    return str(chosen)

@@ -4,9 +4,10 @@ Mounted on the daemon's HTTP port (:func:`add_action_routes` on the health app) 
 (:func:`build_actions_app`, ``mimecast-siem serve-actions``). Order of checks for a call, so that a
 caller learns nothing it is not entitled to:
 
-1. failed-authentication throttle per client address (429);
-2. the API is disabled without configured tokens (404);
-3. bearer token (401 with ``WWW-Authenticate``);
+1. the API is disabled without configured tokens (404);
+2. bearer token (401 with ``WWW-Authenticate``); a failing credential is throttled (429) per
+   credential fingerprint and per client address - a valid token never is;
+3. (the client address is the peer, or X-Forwarded-For behind a configured trusted proxy);
 4. the action exists (404);
 5. body size (413), JSON object with only ``params``, ``tenant``, ``dry_run``, ``limit`` (400);
 6. tenant resolved (400), scope and tenant restriction (403);
@@ -32,7 +33,10 @@ from mimecast_siem.actions.access import (
     FailedAuthThrottle,
     TokenGrant,
     TokenRegistry,
+    client_address,
+    credential_fingerprint,
     grants_from_settings,
+    proxy_networks,
 )
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_document, openapi_document
@@ -72,12 +76,13 @@ class ActionHttp:
         self.throttle = throttle or FailedAuthThrottle()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.proxies = proxy_networks(service.settings.actions.trusted_proxies)
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _client(request: web.Request) -> str:
-        return request.remote or "unknown"
+    def _client(self, request: web.Request) -> str:
+        """The caller's address (X-Forwarded-For only behind a configured trusted proxy)."""
+        return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.proxies)
 
     def problem_response(self, request: web.Request, problem: Problem, *, token_given: bool = False) -> web.Response:
         doc = problem.document(instance=request.path)
@@ -91,24 +96,31 @@ class ActionHttp:
         )
 
     def _gate(self, request: web.Request) -> tuple[TokenGrant | None, Problem | None]:
-        """Throttle, enabled and token checks shared by every route: (grant, refusal)."""
-        client = self._client(request)
-        wait = self.throttle.retry_after(client)
-        if wait is not None:
-            return None, Problem(
-                Outcome.THROTTLED, "too many failed authentications from this address; retry later", retry_after=wait
-            )
+        """Enabled, token and failed-auth throttle checks shared by every route: (grant, refusal).
+
+        A valid token is never throttled; a failing one gets 429 once its credential fingerprint or
+        its client address is over the limit, else 401 (and the failure is counted for both).
+        """
         if not self.registry.enabled:
             return None, Problem(
                 Outcome.DISABLED, "the action API is disabled: no tokens are configured (actions.tokens)"
             )
         header = request.headers.get("Authorization")
         grant = self.registry.identify(header)
-        if grant is None:
-            self.throttle.record_failure(client)
-            detail = "a valid bearer token is required" if header else "missing bearer token"
-            return None, Problem(Outcome.UNAUTHORIZED, detail)
-        return grant, None
+        if grant is not None:
+            return grant, None
+        client = self._client(request)
+        credential = credential_fingerprint(header)
+        wait = self.throttle.retry_after(client, credential)
+        if wait is not None:
+            return None, Problem(
+                Outcome.THROTTLED,
+                "too many failed authentications from this address or with this credential; retry later",
+                retry_after=wait,
+            )
+        self.throttle.record_failure(client, credential)
+        detail = "a valid bearer token is required" if header else "missing bearer token"
+        return None, Problem(Outcome.UNAUTHORIZED, detail)
 
     # --- routes ---------------------------------------------------------------------------------------
 

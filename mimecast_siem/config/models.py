@@ -443,6 +443,26 @@ class ActionsSettings(_Model):
     default_page_limit: int = Field(
         default=1000, ge=1, le=100_000, description="Records a paginated read returns unless the caller asks."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDR networks of the reverse proxies / ingress in front of the action API. "
+        "Only when the direct peer is in this list is the client address taken from X-Forwarded-For (the "
+        "right-most address that is not itself a trusted proxy); otherwise the peer address is used.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for index, entry in enumerate(value):
+            try:
+                out.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies[{index}] = {str(entry)[:60]!r} is not an IP address or CIDR network "
+                    "such as 10.0.0.0/8 or 2001:db8::/32"
+                ) from None
+        return out
 
 
 class LoggingSettings(_Model):

@@ -150,17 +150,21 @@ async def test_failed_auth_is_throttled_per_address(action_env: ActionEnv, store
     throttle = FailedAuthThrottle(max_failures=3, window=60.0, clock=lambda: now[0])
     service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit))
     async with TestClient(TestServer(build_actions_app(service, throttle=throttle), host="127.0.0.1")) as client:
-        for _ in range(3):
+        for i in range(3):
             assert (
-                await client.post("/v1/actions/get-current-account-details", headers={"Authorization": "Bearer guess"})
+                await client.post("/v1/actions/get-current-account-details", headers={"Authorization": f"Bearer g{i}"})
             ).status == 401
-        blocked = await client.post("/v1/actions/get-current-account-details", headers=bearer("ops"))
-        assert blocked.status == 429  # even a valid token waits: the address is throttled first
+        blocked = await client.post("/v1/actions/get-current-account-details", headers={"Authorization": "Bearer g9"})
+        assert blocked.status == 429  # a new wrong token from the same address waits
         assert 1 <= int(blocked.headers["Retry-After"]) <= 60
-        now[0] += 61
+        # ... but a valid token from that address is never refused because of those failures
         assert (await client.post("/v1/actions/get-current-account-details", headers=bearer("ops"))).status == 200
+        now[0] += 61
+        assert (
+            await client.post("/v1/actions/get-current-account-details", headers={"Authorization": "Bearer g9"})
+        ).status == 401
     outcomes = [r.outcome for r in await store.list_audit(limit=10)]
-    assert outcomes == ["ok", "throttled", "unauthorized", "unauthorized", "unauthorized"]
+    assert outcomes == ["unauthorized", "ok", "throttled", "unauthorized", "unauthorized", "unauthorized"]
 
 
 def test_throttle_memory_is_bounded() -> None:
