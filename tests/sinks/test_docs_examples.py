@@ -28,7 +28,7 @@ def examples() -> list[dict[str, object]]:
 
 
 def test_each_new_sink_type_has_an_example() -> None:
-    assert {"elasticsearch", "kafka", "s3"} <= {str(s["type"]) for s in examples()}
+    assert {"elasticsearch", "kafka", "s3", "sentinel"} <= {str(s["type"]) for s in examples()}
 
 
 @pytest.mark.parametrize("sink", examples(), ids=lambda s: str(s["name"]))
