@@ -174,7 +174,8 @@ helm install mimecast-siem helm/mimecast-siem -n mimecast --create-namespace \\
 ```
 
 * One replica with SQLite state on a PersistentVolumeClaim (the default), or several replicas sharing
-  PostgreSQL state (`config.state.url`).
+  PostgreSQL state (`config.state.url`); dead letters then live in PostgreSQL too, so any pod lists and
+  replays them and none is lost when a pod goes.
 * Secrets come from `secrets.values` or an existing Secret, mounted as files; configuration from
   `config` or an existing ConfigMap (`existingConfigMap`).
 * Monitoring: `serviceMonitor` or `podMonitor`, `prometheusRule` (every alert has a `runbook_url`),

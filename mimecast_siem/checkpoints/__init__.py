@@ -1,4 +1,5 @@
-"""The state store: checkpoints, leases, seen ids, snapshots, backfill progress and the action audit.
+"""The state store: checkpoints, leases, seen ids, snapshots, backfill progress, the action audit and
+(PostgreSQL state) dead letters.
 
 SQLAlchemy 2 over SQLite (default, a file under the data dir) or PostgreSQL (production,
 several replicas). Import from here only::
@@ -29,6 +30,7 @@ from .records import (
     BackfillStatus,
     BackfillWindow,
     CheckpointRow,
+    DeadLetterRow,
     LeaseRow,
     WindowStatus,
     backfill_job_key,
@@ -49,6 +51,7 @@ __all__ = [
     "BackfillWindow",
     "BackfillWindowNotFound",
     "CheckpointRow",
+    "DeadLetterRow",
     "InvalidBackfillTransition",
     "LeaseLost",
     "LeaseRow",

@@ -114,6 +114,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "backfill jobs and windows", _create(schema.backfill_jobs, schema.backfill_windows)),
     Migration(3, "action audit", _create(_action_audit_v3())),
     Migration(4, "action audit channel, client and items; action idempotency keys", _audit_v2),
+    Migration(5, "dead letters (shared by replicas on PostgreSQL)", _create(schema.dead_letters)),
 )
 
 

@@ -338,3 +338,18 @@ class AuditRecord:
 
 def _utc_iso(value: datetime) -> str:
     return require_aware("datetime", value).astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """A dead letter stored in the state store (PostgreSQL state); ``entry`` is the whole entry as JSON text."""
+
+    id: int
+    at: datetime
+    sink: str
+    tenant: str
+    stream: str
+    event_id: str
+    reason: str
+    attempts: int
+    entry: str

@@ -202,3 +202,22 @@ action_idempotency = Table(
     PrimaryKeyConstraint("caller", "key"),
     Index(None, "expires_at"),
 )
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    _name("sink"),
+    _name("tenant"),
+    _name("stream"),
+    Column("event_id", String(MAX_EVENT_ID_LENGTH), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # The whole entry as the dead-letter file's JSON line (event included), so a replay sends exactly it.
+    Column("entry", Text, nullable=False),
+    # A replay in progress: rows claimed until this time are skipped by other replays (at-least-once).
+    Column("claimed_by", String(MAX_OWNER_LENGTH), nullable=True),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Index(None, "sink", "id"),
+)

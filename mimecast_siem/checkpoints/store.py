@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import audit, backfill, checkpointing, leasing
+from . import audit, backfill, checkpointing, deadletters, leasing
 from .engine import create_state_engine, display_url, parse_state_url, translate_error
 from .errors import StateStoreError
 from .migrations import MIGRATIONS, Migration, MigrationReport, migrate
@@ -39,6 +39,7 @@ from .records import (
     BackfillStatus,
     BackfillWindow,
     CheckpointRow,
+    DeadLetterRow,
     LeaseRow,
     WindowStatus,
     require_aware,
@@ -490,6 +491,35 @@ class StateStore:
         )
 
     # --- plumbing ---------------------------------------------------------------------------------
+
+    # --- dead letters (PostgreSQL state: shared by the replicas) ----------------------------------
+
+    async def add_dead_letters(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store dead letters (keys: ``deadletters.ROW_KEYS``) in one transaction; return how many."""
+        return await self._run(lambda conn, _now: deadletters.add(conn, rows))
+
+    async def list_dead_letters(self, *, sink: str | None = None, limit: int | None = None) -> list[DeadLetterRow]:
+        """Stored dead letters, oldest first (``limit``: the newest ones)."""
+        return await self._run(lambda conn, _now: deadletters.list_rows(conn, sink=sink, limit=limit))
+
+    async def count_dead_letters(self, *, sink: str | None = None) -> int:
+        """How many dead letters are stored (of ``sink``)."""
+        return await self._run(lambda conn, _now: deadletters.count(conn, sink=sink))
+
+    async def claim_dead_letters(
+        self, owner: str, ttl: timedelta, *, sinks: Collection[str], sink: str | None = None
+    ) -> list[DeadLetterRow]:
+        """Claim the dead letters of ``sinks`` no other replay holds, until ``ttl`` from now."""
+        require_name("owner", owner, MAX_OWNER_LENGTH)
+        return await self._run(
+            lambda conn, now: deadletters.claim(conn, now, owner=owner, ttl=ttl, sink=sink, sinks=sinks)
+        )
+
+    async def finish_dead_letters(
+        self, owner: str, *, delivered: Collection[int], retried: Sequence[tuple[int, str, int, str]]
+    ) -> None:
+        """End a replay: delete the delivered rows, update and release the others (one transaction)."""
+        await self._run(lambda conn, _now: deadletters.finish(conn, owner=owner, delivered=delivered, retried=retried))
 
     def _cache_checkpoint(self, tenant: str, stream: str, value: datetime) -> None:
         with self._checkpoint_lock:

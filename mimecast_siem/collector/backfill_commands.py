@@ -60,7 +60,8 @@ from mimecast_siem.config import (
 from mimecast_siem.config.models import format_duration, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
-from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
+from mimecast_siem.sinks import Router, SinkContext, build_sinks
+from mimecast_siem.sinks.deadletter_store import dead_letter_store
 
 log = logging.getLogger("mimecast_siem.collector")
 
@@ -369,7 +370,7 @@ class Foreground:
         # Only the sinks this job delivers to are built and started (not every configured SIEM).
         scoped = settings.model_copy(update={"sinks": [s for s in settings.sinks if s.name in targets]})
         sinks = build_sinks(scoped, SinkContext(settings.data_dir, f"{socket.gethostname()}-backfill", __version__))
-        router = Router(scoped, sinks, DeadLetters(settings.dead_letter_path(), settings.dead_letter.max_bytes))
+        router = Router(scoped, sinks, dead_letter_store(settings, self.store))
         display, terminal = choose_display(self.progress, sys.stderr, interval=self.interval)
         self.terminal = terminal
         await router.start()

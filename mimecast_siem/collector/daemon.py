@@ -39,7 +39,8 @@ from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.health import HealthState, build_health_app
 from mimecast_siem.observability.metrics import metrics
-from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
+from mimecast_siem.sinks import Router, SinkContext, build_sinks
+from mimecast_siem.sinks.deadletter_store import dead_letter_store
 
 log = logging.getLogger("mimecast_siem.collector")
 
@@ -164,7 +165,7 @@ class Daemon:
             store = await StateStore.open(settings.state_url())
             stack.push_async_callback(store.close)
             sinks = build_sinks(settings, SinkContext(settings.data_dir, self.owner, __version__))
-            router = Router(settings, sinks, DeadLetters(settings.dead_letter_path(), settings.dead_letter.max_bytes))
+            router = Router(settings, sinks, dead_letter_store(settings, store))
             stack.push_async_callback(router.close)
             await router.start()
             clients: dict[str, MimecastClient] = {}

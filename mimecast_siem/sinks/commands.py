@@ -8,15 +8,19 @@ were refused by (or only ``--sink NAME``), removing the ones that are delivered 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
 from typing import Any, TextIO
 
 from mimecast_siem import __version__
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.sinks.base import Sink, SinkContext
-from mimecast_siem.sinks.deadletter import DeadLetter, DeadLetters, ReplayBusy, ReplayReport, dumps_event_json
+from mimecast_siem.sinks.deadletter import DeadLetter, ReplayBusy, ReplayReport, dumps_event_json
+from mimecast_siem.sinks.deadletter_store import DeadLetterStore, dead_letter_store
 from mimecast_siem.sinks.registry import build_sinks
 
 EXIT_OK = 0
@@ -47,7 +51,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "-o",
         choices=("text", "json"),
         default="text",
-        help="text (a line per entry) or json: one document {path, total, shown, corrupt_lines, entries} "
+        help="text (a line per entry) or json: one document {where, total, shown, corrupt_lines, entries} "
         "with the entries' metadata (no events; docs/operations.md).",
     )
     listing.set_defaults(handler=list_command)
@@ -77,22 +81,33 @@ def _missing_action(parser: argparse.ArgumentParser) -> Any:
     return handler
 
 
-def _dead_letters(settings: Any) -> DeadLetters:
-    return DeadLetters(settings.dead_letter_path(), settings.dead_letter.max_bytes)
+@contextlib.asynccontextmanager
+async def _dead_letters(settings: Any) -> AsyncIterator[DeadLetterStore]:
+    """The dead-letter store the daemon writes to: the state store's table with PostgreSQL state, else the file."""
+    state: Any = None
+    if settings.state_url().startswith("postgresql"):
+        # Imported by name: the sinks package does not depend on the checkpoints package.
+        checkpoints = importlib.import_module("mimecast_siem.checkpoints")
+        state = await checkpoints.StateStore.open(settings.state_url())
+    try:
+        yield dead_letter_store(settings, state)
+    finally:
+        if state is not None:
+            await state.close()
 
 
-def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """``dead-letters list``: print entries (a table, or JSON lines with ``--json``)."""
+async def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``dead-letters list``: print entries (a table, a JSON document, or JSON lines with ``--json``)."""
     from mimecast_siem.config import settings_from_args
 
     out = out or sys.stdout
     settings = settings_from_args(args)
-    store = _dead_letters(settings)
-    read = store.read(sink=args.sink)
+    async with _dead_letters(settings) as store:
+        read = await store.read_all(sink=args.sink)
     entries = read.entries[-args.limit :] if args.limit else []
     if getattr(args, "output", "text") == "json" and not args.json:
         document = {
-            "path": str(store.path),
+            "where": store.where,
             "total": len(read.entries),
             "shown": len(entries),
             "corrupt_lines": read.corrupt_lines,
@@ -113,7 +128,7 @@ def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         summary = f"{len(read.entries)} dead letter(s)" + (f" ({shown})" if shown else "")
         if read.corrupt_lines:
             summary += f"; {read.corrupt_lines} unreadable line(s) skipped"
-        out.write(summary + f" in {store.path}\n")
+        out.write(summary + f" in {store.where}\n")
     out.flush()
     return EXIT_OK
 
@@ -133,7 +148,7 @@ def entry_summary(entry: DeadLetter) -> dict[str, Any]:
 
 async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """``dead-letters replay``: re-send entries; exit 0 when everything attempted was delivered."""
-    from mimecast_siem.config import print_problems, settings_from_args
+    from mimecast_siem.config import settings_from_args
 
     out = out or sys.stdout
     settings = settings_from_args(args)
@@ -142,8 +157,23 @@ async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None)
         allowed = ", ".join(sorted(configured)) or "(no sinks configured)"
         sys.stderr.write(f"error: --sink: no sink named {args.sink!r} in the configuration; configured: {allowed}\n")
         return EXIT_BAD_INPUT
-    store = _dead_letters(settings)
-    wanted = {e.sink for e in store.read(sink=args.sink).entries} & configured
+    async with _dead_letters(settings) as store:
+        wanted = {e.sink for e in (await store.read_all(sink=args.sink)).entries} & configured
+        result = await _replay(args, settings, store, wanted, out)
+    if isinstance(result, int):
+        return result
+    report, started, sinks = result
+    _print_report(report, out)
+    failed = report.failed or (len(started) < len(sinks) and not args.dry_run)
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+async def _replay(
+    args: argparse.Namespace, settings: Any, store: DeadLetterStore, wanted: set[str], out: TextIO
+) -> int | tuple[ReplayReport, dict[str, Sink], dict[str, Sink]]:
+    """Build and start the sinks of ``wanted``, replay, close them; an exit code when it could not run."""
+    from mimecast_siem.config import print_problems
+
     context = SinkContext(
         data_dir=settings.data_dir, instance_id=f"{socket.gethostname()}-{os.getpid()}-replay", version=__version__
     )
@@ -179,9 +209,7 @@ async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None)
                 await sink.close()
             except Exception as exc:
                 out.write(f"warning: a sink did not close cleanly ({type(exc).__name__})\n")
-    _print_report(report, out)
-    failed = report.failed or (len(started) < len(sinks) and not args.dry_run)
-    return EXIT_FAILURE if failed else EXIT_OK
+    return report, started, sinks
 
 
 def _print_report(report: ReplayReport, out: TextIO) -> None:

@@ -236,6 +236,15 @@ class DeadLetters:
         self.max_bytes = max_bytes
         self._thread_lock = threading.Lock()
 
+    @property
+    def where(self) -> str:
+        """Where the entries are kept (shown by ``dead-letters list``)."""
+        return str(self.path)
+
+    async def read_all(self, *, sink: str | None = None) -> ReadResult:
+        """:meth:`read` off the event loop (the :class:`~mimecast_siem.sinks.deadletter_store.DeadLetterStore` face)."""
+        return await asyncio.to_thread(self.read, sink=sink)
+
     # -- writing -------------------------------------------------------------------------------
 
     async def write(self, sink: str, event: Event, reason: str) -> None:
@@ -329,7 +338,7 @@ class DeadLetters:
 
     # -- replay --------------------------------------------------------------------------------
 
-    async def replay(
+    async def replay(  # the file store's; deadletter_store.StateDeadLetters has the same signature
         self,
         sinks: Mapping[str, Sink],
         *,

@@ -39,7 +39,7 @@ from mimecast_siem.errors import ConfigError, ConfigProblem, MimecastSiemError
 from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks.base import Rejection, Sink, SinkHealth, SinkPermanentError
-from mimecast_siem.sinks.deadletter import DeadLetters
+from mimecast_siem.sinks.deadletter_store import DeadLetterStore
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -159,7 +159,7 @@ class Router:
     Args:
         settings: the daemon's :class:`~mimecast_siem.config.models.Settings` (``sinks``, ``routes``).
         sinks: constructed sinks by name (``build_sinks``); every enabled sink must be present.
-        dead_letters: where refused events go.
+        dead_letters: where refused events go (the file, or the state store with PostgreSQL state).
         retry: backoff of transient failures.
         metrics_: metrics to record into (default: the process-wide instance at call time).
         rng: randomness for the jitter (tests pass a seeded one).
@@ -169,7 +169,7 @@ class Router:
         self,
         settings: Any,
         sinks: Mapping[str, Sink],
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterStore,
         *,
         retry: RetryPolicy | None = None,
         metrics_: Metrics | None = None,

@@ -201,3 +201,18 @@ def test_the_chart_readme_is_generated_from_values() -> None:
     for key in ("global", "existingConfigMap", "podMonitor.enabled", "envFrom", "extraObjects", "commonLabels"):
         assert f"| `{key}` |" in readme, key
     assert set(values) >= {"global", "podMonitor", "extraContainers", "extraInitContainers"}
+
+
+def test_several_replicas_never_share_a_read_write_once_claim(helm: str) -> None:
+    values = CI / "postgres-ha-values.yaml"
+    out = subprocess.run(
+        [helm, "template", "rel", str(CHART), "-f", str(values), "--set", "persistence.enabled=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert "ReadWriteOnce" in out.stderr
+    assert "persistence.enabled=false" in out.stderr
+    docs = render(helm, values, "persistence.enabled=true", "persistence.accessModes[0]=ReadWriteMany")
+    assert by_kind(docs, "PersistentVolumeClaim")[0]["spec"]["accessModes"] == ["ReadWriteMany"]

@@ -16,7 +16,7 @@ __all__ = ["config"]  # the fixture
 def test_list_json_document(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dead-letters", "list", "--config", str(config), "--output", "json"]) == 0
     empty = json.loads(capsys.readouterr().out)
-    assert empty == {"path": str(tmp_path / "data" / "dead-letters.ndjson"), "total": 0, "shown": 0,
+    assert empty == {"where": str(tmp_path / "data" / "dead-letters.ndjson"), "total": 0, "shown": 0,
                      "corrupt_lines": 0, "entries": []}  # fmt: skip
     archive, gone = seed(tmp_path)
     assert main(["dead-letters", "list", "--config", str(config), "-o", "json", "--limit", "4"]) == 0

@@ -182,6 +182,9 @@ a client_secret_file pointing at the mounted Secret.
 {{- if and (gt (int .Values.replicaCount) 1) (not (include "mimecast-siem.postgres" .)) }}
 {{- fail "replicaCount > 1 needs PostgreSQL state (config.state.url: postgresql+psycopg://...); SQLite state supports a single replica" }}
 {{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) .Values.persistence.enabled (has "ReadWriteOnce" .Values.persistence.accessModes) }}
+{{- fail "replicaCount > 1 with persistence.enabled would mount one ReadWriteOnce volume in every replica; with PostgreSQL state nothing needs it (state and dead letters are in PostgreSQL): set persistence.enabled=false, or persistence.accessModes=[ReadWriteMany] for a file sink" }}
+{{- end }}
 {{- if and .Values.backfill.enabled (not .Values.backfill.tenant) }}
 {{- fail "backfill.enabled needs backfill.tenant" }}
 {{- end }}
