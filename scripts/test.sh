@@ -3,10 +3,18 @@
 #
 #   bash scripts/test.sh              # everything (CI runs this through .ci/run)
 #   bash scripts/test.sh -k config    # extra arguments go to pytest
+#   bash scripts/test.sh --fast       # the fast lane: unit and contract tests only (see below)
 #
-# Steps: Debian packages (scripts/debian-packages.txt, only the missing ones; apt-get update first
-# when something is missing), syslog-ng for side-by-side receiver tests, the .venv with the pinned
-# versions of constraints.txt, then ruff check, ruff format --check, mypy (strict) and pytest.
+# Full lane steps: Debian packages (scripts/debian-packages.txt, only the missing ones; apt-get
+# update first when something is missing), syslog-ng for side-by-side receiver tests, the .venv
+# with the pinned versions of constraints.txt, then ruff check, ruff format --check, mypy (strict)
+# and pytest over the whole suite in parallel (pytest-xdist, one worker per core; set
+# MIMECAST_SIEM_TEST_WORKERS=N to change, 0 = no workers).
+#
+# Fast lane (--fast): the .venv, then pytest of the tests that carry none of the markers e2e,
+# postgres, slow, external (tests/conftest.py applies them), in parallel. No Debian packages, no
+# ruff, no mypy: run those before landing (or run the full lane).
+#
 # Every step runs; the script fails if any failed. pytest finding no tests (exit 5) is a failure.
 # Idempotent and quick on a machine that is already set up. Needs root for apt-get.
 set -uo pipefail
@@ -18,6 +26,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PYTHONDONTWRITEBYTECODE=1
 VENV="${MIMECAST_SIEM_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
+
+FAST=0
+if [ "${1:-}" = "--fast" ]; then
+    FAST=1
+    shift
+fi
+WORKERS="${MIMECAST_SIEM_TEST_WORKERS:-auto}"
 
 say() { printf '\n=== %s\n' "$*"; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
@@ -47,10 +62,12 @@ install_debian_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null || die "apt-get install failed"
 }
 
-say "Debian packages"
-install_debian_packages
-if [ -f scripts/install-syslog-ng.sh ]; then
-    bash scripts/install-syslog-ng.sh </dev/null || die "scripts/install-syslog-ng.sh failed"
+if [ "$FAST" = 0 ]; then
+    say "Debian packages"
+    install_debian_packages
+    if [ -f scripts/install-syslog-ng.sh ]; then
+        bash scripts/install-syslog-ng.sh </dev/null || die "scripts/install-syslog-ng.sh failed"
+    fi
 fi
 
 # --- virtualenv ------------------------------------------------------------------------------
@@ -88,12 +105,21 @@ for d in mimecast_siem tests scripts bench; do
     fi
 done
 
-run "ruff check" "$VENV/bin/ruff" check "${py_dirs[@]}"
-run "ruff format --check" "$VENV/bin/ruff" format --check "${py_dirs[@]}"
-run "mypy --strict" "$VENV/bin/mypy" "${py_dirs[@]}"
+pytest_args=(-p no:cacheprovider -q)
+if [ "$WORKERS" != 0 ]; then
+    # loadfile: a module's tests share one worker, so module fixtures start once.
+    pytest_args+=(-n "$WORKERS" --dist loadfile)
+fi
+if [ "$FAST" = 1 ]; then
+    pytest_args+=(-m "not e2e and not postgres and not slow and not external")
+else
+    run "ruff check" "$VENV/bin/ruff" check "${py_dirs[@]}"
+    run "ruff format --check" "$VENV/bin/ruff" format --check "${py_dirs[@]}"
+    run "mypy --strict" "$VENV/bin/mypy" "${py_dirs[@]}"
+fi
 
-say "pytest"
-"$VENV/bin/pytest" -p no:cacheprovider -q "$@" </dev/null
+if [ "$FAST" = 1 ]; then say "pytest (fast lane)"; else say "pytest"; fi
+"$VENV/bin/pytest" "${pytest_args[@]}" "$@" </dev/null
 rc=$?
 case "$rc" in
     0) ;;

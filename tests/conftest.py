@@ -1,4 +1,15 @@
-"""Root conftest: shared fixtures live in tests/fixtures/ and are loaded as plugins."""
+"""Root conftest: shared fixtures live in tests/fixtures/ and are loaded as plugins.
+
+It also applies the test-lane markers (pyproject.toml declares them; ``--strict-markers`` is on):
+
+* ``e2e`` - every test under ``tests/e2e/`` (whole processes, real receivers);
+* ``external`` - every test that needs a binary outside the virtualenv: rsyslog or syslog-ng
+  (the receiver fixtures) or helm (``tests/helm/``);
+* ``postgres`` - added by ``tests/fixtures/postgres.py`` to every test using the server;
+* ``slow`` - set in the test modules themselves (``pytestmark``) for tests over ~10 s.
+
+``bash scripts/test.sh --fast`` runs what carries none of these: the unit and contract tests.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +25,20 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.receivers",
 ]
+
+
+#: Fixtures that start a binary from outside the virtualenv.
+_EXTERNAL_FIXTURES = frozenset({"rsyslog_receiver", "syslog_ng_receiver", "syslog_receiver", "helm"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by where they live and what they need (see the module docstring)."""
+    for item in items:
+        parts = item.path.parts
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+        if "helm" in parts or _EXTERNAL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.external)
 
 
 @pytest.fixture(autouse=True)
