@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mimecast_siem.collector.daemon import Daemon
-from mimecast_siem.config import STREAM_NAMES, Settings, parse_duration
+from mimecast_siem.config import Settings, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.observability import configure_logging
 from mimecast_siem.observability.metrics import Metrics, reset_metrics
-from mimecast_siem.simulator import HeldQueueSettings, LateArrivals, SimulatorConfig, run_simulator
+from mimecast_siem.simulator import RATED_STREAMS, HeldQueueSettings, LateArrivals, SimulatorConfig, run_simulator
+from mimecast_siem.streams import CATALOGUE
 
 TENANT = "demo"
 SINK = "demo-out"
-#: Streams the demo polls (audit too: the simulator serves it).
-DEMO_STREAMS: tuple[str, ...] = STREAM_NAMES
+#: Streams the demo polls: those the registry marks ``demo=True`` (audit too: the simulator serves it).
+DEMO_STREAMS: tuple[str, ...] = tuple(name for name, spec in CATALOGUE.items() if spec.demo)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -81,11 +82,21 @@ def demo_settings(sim_url: str, client_id: str, client_secret: str, out: Path, m
     )
 
 
+#: Records per second of the busiest demo streams; every other log stream the demo polls gets 1 a second.
+DEMO_RATES: dict[str, float] = {"ttp-url": 20.0, "ttp-attachment": 4.0, "ttp-impersonation": 1.0, "audit": 0.5}
+
+
+def demo_rates() -> dict[str, float]:
+    """Records per second of each demo log stream the simulator generates."""
+    streams = [n for n in DEMO_STREAMS if CATALOGUE[n].kind == "log" and n in RATED_STREAMS]
+    return {name: DEMO_RATES.get(name, 1.0) for name in streams}
+
+
 def simulator_config(seed: int) -> SimulatorConfig:
     """A lively simulated tenant: plenty of clicks, some late records, holds that come and go."""
     return SimulatorConfig(
         seed=seed,
-        rates={"ttp-url": 20.0, "ttp-attachment": 4.0, "ttp-impersonation": 1.0, "audit": 0.5},
+        rates=demo_rates(),
         history=1800.0,
         late=LateArrivals(fraction=0.05, min_delay=5.0, max_delay=25.0),
         holds=HeldQueueSettings(arrival_rate=0.5, min_hold=10.0, max_hold=90.0),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from mimecast_siem.collector.daemon import DEFAULT_APP_CONFIGURATORS, AppConfigurator, Daemon, DaemonServices
 from mimecast_siem.collector.dedupe import WindowDedupe, ids_to_remember, split_by_range
-from mimecast_siem.collector.normalisers import NormaliseContext, Normaliser
 from mimecast_siem.collector.pipeline import (
     StreamContext,
     WindowResult,
@@ -25,10 +24,10 @@ from mimecast_siem.collector.pipeline import (
     normalise_records,
 )
 from mimecast_siem.collector.snapshots import HoldDiff, LeftHold, diff_hold_queue
-from mimecast_siem.collector.streams import CATALOGUE, StreamKind, StreamSpec, stream_spec
 from mimecast_siem.collector.supervisor import Supervisor
 from mimecast_siem.collector.task import LeaseTerm, StreamTask, backoff_delay, error_kind
 from mimecast_siem.collector.windows import FetchRange, Window, caught_up, fetch_range, plan_windows
+from mimecast_siem.streams import CATALOGUE, NormaliseContext, Normaliser, StreamKind, StreamSpec, stream_spec
 
 __all__ = [
     "CATALOGUE",

@@ -49,7 +49,6 @@ from mimecast_siem.checkpoints import (
 from mimecast_siem.collector.backfill_plan import why_not_backfillable
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext, WindowResult, deliver_log_window
 from mimecast_siem.collector.progress import JobProgress, LogDisplay, NoDisplay, ProgressDisplay
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.collector.task import backoff_delay, error_kind, utc_now
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import Settings
@@ -59,6 +58,7 @@ from mimecast_siem.mimecast import Priority
 from mimecast_siem.observability import scrub
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks import DeliveryAborted
+from mimecast_siem.streams import CATALOGUE
 
 log = logging.getLogger("mimecast_siem.collector")
 

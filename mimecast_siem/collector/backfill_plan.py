@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mimecast_siem.checkpoints import count_windows
-from mimecast_siem.collector.streams import CATALOGUE, StreamSpec
 from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings, format_duration, parse_duration
+from mimecast_siem.streams import CATALOGUE, StreamSpec
 
 #: Most windows one job may have (the state store's limit, checked here so the error names the flag).
 MAX_WINDOWS = 1_000_000

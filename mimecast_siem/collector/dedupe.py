@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mimecast_siem.collector.normalisers import TAG_TIME_UNPARSED
 from mimecast_siem.collector.windows import FetchRange
 from mimecast_siem.events import Event
+from mimecast_siem.streams import TAG_TIME_UNPARSED
 
 
 def time_unparsed(event: Event) -> bool:

@@ -22,15 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
-from mimecast_siem.collector.normalisers import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext
-from mimecast_siem.collector.normalisers.common import iso, parse_time, record_time
 from mimecast_siem.collector.snapshots import diff_hold_queue
-from mimecast_siem.collector.streams import StreamSpec
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import StreamSettings
 from mimecast_siem.events import Event, stable_event_id
 from mimecast_siem.mimecast import ApiResponse, Page, Priority
 from mimecast_siem.observability.metrics import Metrics, metrics
+from mimecast_siem.streams import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext, StreamSpec
+from mimecast_siem.streams.normalise import iso, parse_time, record_time
 
 log = logging.getLogger("mimecast_siem.collector")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from mimecast_siem.collector.normalisers import held_since, iso, parse_time
+from mimecast_siem.streams import held_since, iso, parse_time
 
 #: Keys of a snapshot entry (the stored value of one held message).
 _RECORD = "record"

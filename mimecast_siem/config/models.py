@@ -27,28 +27,15 @@ from pydantic import (
     model_validator,
 )
 
+from mimecast_siem.streams import CATALOGUE
+from mimecast_siem.streams import STREAM_NAMES as _STREAM_NAMES
+
 # --- Names shared across the package -------------------------------------------------------------
 
-#: Every stream the collector knows. The collector's catalogue must define exactly these.
-STREAM_NAMES: tuple[str, ...] = (
-    "ttp-url",
-    "ttp-attachment",
-    "ttp-impersonation",
-    "held-messages",
-    "hold-summary",
-    "email-queues",
-    "audit",
-)
-
-#: Streams enabled when a tenant does not list its streams.
-DEFAULT_STREAMS: tuple[str, ...] = (
-    "ttp-url",
-    "ttp-attachment",
-    "ttp-impersonation",
-    "held-messages",
-    "hold-summary",
-    "email-queues",
-)
+#: Every stream the collector knows, and those enabled when a tenant does not list its streams:
+#: both read from the stream registry (``mimecast_siem/streams/``).
+STREAM_NAMES: tuple[str, ...] = _STREAM_NAMES
+DEFAULT_STREAMS: tuple[str, ...] = tuple(spec.name for spec in CATALOGUE.values() if spec.enabled_by_default)
 
 #: Region aliases accepted for ``tenants[].base_url`` (mimecast-api.md section 1.4).
 REGION_URLS: dict[str, str] = {

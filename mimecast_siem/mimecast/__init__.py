@@ -43,7 +43,7 @@ from mimecast_siem.mimecast.siem import (
     siem_stream_time,
     stream_events,
 )
-from mimecast_siem.mimecast.times import format_mimecast_time, parse_mimecast_time
+from mimecast_siem.times import format_mimecast_time, parse_mimecast_time
 
 __all__ = [
     "CODE_RULES",

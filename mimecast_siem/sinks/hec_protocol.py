@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+from mimecast_siem.streams import CATALOGUE
+
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
 HEALTH_PATH = "/services/collector/health"
@@ -253,17 +255,7 @@ def pack_requests(sizes: Sequence[int], max_bytes: int, max_events: int) -> list
     return requests
 
 
-DEFAULT_SOURCETYPES: dict[str, str] = {
-    "ttp-url": "mimecast:ttp:url",
-    "ttp-attachment": "mimecast:ttp:attachment",
-    "ttp-impersonation": "mimecast:ttp:impersonation",
-    "held-messages": "mimecast:held:message",
-    "hold-summary": "mimecast:hold:summary",
-    "email-queues": "mimecast:email:queue",
-    "audit": "mimecast:audit",
-}
-
-
 def default_sourcetype(stream: str) -> str:
-    """``mimecast:ttp:url`` style sourcetype of a stream."""
-    return DEFAULT_SOURCETYPES.get(stream) or "mimecast:" + stream.replace("-", ":")
+    """The stream's declared sourcetype (``StreamSpec.sourcetype``); ``mimecast:<a>:<b>`` for unknown streams."""
+    spec = CATALOGUE.get(stream)
+    return spec.sourcetype if spec is not None else "mimecast:" + stream.replace("-", ":")

@@ -11,9 +11,8 @@ from typing import Any
 
 import orjson
 
-from mimecast_siem.collector.normalisers import NormaliseContext
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.config.models import Settings
+from mimecast_siem.streams import CATALOGUE, NormaliseContext
 
 LOG_STREAMS = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
 

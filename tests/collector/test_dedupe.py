@@ -8,10 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mimecast_siem.collector.dedupe import WindowDedupe, ids_to_remember, split_by_range
-from mimecast_siem.collector.normalisers import NormaliseContext
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.collector.windows import FetchRange
 from mimecast_siem.events import Event
+from mimecast_siem.streams import CATALOGUE, NormaliseContext
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 CTX = NormaliseContext(tenant="acme", observed_at=T0 + timedelta(hours=1))

@@ -20,14 +20,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mimecast_siem.collector.normalisers import NormaliseContext
 from mimecast_siem.collector.pipeline import StreamContext, deliver_held_queue, deliver_log_window
-from mimecast_siem.collector.streams import CATALOGUE, StreamSpec
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import StreamSettings
 from mimecast_siem.events import Event
 from mimecast_siem.mimecast import ApiResponse, Page, Priority
 from mimecast_siem.observability.metrics import reset_metrics
+from mimecast_siem.streams import CATALOGUE, NormaliseContext, StreamSpec
 
 WINDOW = Window(datetime(2026, 11, 25, 10, 0, tzinfo=UTC), datetime(2026, 11, 25, 10, 5, tzinfo=UTC))
 POLLED_AT = WINDOW.end + timedelta(minutes=2)  # polls happen after the window's end (lag)

@@ -20,15 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mimecast_siem.collector.normalisers import NormaliseContext
 from mimecast_siem.collector.pipeline import normalise_records
-from mimecast_siem.collector.streams import CATALOGUE, StreamSpec
 from mimecast_siem.events import Event
 from mimecast_siem.mimecast.envelope import decode_json, json_text
 from mimecast_siem.sinks.deadletter import dumps_event_json, event_from_json, event_to_json
 from mimecast_siem.sinks.formats import FORMAT_NAMES, get_encoder
+from mimecast_siem.streams import CATALOGUE, NormaliseContext, StreamSpec
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "streams" / "golden"
 OBSERVED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ENCODERS = {name: get_encoder(name) for name in sorted(FORMAT_NAMES)}
 

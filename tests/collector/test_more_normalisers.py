@@ -10,27 +10,29 @@ from typing import Any
 
 import pytest
 
-from mimecast_siem.collector.normalisers import NormaliseContext, normalise_held_message
-from mimecast_siem.collector.normalisers.archive import (
+from mimecast_siem.events import Event
+from mimecast_siem.streams import NormaliseContext
+from mimecast_siem.streams.archive import (
     normalise_archive_search,
     normalise_archive_view,
     normalise_search,
 )
-from mimecast_siem.collector.normalisers.gateway_logs import (
+from mimecast_siem.streams.gateway import normalise_held_message
+from mimecast_siem.streams.gateway_logs import (
     normalise_dlp,
     normalise_message_release,
     normalise_rejection,
     release_outcome,
 )
-from mimecast_siem.collector.normalisers.threat_intel import (
+from mimecast_siem.streams.threat_intel import (
     TAG_STIX_INVALID,
     confidence_label,
     normalise_threat_intel_customer,
     normalise_threat_intel_grid,
     pattern_observables,
 )
-from mimecast_siem.events import Event
-from tests.collector.test_normalisers_golden import GOLDEN, _as_golden
+from tests.streams.cases import GOLDEN
+from tests.streams.test_normalisers_golden import _as_golden
 
 OBSERVED_AT = datetime(2026, 11, 25, 10, 30, 0, tzinfo=UTC)
 CTX = NormaliseContext(tenant="acme", observed_at=OBSERVED_AT)

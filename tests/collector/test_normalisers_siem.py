@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimecast_siem.collector.normalisers import NormaliseContext
-from mimecast_siem.collector.normalisers.siem import SIEM_STREAM_TYPES, normalise_siem, siem_event_id
+from mimecast_siem.streams import NormaliseContext
+from mimecast_siem.streams.siem import SIEM_STREAM_TYPES, normalise_siem, siem_event_id
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "streams" / "golden"
 REGEN = os.environ.get("MIMECAST_SIEM_REGEN_GOLDEN") == "1"
 CTX = NormaliseContext(tenant="acme", observed_at=datetime(2026, 11, 25, 10, 30, tzinfo=UTC))
 

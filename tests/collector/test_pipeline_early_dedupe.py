@@ -7,10 +7,9 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mimecast_siem.collector.normalisers import NormaliseContext
 from mimecast_siem.collector.pipeline import drop_seen_before_normalising, normalise_records
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.events import Event
+from mimecast_siem.streams import CATALOGUE, NormaliseContext
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SPEC = CATALOGUE["ttp-url"]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mimecast_siem.checkpoints import BackfillJob, StateStore, WindowStatus
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.mimecast import parse_mimecast_time
+from mimecast_siem.streams import CATALOGUE
 
 STOP_TIMEOUT = 30.0
 

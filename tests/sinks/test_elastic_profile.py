@@ -11,23 +11,19 @@ from typing import Any
 
 import pytest
 
-from mimecast_siem.collector.normalisers import (
-    NormaliseContext,
-    normalise_audit,
-    normalise_held_message,
-    normalise_ttp_attachment,
-    normalise_ttp_impersonation,
-    normalise_ttp_url,
-)
-from mimecast_siem.collector.normalisers.archive import normalise_archive_search, normalise_archive_view
-from mimecast_siem.collector.normalisers.gateway_logs import normalise_dlp, normalise_message_release
-from mimecast_siem.collector.normalisers.threat_intel import normalise_threat_intel_grid
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.formats import get_encoder
 from mimecast_siem.sinks.formats.elastic_profile import ELASTIC_DATASETS, elastic_dataset, elastic_integration_document
+from mimecast_siem.streams import NormaliseContext
+from mimecast_siem.streams.archive import normalise_archive_search, normalise_archive_view
+from mimecast_siem.streams.audit import normalise_audit
+from mimecast_siem.streams.gateway import normalise_held_message
+from mimecast_siem.streams.gateway_logs import normalise_dlp, normalise_message_release
+from mimecast_siem.streams.threat_intel import normalise_threat_intel_grid
+from mimecast_siem.streams.ttp import normalise_ttp_attachment, normalise_ttp_impersonation, normalise_ttp_url
 
-GOLDEN = Path(__file__).parents[1] / "collector" / "golden"
+GOLDEN = Path(__file__).parents[1] / "streams" / "golden"
 CTX = NormaliseContext(tenant="acme", observed_at=datetime(2026, 11, 25, 10, 30, tzinfo=UTC))
 Normaliser = Callable[[Mapping[str, Any], NormaliseContext], Event]
 

@@ -1,7 +1,9 @@
 """The ``ocsf`` format: Open Cybersecurity Schema Framework events (docs/sinks.md, section "OCSF").
 
 Mapping (shared/docs/sinks.md section 5.1), built from the original Mimecast record (``event.raw``,
-whose shape the Mimecast API fixes) so it does not depend on the details of the ECS document:
+whose shape the Mimecast API fixes) so it does not depend on the details of the ECS document. Each
+stream's mapper is ``StreamSpec.ocsf`` in its module under ``mimecast_siem/streams/`` (tools in
+``streams/ocsf_map.py``); this module assembles the records:
 
 ==================  ======================================  ============================================
 stream              class                                   Detection Finding (2004) when
@@ -25,15 +27,15 @@ names and hashes, and every record field that has no OCSF home under ``unmapped`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.formats.base import Record
+from mimecast_siem.streams import CATALOGUE, OcsfMapping, map_base_event
+from mimecast_siem.streams.ocsf_map import OBS_EMAIL, OBS_FILE_NAME, OBS_HASH, OBS_IP, OBS_URL, observable, text_of
 
 #: OCSF schema version the records follow (validated in the tests against the official export of
 #: this version, shipped by the ``ocsf-json-schema`` package). 1.4.0 is the first with ``is_alert``,
@@ -62,24 +64,6 @@ ACTIVITY_NAMES = {
     0: {},
 }
 
-# Observable type ids (OCSF observable.type_id).
-OBS_IP = 2
-OBS_EMAIL = 5
-OBS_URL = 6
-OBS_FILE_NAME = 7
-OBS_HASH = 8
-OBSERVABLE_TYPES = {OBS_IP: "IP Address", OBS_EMAIL: "Email Address", OBS_URL: "URL String"}
-OBSERVABLE_TYPES |= {OBS_FILE_NAME: "File Name", OBS_HASH: "Hash"}
-
-DIRECTIONS = {"inbound": 1, "outbound": 2, "internal": 3}
-DIRECTION_NAMES = {0: "Unknown", 1: "Inbound", 2: "Outbound", 3: "Internal", 99: "Other"}
-
-# Security Control profile: (action_id, action, disposition_id, disposition).
-_ALLOWED = (1, "Allowed", 1, "Allowed")
-_DENIED = (2, "Denied", 2, "Blocked")
-_QUARANTINED = (2, "Denied", 3, "Quarantined")
-_OBSERVED = (3, "Observed", 15, "Detected")
-
 
 class OcsfOptions(BaseModel):
     """Options of the ``ocsf`` format."""
@@ -101,7 +85,8 @@ class OcsfEncoder:
     def encode(self, event: Event) -> list[Record]:
         """Return ``[activity]`` or ``[activity, finding]``."""
         raw = event.raw if isinstance(event.raw, dict) else {}
-        mapper = _MAPPERS.get(event.stream, _map_base_event)
+        spec = CATALOGUE.get(event.stream)
+        mapper = spec.ocsf if spec is not None and spec.ocsf is not None else map_base_event
         mapped = mapper(event, raw)
         activity = _base_record(event, raw, mapped, raw_data=self.options.raw_data)
         records: list[Record] = [activity]
@@ -113,397 +98,10 @@ class OcsfEncoder:
 # --- mapping results -----------------------------------------------------------------------------
 
 
-class _Mapped:
-    """What a stream mapper decided: class, activity, class attributes, severity, leftovers."""
-
-    __slots__ = ("activity_id", "activity_name", "attributes", "class_uid", "control", "finding", "mapped_keys")
-
-    def __init__(
-        self,
-        class_uid: int,
-        activity_id: int,
-        attributes: dict[str, Any],
-        *,
-        mapped_keys: set[str],
-        control: tuple[int, str, int, str] | None = None,
-        finding: _FindingSpec | None = None,
-        activity_name: str | None = None,
-    ) -> None:
-        self.class_uid = class_uid
-        self.activity_id = activity_id
-        self.activity_name = activity_name
-        self.attributes = attributes
-        self.mapped_keys = mapped_keys
-        self.control = control
-        self.finding = finding
-
-
-class _FindingSpec:
-    __slots__ = ("attacks", "evidence", "title", "types")
-
-    def __init__(self, title: str, types: list[str], attacks: list[dict[str, Any]], evidence: dict[str, Any]) -> None:
-        self.title = title
-        self.types = types
-        self.attacks = attacks
-        self.evidence = evidence
-
-
 # --- small, defensive readers --------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """A non-empty string, or None (records carry numbers, nulls and 'N/A' in odd places)."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _address(value: Any) -> str | None:
-    """An email address from a string or a Mimecast ``{emailAddress, displayableName}`` object."""
-    if isinstance(value, dict):
-        return _text(value.get("emailAddress"))
-    text = _text(value)
-    if text and text.startswith("<") and text.endswith(">"):
-        text = text[1:-1].strip() or None
-    return text
-
-
-def _strings(value: Any) -> list[str]:
-    """The non-empty strings of a list (records sometimes carry a scalar or null instead)."""
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, str) and v.strip()]
-
-
-def _lower(value: Any) -> str:
-    return (_text(value) or "").lower()
-
-
-def _observable(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
-    text = _text(value)
-    if text is None:
-        return None
-    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
-
-
-def _unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dict[str, Any] | None:
-    """An observable of a record field that lands under ``unmapped``, valued exactly as it is there.
-
-    The observable's ``name`` must resolve to its ``value`` in the OCSF record, so the value is the
-    record's own text (not a cleaned copy); a ``{emailAddress, ...}`` object points at its address.
-    """
-    value = raw.get(field)
-    name = f"unmapped.{field}"
-    if isinstance(value, dict):
-        value, name = value.get("emailAddress"), f"{name}.emailAddress"
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = str(value)
-    if not text.strip():
-        return None
-    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
-
-
-def url_object(url: str, categories: list[str] | None = None) -> dict[str, Any]:
-    """OCSF ``url`` object from a URL string; parsing is best effort (Mimecast URLs can be odd)."""
-    obj: dict[str, Any] = {"url_string": url}
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    if parts is not None:
-        if parts.scheme:
-            obj["scheme"] = parts.scheme
-        if parts.hostname:
-            obj["hostname"] = parts.hostname
-        if parts.path:
-            obj["path"] = parts.path
-        if parts.query:
-            obj["query_string"] = parts.query
-        if port is not None:
-            obj["port"] = port
-    if categories:
-        obj["categories"] = categories
-    return obj
-
-
-def _direction(route: Any) -> int:
-    return DIRECTIONS.get(_lower(route), 0)
-
-
-def _control_for(action: Any) -> tuple[int, str, int, str] | None:
-    """Security Control attributes for a Mimecast action word (allow, warn, block, hold, bounce ...)."""
-    word = _lower(action)
-    if not word or word in ("n/a", "none"):
-        return None
-    if word in ("allow", "allowed", "permit", "release", "released"):
-        return _ALLOWED
-    if word in ("hold", "held", "quarantine", "quarantined"):
-        return _QUARANTINED
-    if any(w in word for w in ("block", "bounce", "reject", "delete", "deny")):
-        return _DENIED
-    if "warn" in word:
-        return (3, "Observed", 99, "Warned")
-    return _OBSERVED
-
-
-def _severity(malicious: bool, suspicious: bool = False) -> int:
-    if malicious:
-        return 4
-    if suspicious:
-        return 3
-    return 1
-
-
 # --- per-stream mappers --------------------------------------------------------------------------
-
-_PHISHING_LINK = {
-    "technique": {"uid": "T1566.002", "name": "Spearphishing Link"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-_PHISHING_ATTACHMENT = {
-    "technique": {"uid": "T1566.001", "name": "Spearphishing Attachment"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-_PHISHING = {"technique": {"uid": "T1566", "name": "Phishing"}, "tactic": {"uid": "TA0001", "name": "Initial Access"}}
-_IMPERSONATION = {
-    "technique": {"uid": "T1656", "name": "Impersonation"},
-    "tactic": {"uid": "TA0005", "name": "Defense Evasion"},
-}
-
-
-def _map_ttp_url(event: Event, raw: dict[str, Any]) -> _Mapped:
-    url = _text(raw.get("url")) or ""
-    category = _text(raw.get("category"))
-    url_obj = url_object(url, [category] if category else None)
-    verdict = _lower(raw.get("scanResult"))
-    action = _lower(raw.get("action"))
-    malicious = verdict == "malicious"
-    attributes: dict[str, Any] = {
-        "email_uid": _text(raw.get("messageId")) or event.event_id,
-        "url": url_obj,
-    }
-    policy = _text(raw.get("ttpDefinition"))
-    if policy:
-        attributes["policy"] = {"name": policy}
-    attributes["severity_id"] = _severity(malicious, action in ("warn", "block"))
-    attributes["observables"] = [
-        o
-        for o in (
-            _observable("url.url_string", OBS_URL, url),
-            _unmapped_observable("userEmailAddress", OBS_EMAIL, raw),
-            _unmapped_observable("fromUserEmailAddress", OBS_EMAIL, raw),
-            _unmapped_observable("sendingIp", OBS_IP, raw),
-        )
-        if o is not None
-    ]
-    finding = None
-    if malicious or action == "block":
-        finding = _FindingSpec(
-            title="Mimecast URL Protect: malicious URL",
-            types=[category] if category else ["Malicious URL"],
-            attacks=[_PHISHING_LINK],
-            evidence=_with_user({"url": url_obj}, raw.get("userEmailAddress")),
-        )
-    return _Mapped(
-        4012,
-        3,
-        attributes,
-        mapped_keys={"url", "category", "messageId", "ttpDefinition", "action", "scanResult"},
-        control=_control_for(action),
-        finding=finding,
-    )
-
-
-def _map_ttp_attachment(event: Event, raw: dict[str, Any]) -> _Mapped:
-    file_obj: dict[str, Any] = {"name": _text(raw.get("fileName")) or "", "type_id": 1, "type": "Regular File"}
-    mime = _text(raw.get("fileType"))
-    if mime:
-        file_obj["mime_type"] = mime
-    digest = _text(raw.get("fileHash"))
-    if digest:
-        file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": digest}]
-    verdict = _lower(raw.get("result"))
-    malicious = verdict == "malicious"
-    attributes: dict[str, Any] = {"email_uid": _text(raw.get("messageId")) or event.event_id, "file": file_obj}
-    policy = _text(raw.get("definition"))
-    if policy:
-        attributes["policy"] = {"name": policy}
-    attributes["severity_id"] = _severity(malicious, verdict in ("unknown", "timeout"))
-    attributes["observables"] = [
-        o
-        for o in (
-            _observable("file.name", OBS_FILE_NAME, raw.get("fileName")),
-            _observable("file.hashes[0].value", OBS_HASH, digest),
-            _unmapped_observable("senderAddress", OBS_EMAIL, raw),
-            _unmapped_observable("recipientAddress", OBS_EMAIL, raw),
-        )
-        if o is not None
-    ]
-    control = _control_for(raw.get("actionTriggered"))
-    if control is None and malicious:
-        control = _OBSERVED
-    finding = None
-    if malicious:
-        finding = _FindingSpec(
-            title="Mimecast Attachment Protect: malicious attachment",
-            types=["Malicious Attachment"],
-            attacks=[_PHISHING_ATTACHMENT],
-            evidence=_with_user({"file": file_obj}, raw.get("recipientAddress")),
-        )
-    return _Mapped(
-        4011,
-        3,
-        attributes,
-        mapped_keys={"fileName", "fileType", "fileHash", "messageId", "definition", "result"},
-        control=control,
-        finding=finding,
-    )
-
-
-def _with_user(evidence: dict[str, Any], address: Any) -> dict[str, Any]:
-    """Add the affected user (the clicker, the recipient) to a finding's evidence when known."""
-    email = _address(address)
-    if email:
-        # A user object needs one of account, name or uid: the address is the name Mimecast knows.
-        evidence["user"] = {"name": email, "email_addr": email}
-    return evidence
-
-
-def _email(raw: dict[str, Any], *, uid_key: str, sender: Any, recipient: Any) -> dict[str, Any]:
-    email: dict[str, Any] = {}
-    for key, value in (
-        ("uid", _text(raw.get(uid_key))),
-        ("message_uid", _text(raw.get("messageId"))),
-        ("subject", _text(raw.get("subject"))),
-        ("from", _address(sender)),
-    ):
-        if value is not None:
-            email[key] = value
-    to = _address(recipient)
-    if to:
-        email["to"] = [to]
-    return email
-
-
-def _map_ttp_impersonation(event: Event, raw: dict[str, Any]) -> _Mapped:
-    email = _email(raw, uid_key="id", sender=raw.get("senderAddress"), recipient=raw.get("recipientAddress"))
-    tagged = raw.get("taggedMalicious") is True or _lower(raw.get("taggedMalicious")) == "true"
-    action = _lower(raw.get("action"))
-    attributes: dict[str, Any] = {"email": email, "direction_id": 1, "direction": DIRECTION_NAMES[1]}
-    ip = _text(raw.get("senderIpAddress"))
-    if ip:
-        attributes["src_endpoint"] = {"ip": ip}
-    policy = _text(raw.get("definition"))
-    if policy:
-        attributes["policy"] = {"name": policy}
-    hits = raw.get("hits")
-    attributes["severity_id"] = _severity(tagged, isinstance(hits, int) and hits > 0)
-    attributes["observables"] = [
-        o
-        for o in (
-            _observable("email.from", OBS_EMAIL, email.get("from")),
-            _observable("email.to", OBS_EMAIL, (email.get("to") or [None])[0]),
-            _observable("src_endpoint.ip", OBS_IP, ip),
-        )
-        if o is not None
-    ]
-    finding = None
-    if tagged or any(w in action for w in ("block", "bounce")):
-        evidence: dict[str, Any] = {}
-        if ip:
-            evidence["src_endpoint"] = {"ip": ip}
-        if email.get("from"):
-            evidence["user"] = {"name": email["from"], "email_addr": email["from"]}
-        finding = _FindingSpec(
-            title="Mimecast Impersonation Protect: impersonation attempt",
-            types=_strings(raw.get("identifiers")) or ["Impersonation"],
-            attacks=[_PHISHING, _IMPERSONATION],
-            evidence=evidence,
-        )
-    return _Mapped(
-        4009,
-        3,
-        attributes,
-        mapped_keys={"id", "messageId", "subject", "senderAddress", "recipientAddress", "senderIpAddress"}
-        | {"definition"},
-        control=_control_for(action),
-        finding=finding,
-    )
-
-
-def hold_transition(event: Event) -> str | None:
-    """``entered`` / ``left`` for held-message events, read defensively from the document and extras."""
-    document = event.document if isinstance(event.document, dict) else {}
-    original = document.get("mimecast")
-    if isinstance(original, dict) and original.get("transition") in ("entered", "left"):
-        return str(original["transition"])
-    hints: list[str] = []
-    for source in (event.extra, event.document.get("event") if isinstance(event.document, dict) else None):
-        if isinstance(source, dict):
-            for key in ("transition", "action", "type"):
-                value = source.get(key)
-                if isinstance(value, list):
-                    hints.extend(str(v).lower() for v in value)
-                elif value is not None:
-                    hints.append(str(value).lower())
-    for hint in hints:
-        if any(w in hint for w in ("left", "leave", "release", "exit", "removed")):
-            return "left"
-        if any(w in hint for w in ("enter", "held", "hold")):
-            return "entered"
-    return None
-
-
-def _map_held_message(event: Event, raw: dict[str, Any]) -> _Mapped:
-    email = _email(raw, uid_key="id", sender=raw.get("fromHeader") or raw.get("from"), recipient=raw.get("to"))
-    size = raw.get("size")
-    if isinstance(size, int) and not isinstance(size, bool):
-        email["size"] = size
-    direction = _direction(raw.get("route"))
-    attributes: dict[str, Any] = {"email": email, "direction_id": direction, "direction": DIRECTION_NAMES[direction]}
-    policy = _text(raw.get("policyInfo"))
-    if policy:
-        attributes["policy"] = {"name": policy}
-    reason = _text(raw.get("reason"))
-    if reason:
-        attributes["message"] = reason
-    attributes["severity_id"] = 1
-    attributes["observables"] = [
-        o
-        for o in (
-            _observable("email.from", OBS_EMAIL, email.get("from")),
-            _observable("email.to", OBS_EMAIL, (email.get("to") or [None])[0]),
-        )
-        if o is not None
-    ]
-    mapped_keys = {"id", "subject", "from", "fromHeader", "to", "size", "route", "policyInfo", "reason"}
-    if hold_transition(event) == "left":
-        original = event.document.get("mimecast") if isinstance(event.document, dict) else None
-        held_for = original.get("held_for_seconds") if isinstance(original, dict) else None
-        if isinstance(held_for, int | float) and not isinstance(held_for, bool):
-            # How long the message was held; OCSF has no attribute for it, so it joins unmapped.
-            attributes["unmapped_extra"] = {"held_for_seconds": held_for}
-        return _Mapped(4009, 99, attributes, mapped_keys=mapped_keys, activity_name="Left Hold")
-    return _Mapped(4009, 2, attributes, mapped_keys=mapped_keys, control=_QUARANTINED)
-
-
-def _map_base_event(event: Event, raw: dict[str, Any]) -> _Mapped:
-    attributes: dict[str, Any] = {"severity_id": 1}
-    info = _text(raw.get("eventInfo")) or _text(raw.get("auditType"))
-    if info:
-        attributes["message"] = info
-    return _Mapped(0, 99, attributes, mapped_keys=set(), activity_name=event.stream or "Other")
-
-
-_MAPPERS = {
-    "ttp-url": _map_ttp_url,
-    "ttp-attachment": _map_ttp_attachment,
-    "ttp-impersonation": _map_ttp_impersonation,
-    "held-messages": _map_held_message,
-}
 
 
 # --- record assembly -----------------------------------------------------------------------------
@@ -515,9 +113,9 @@ def _time_ms(event: Event) -> int:
 
 def _original_time(raw: dict[str, Any]) -> str | None:
     for key in ("date", "eventTime", "dateReceived", "timestamp"):
-        text = _text(raw.get(key))
-        if text:
-            return text
+        found = text_of(raw.get(key))
+        if found:
+            return found
     return None
 
 
@@ -551,7 +149,7 @@ def _metadata(event: Event, raw: dict[str, Any], *, profiles: list[str]) -> dict
     return metadata
 
 
-def _base_record(event: Event, raw: dict[str, Any], mapped: _Mapped, *, raw_data: bool) -> dict[str, Any]:
+def _base_record(event: Event, raw: dict[str, Any], mapped: OcsfMapping, *, raw_data: bool) -> dict[str, Any]:
     record: dict[str, Any] = {}
     _classify(record, mapped.class_uid, mapped.activity_id, mapped.activity_name)
     attributes = dict(mapped.attributes)
@@ -583,7 +181,7 @@ def _base_record(event: Event, raw: dict[str, Any], mapped: _Mapped, *, raw_data
     return record
 
 
-def _finding_record(event: Event, mapped: _Mapped, activity: dict[str, Any]) -> dict[str, Any]:
+def _finding_record(event: Event, mapped: OcsfMapping, activity: dict[str, Any]) -> dict[str, Any]:
     spec = mapped.finding
     assert spec is not None
     record: dict[str, Any] = {}
@@ -643,4 +241,4 @@ def _evidence_observables(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     endpoint = evidence.get("src_endpoint")
     if isinstance(endpoint, dict):
         candidates.append(("evidences[0].src_endpoint.ip", OBS_IP, endpoint.get("ip")))
-    return [o for o in (_observable(name, type_id, value) for name, type_id, value in candidates) if o is not None]
+    return [o for o in (observable(name, type_id, value) for name, type_id, value in candidates) if o is not None]

@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from mimecast_siem.collector.normalisers.common import (
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams.normalise import (
     SUBTECHNIQUE_PHISHING_ATTACHMENT,
     SUBTECHNIQUE_PHISHING_LINK,
     TACTIC_INITIAL_ACCESS,
@@ -40,7 +41,6 @@ from mimecast_siem.collector.normalisers.common import (
     text,
     url_fields,
 )
-from mimecast_siem.events import Event, stable_event_id
 
 #: The API's SIEM type names, in a fixed order.
 SIEM_TYPES: tuple[str, ...] = (

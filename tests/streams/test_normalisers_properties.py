@@ -9,16 +9,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimecast_siem.collector.normalisers import (
-    TAG_TIME_UNPARSED,
-    NormaliseContext,
-    email_queue_levels,
-    hold_summary_levels,
-    parse_time,
-)
-from mimecast_siem.collector.normalisers.gateway import queue_samples
-from mimecast_siem.collector.normalisers.ttp import impersonation_results
-from mimecast_siem.collector.streams import CATALOGUE
+from mimecast_siem.streams import CATALOGUE, TAG_TIME_UNPARSED, NormaliseContext, parse_time
+from mimecast_siem.streams.gateway import email_queue_levels, hold_summary_levels, queue_samples
+from mimecast_siem.streams.ttp import impersonation_results
 
 OBSERVED = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

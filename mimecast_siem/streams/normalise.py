@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mimecast_siem.events import Event, canonical_ip
-from mimecast_siem.mimecast import parse_mimecast_time
+from mimecast_siem.times import parse_mimecast_time
 
 #: ECS version the documents follow.
 ECS_VERSION = "8.11.0"

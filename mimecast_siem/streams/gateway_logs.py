@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mimecast_siem.collector.normalisers.common import (
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
     direction,
@@ -24,7 +25,6 @@ from mimecast_siem.collector.normalisers.common import (
     related,
     text,
 )
-from mimecast_siem.events import Event, stable_event_id
 
 #: Fields whose values identify one DLP log line (the records have no id).
 DLP_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "policy", "action")

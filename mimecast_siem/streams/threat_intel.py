@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mimecast_siem.collector.normalisers.common import (
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
     iso,
@@ -30,7 +31,6 @@ from mimecast_siem.collector.normalisers.common import (
     record_time,
     text,
 )
-from mimecast_siem.events import Event, stable_event_id
 
 TAG_STIX_INVALID = "mimecast_siem_stix_invalid"
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from mimecast_siem.collector.normalisers.common import (
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import facts
+from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
     email_address,
@@ -15,7 +18,7 @@ from mimecast_siem.collector.normalisers.common import (
     related,
     text,
 )
-from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams.spec import StreamSpec
 
 #: ECS event.category by Mimecast audit category code.
 _CATEGORY = {
@@ -71,3 +74,44 @@ def normalise_audit(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
             "related": related(users=[user] if user else [], ips=[source_ip]),
         },
     )
+
+
+# --- CEF/LEEF facts -------------------------------------------------------------------------------
+
+
+def audit_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of an audit event."""
+    category = look.text(raw=("category",), doc=("mimecast.category",))
+    return facts.EventFacts(
+        **facts.base_fields(look, "Audit event"),
+        event_class=f"audit:{facts.class_token(category, 'event')}",
+        action=look.text(raw=("auditType",), doc=facts.ACTION),
+        severity=facts.doc_severity(look, default=3),
+        user=look.text(raw=("user",), doc=("user.email", "user.name")),
+        category=category,
+        reason=look.text(raw=("eventInfo",), doc=("event.reason", "message")),
+        record_id=look.text(raw=("id",)),
+    )
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+#: The streams of this family, in registry order (``streams/registry.py``).
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(
+        name="audit",
+        kind="log",
+        path="/api/audit/get-audit-events",
+        normalise=normalise_audit,
+        dataset="mimecast.audit",
+        title="Audit events: administrator and user actions in the Mimecast console and API (60 days kept).",
+        sourcetype="mimecast:audit",
+        facts=audit_facts,
+        record_key=None,
+        time_field="eventTime",
+        window_fields=("startDateTime", "endDateTime"),
+        id_fields=("id",),
+        event_id_of=audit_event_id,
+        max_history=timedelta(days=60),
+    ),
+)

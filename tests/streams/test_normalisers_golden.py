@@ -1,41 +1,20 @@
-"""Golden files: each input record in tests/collector/golden/<stream>.input.json must normalise to the
+"""Golden files: each input record in tests/streams/golden/<stream>.input.json must normalise to the
 event in <stream>.expected.json.
 
-Regenerate after an intended mapping change with ``MIMECAST_SIEM_REGEN_GOLDEN=1 pytest tests/collector``
+Regenerate after an intended mapping change with ``MIMECAST_SIEM_REGEN_GOLDEN=1 pytest tests/streams``
 and review the diff.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mimecast_siem.collector.normalisers import NormaliseContext
-from mimecast_siem.collector.streams import CATALOGUE
 from mimecast_siem.events import Event
-
-GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("MIMECAST_SIEM_REGEN_GOLDEN") == "1"
-OBSERVED_AT = datetime(2026, 11, 25, 10, 30, 0, tzinfo=UTC)
-
-
-def _normalise(stream: str, case: dict[str, Any]) -> Event:
-    spec = CATALOGUE[stream]
-    if spec.kind == "snapshot":
-        held = case.get("held_for_seconds")
-        ctx = NormaliseContext(
-            tenant="acme",
-            observed_at=OBSERVED_AT,
-            transition=case["transition"],
-            held_for=timedelta(seconds=held) if held is not None else None,
-        )
-        return spec.normalise(case["record"], ctx)
-    return spec.normalise(case, NormaliseContext(tenant="acme", observed_at=OBSERVED_AT))
+from mimecast_siem.streams import CATALOGUE
+from tests.streams.cases import GOLDEN, REGEN, normalise_case
 
 
 def _as_golden(event: Event) -> dict[str, Any]:
@@ -53,7 +32,7 @@ def _as_golden(event: Event) -> dict[str, Any]:
 @pytest.mark.parametrize("stream", list(CATALOGUE))
 def test_golden_file(stream: str) -> None:
     inputs = json.loads((GOLDEN / f"{stream}.input.json").read_text())
-    actual = [_as_golden(_normalise(stream, case)) for case in inputs]
+    actual = [_as_golden(normalise_case(stream, case)) for case in inputs]
     expected_path = GOLDEN / f"{stream}.expected.json"
     if REGEN or not expected_path.exists():
         if not REGEN:

@@ -1,0 +1,264 @@
+"""OCSF mapping tools for the streams' OCSF mappers (the ``ocsf`` format assembles the records).
+
+A stream's OCSF mapper (``StreamSpec.ocsf``, written in the stream's module) reads the original
+Mimecast record and returns an :class:`OcsfMapping`: the class and activity, the class attributes,
+the Security Control profile attributes, the record keys it mapped (the rest goes to ``unmapped``)
+and, for a malicious verdict, a :class:`FindingSpec`. Streams without a mapper are Base Events
+(:func:`map_base_event`). The record assembly (metadata, severity names, findings) stays in
+``sinks/formats/ocsf.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from mimecast_siem.events import Event
+
+# Observable type ids (OCSF observable.type_id).
+OBS_IP = 2
+
+
+OBS_EMAIL = 5
+
+
+OBS_URL = 6
+
+
+OBS_FILE_NAME = 7
+
+
+OBS_HASH = 8
+
+
+OBSERVABLE_TYPES = {OBS_IP: "IP Address", OBS_EMAIL: "Email Address", OBS_URL: "URL String"}
+OBSERVABLE_TYPES |= {OBS_FILE_NAME: "File Name", OBS_HASH: "Hash"}
+
+
+DIRECTIONS = {"inbound": 1, "outbound": 2, "internal": 3}
+
+
+DIRECTION_NAMES = {0: "Unknown", 1: "Inbound", 2: "Outbound", 3: "Internal", 99: "Other"}
+
+
+# Security Control profile: (action_id, action, disposition_id, disposition).
+ALLOWED = (1, "Allowed", 1, "Allowed")
+
+
+DENIED = (2, "Denied", 2, "Blocked")
+
+
+QUARANTINED = (2, "Denied", 3, "Quarantined")
+
+
+OBSERVED = (3, "Observed", 15, "Detected")
+
+
+class OcsfMapping:
+    """What a stream mapper decided: class, activity, class attributes, severity, leftovers."""
+
+    __slots__ = ("activity_id", "activity_name", "attributes", "class_uid", "control", "finding", "mapped_keys")
+
+    def __init__(
+        self,
+        class_uid: int,
+        activity_id: int,
+        attributes: dict[str, Any],
+        *,
+        mapped_keys: set[str],
+        control: tuple[int, str, int, str] | None = None,
+        finding: FindingSpec | None = None,
+        activity_name: str | None = None,
+    ) -> None:
+        self.class_uid = class_uid
+        self.activity_id = activity_id
+        self.activity_name = activity_name
+        self.attributes = attributes
+        self.mapped_keys = mapped_keys
+        self.control = control
+        self.finding = finding
+
+
+class FindingSpec:
+    """The Detection Finding (2004) a mapper asks for: title, types, MITRE attacks, evidence."""
+
+    __slots__ = ("attacks", "evidence", "title", "types")
+
+    def __init__(self, title: str, types: list[str], attacks: list[dict[str, Any]], evidence: dict[str, Any]) -> None:
+        self.title = title
+        self.types = types
+        self.attacks = attacks
+        self.evidence = evidence
+
+
+def text_of(value: Any) -> str | None:
+    """A non-empty string, or None (records carry numbers, nulls and 'N/A' in odd places)."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def address(value: Any) -> str | None:
+    """An email address from a string or a Mimecast ``{emailAddress, displayableName}`` object."""
+    if isinstance(value, dict):
+        return text_of(value.get("emailAddress"))
+    text = text_of(value)
+    if text and text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].strip() or None
+    return text
+
+
+def strings(value: Any) -> list[str]:
+    """The non-empty strings of a list (records sometimes carry a scalar or null instead)."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and v.strip()]
+
+
+def lower(value: Any) -> str:
+    """The value as lower-case text ("" when absent)."""
+    return (text_of(value) or "").lower()
+
+
+def observable(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
+    """An OCSF observable pointing at ``name`` with the value as text, or None when empty."""
+    text = text_of(value)
+    if text is None:
+        return None
+    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
+
+
+def unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An observable of a record field that lands under ``unmapped``, valued exactly as it is there.
+
+    The observable's ``name`` must resolve to its ``value`` in the OCSF record, so the value is the
+    record's own text (not a cleaned copy); a ``{emailAddress, ...}`` object points at its address.
+    """
+    value = raw.get(field)
+    name = f"unmapped.{field}"
+    if isinstance(value, dict):
+        value, name = value.get("emailAddress"), f"{name}.emailAddress"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value)
+    if not text.strip():
+        return None
+    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
+
+
+def url_object(url: str, categories: list[str] | None = None) -> dict[str, Any]:
+    """OCSF ``url`` object from a URL string; parsing is best effort (Mimecast URLs can be odd)."""
+    obj: dict[str, Any] = {"url_string": url}
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is not None:
+        if parts.scheme:
+            obj["scheme"] = parts.scheme
+        if parts.hostname:
+            obj["hostname"] = parts.hostname
+        if parts.path:
+            obj["path"] = parts.path
+        if parts.query:
+            obj["query_string"] = parts.query
+        if port is not None:
+            obj["port"] = port
+    if categories:
+        obj["categories"] = categories
+    return obj
+
+
+def direction_id(route: Any) -> int:
+    """OCSF direction id of a Mimecast route word (0 unknown)."""
+    return DIRECTIONS.get(lower(route), 0)
+
+
+def control_for(action: Any) -> tuple[int, str, int, str] | None:
+    """Security Control attributes for a Mimecast action word (allow, warn, block, hold, bounce ...)."""
+    word = lower(action)
+    if not word or word in ("n/a", "none"):
+        return None
+    if word in ("allow", "allowed", "permit", "release", "released"):
+        return ALLOWED
+    if word in ("hold", "held", "quarantine", "quarantined"):
+        return QUARANTINED
+    if any(w in word for w in ("block", "bounce", "reject", "delete", "deny")):
+        return DENIED
+    if "warn" in word:
+        return (3, "Observed", 99, "Warned")
+    return OBSERVED
+
+
+def ocsf_severity(malicious: bool, suspicious: bool = False) -> int:
+    """OCSF severity id: High for malicious, Medium for suspicious, else Informational."""
+    if malicious:
+        return 4
+    if suspicious:
+        return 3
+    return 1
+
+
+def with_user(evidence: dict[str, Any], user_address: Any) -> dict[str, Any]:
+    """Add the affected user (the clicker, the recipient) to a finding's evidence when known."""
+    email = address(user_address)
+    if email:
+        # A user object needs one of account, name or uid: the address is the name Mimecast knows.
+        evidence["user"] = {"name": email, "email_addr": email}
+    return evidence
+
+
+def email_object(raw: dict[str, Any], *, uid_key: str, sender: Any, recipient: Any) -> dict[str, Any]:
+    """OCSF ``email`` object from a record (uid, message uid, subject, from, to)."""
+    email: dict[str, Any] = {}
+    for key, value in (
+        ("uid", text_of(raw.get(uid_key))),
+        ("message_uid", text_of(raw.get("messageId"))),
+        ("subject", text_of(raw.get("subject"))),
+        ("from", address(sender)),
+    ):
+        if value is not None:
+            email[key] = value
+    to = address(recipient)
+    if to:
+        email["to"] = [to]
+    return email
+
+
+def hold_transition(event: Event) -> str | None:
+    """``entered`` / ``left`` for held-message events, read defensively from the document and extras."""
+    document = event.document if isinstance(event.document, dict) else {}
+    original = document.get("mimecast")
+    if isinstance(original, dict) and original.get("transition") in ("entered", "left"):
+        return str(original["transition"])
+    hints: list[str] = []
+    for source in (event.extra, event.document.get("event") if isinstance(event.document, dict) else None):
+        if isinstance(source, dict):
+            for key in ("transition", "action", "type"):
+                value = source.get(key)
+                if isinstance(value, list):
+                    hints.extend(str(v).lower() for v in value)
+                elif value is not None:
+                    hints.append(str(value).lower())
+    for hint in hints:
+        if any(w in hint for w in ("left", "leave", "release", "exit", "removed")):
+            return "left"
+        if any(w in hint for w in ("enter", "held", "hold")):
+            return "entered"
+    return None
+
+
+def map_base_event(event: Event, raw: dict[str, Any]) -> OcsfMapping:
+    """OCSF mapping of a stream without its own mapper: Base Event (0), activity Other."""
+    attributes: dict[str, Any] = {"severity_id": 1}
+    info = text_of(raw.get("eventInfo")) or text_of(raw.get("auditType"))
+    if info:
+        attributes["message"] = info
+    return OcsfMapping(0, 99, attributes, mapped_keys=set(), activity_name=event.stream or "Other")
+
+
+OcsfMapper = Callable[[Event, dict[str, Any]], OcsfMapping]
+"""A stream's OCSF mapper: (event, its raw record) → :class:`OcsfMapping`."""

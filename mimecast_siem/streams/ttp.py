@@ -1,0 +1,601 @@
+"""Normalisers of the three Targeted Threat Protection log streams (URL, attachment, impersonation).
+
+TTP URL and attachment records carry no id (quirk 3): their ``event.id`` hashes the fields that
+identify one log line. Impersonation records have an ``id``. Field mapping follows Elastic's public
+TTP pipelines where one exists (sinks.md section 5.2) so dashboards built on it translate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import facts
+from mimecast_siem.streams import ocsf_map as ocsf
+from mimecast_siem.streams.normalise import (
+    SUBTECHNIQUE_PHISHING_ATTACHMENT,
+    SUBTECHNIQUE_PHISHING_LINK,
+    TACTIC_DEFENSE_EVASION,
+    TACTIC_INITIAL_ACCESS,
+    TECHNIQUE_IMPERSONATION,
+    TECHNIQUE_PHISHING,
+    NormaliseContext,
+    build_event,
+    direction,
+    domain_of,
+    email_address,
+    email_addresses,
+    ip_text,
+    number,
+    record_time,
+    related,
+    text,
+    url_fields,
+)
+from mimecast_siem.streams.spec import StreamSpec
+
+#: Severity by verdict (the CEF mapping of sinks.md section 3.3 uses the same scale).
+_SEVERITY = {"clean": 1, "safe": 1, "unknown": 3, "timeout": 3, "suspicious": 6, "malicious": 8}
+_BLOCKING_ACTIONS = {"block", "blocked", "hold", "bounce", "reject", "quarantine"}
+
+#: Fields whose values identify one log line (TTP URL and attachment records have no id).
+TTP_URL_ID_FIELDS = ("date", "messageId", "userEmailAddress", "fromUserEmailAddress", "url", "creationMethod", "action")
+TTP_ATTACHMENT_ID_FIELDS = ("date", "messageId", "senderAddress", "recipientAddress", "fileName", "fileHash", "result")
+#: Impersonation records carry ``id``; these are used only when a record lacks it.
+TTP_IMPERSONATION_FALLBACK_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "definition")
+
+
+def _severity(verdict: str | None, action: str | None) -> int:
+    base = _SEVERITY.get((verdict or "").lower(), 3 if verdict else 1)
+    return base + (1 if (action or "").lower() in _BLOCKING_ACTIONS else 0)
+
+
+def _event_type(action: str | None) -> list[str]:
+    lowered = (action or "").lower()
+    if lowered in _BLOCKING_ACTIONS:
+        return ["denied"]
+    if lowered in {"allow", "allowed", "permit"}:
+        return ["allowed"]
+    return ["info"]
+
+
+def _outcome(action: str | None) -> str:
+    lowered = (action or "").lower()
+    if lowered in _BLOCKING_ACTIONS:
+        return "failure"
+    if lowered in {"allow", "allowed", "permit"}:
+        return "success"
+    return "unknown"
+
+
+def _threat(
+    technique: Mapping[str, str],
+    tactic: Mapping[str, str],
+    indicator: Mapping[str, Any],
+    subtechnique: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    threat: dict[str, Any] = {
+        "framework": "MITRE ATT&CK",
+        "tactic": {"id": [tactic["id"]], "name": [tactic["name"]]},
+        "technique": {"id": [technique["id"]], "name": [technique["name"]]},
+        "enrichments": [{"indicator": {**indicator, "provider": "Mimecast"}}],
+    }
+    if subtechnique is not None:
+        threat["technique"]["subtechnique"] = {"id": [subtechnique["id"]], "name": [subtechnique["name"]]}
+    return threat
+
+
+def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "from": {"address": email_addresses(sender)},
+        "to": {"address": email_addresses(recipients)},
+        "subject": text(record.get("subject")),
+        "message_id": text(record.get("messageId")),
+        "direction": direction(record.get("route")),
+    }
+
+
+def ttp_url_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of a URL Protect record (it has no id of its own): a hash of its identifying fields."""
+    return stable_event_id("ttp-url", *(record.get(f) for f in TTP_URL_ID_FIELDS))
+
+
+def ttp_attachment_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of an Attachment Protect record: a hash of its identifying fields."""
+    return stable_event_id("ttp-attachment", *(record.get(f) for f in TTP_ATTACHMENT_ID_FIELDS))
+
+
+def ttp_impersonation_event_id(record: Mapping[str, Any]) -> str:
+    """The ``event.id`` of an Impersonation Protect record: its ``id``, else a hash of identifying fields."""
+    record_id = text(record.get("id"))
+    if record_id is not None:
+        return stable_event_id("ttp-impersonation", record_id)
+    return stable_event_id("ttp-impersonation", *(record.get(f) for f in TTP_IMPERSONATION_FALLBACK_ID_FIELDS))
+
+
+def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    """A URL Protect click/scan log line (``clickLogs[]``) → ECS event."""
+    stream = "ttp-url"
+    when, parsed = record_time(record, "date", ctx)
+    event_id = ttp_url_event_id(record)
+    verdict = text(record.get("scanResult"))
+    action = text(record.get("action"))
+    malicious = (verdict or "").lower() == "malicious"
+    url = url_fields(record.get("url"))
+    recipients = email_addresses(record.get("userEmailAddress"))
+    sender = email_address(record.get("fromUserEmailAddress"))
+    source_ip = ip_text(record.get("sendingIp"))
+    fields: dict[str, Any] = {
+        "email": _email(sender, recipients, record),
+        "url": url,
+        "source": {"ip": source_ip},
+        "user": {"email": recipients},
+        "rule": {"name": text(record.get("ttpDefinition")), "category": text(record.get("category"))},
+        "related": related(users=recipients, ips=[source_ip], hosts=[url.get("domain")]),
+    }
+    if malicious and url:
+        fields["threat"] = _threat(
+            TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
+            {"type": "url", "url": {"original": url["original"]}},
+            SUBTECHNIQUE_PHISHING_LINK,
+        )
+    return build_event(
+        stream=stream,
+        dataset="mimecast.ttp_url",
+        event_id=event_id,
+        record=record,
+        ctx=ctx,
+        when=when,
+        time_parsed=parsed,
+        event={
+            "kind": "alert" if malicious else "event",
+            "category": ["email", "threat"] if malicious else ["email", "web"],
+            "type": _event_type(action),
+            # Elastic maps userAwarenessAction to event.action; the URL action itself is in event.type.
+            "action": text(record.get("userAwarenessAction")),
+            "outcome": _outcome(action),
+            "severity": _severity(verdict, action),
+        },
+        fields=fields,
+    )
+
+
+def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    """An Attachment Protect sandbox log line (``attachmentLogs[]``) → ECS event."""
+    stream = "ttp-attachment"
+    when, parsed = record_time(record, "date", ctx)
+    event_id = ttp_attachment_event_id(record)
+    verdict = text(record.get("result"))
+    action = text(record.get("actionTriggered"))
+    malicious = (verdict or "").lower() == "malicious"
+    sha256 = text(record.get("fileHash"))
+    file_fields = {
+        "name": text(record.get("fileName")),
+        "mime_type": text(record.get("fileType")),
+        "hash": {"sha256": sha256.lower() if sha256 else None},
+    }
+    sender = email_address(record.get("senderAddress"))
+    recipients = email_addresses(record.get("recipientAddress"))
+    email = _email(sender, recipients, record)
+    email["attachments"] = [{"file": file_fields}]
+    fields: dict[str, Any] = {
+        "email": email,
+        "file": file_fields,
+        "rule": {"name": text(record.get("definition"))},
+        "related": related(users=[*recipients, *([sender] if sender else [])], hosts=[]),
+    }
+    if sha256:
+        fields["related"]["hash"] = [sha256.lower()]
+    if malicious and sha256:
+        fields["threat"] = _threat(
+            TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
+            {"type": "file", "file": {"hash": {"sha256": sha256.lower()}, "name": file_fields["name"]}},
+            SUBTECHNIQUE_PHISHING_ATTACHMENT,
+        )
+    return build_event(
+        stream=stream,
+        dataset="mimecast.ttp_attachment",
+        event_id=event_id,
+        record=record,
+        ctx=ctx,
+        when=when,
+        time_parsed=parsed,
+        event={
+            "kind": "alert" if malicious else "event",
+            "category": ["email", "file", "malware"] if malicious else ["email", "file"],
+            "type": _event_type(action) if malicious else ["info"],
+            "action": action,
+            "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
+            "severity": _severity(verdict, action),
+            "reason": text(record.get("details")),
+        },
+        fields=fields,
+    )
+
+
+def impersonation_results(value: Any) -> list[dict[str, Any]]:
+    """``impersonationResults`` in one shape: a list of objects (quirk 12: some tenants send strings).
+
+    A string becomes ``{"impersonationDomainSource": <string>}``; other non-object items are dropped.
+    """
+    items = value if isinstance(value, list) else ([] if value is None else [value])
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            out.append(dict(item))
+        elif isinstance(item, str) and item.strip():
+            out.append({"impersonationDomainSource": item.strip()})
+    return out
+
+
+def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    """An Impersonation Protect log line (``impersonationLogs[]``) → ECS event."""
+    stream = "ttp-impersonation"
+    when, parsed = record_time(record, "eventTime", ctx)
+    event_id = ttp_impersonation_event_id(record)
+    malicious = record.get("taggedMalicious") is True
+    action = text(record.get("action"))
+    hits = number(record.get("hits"))
+    results = impersonation_results(record.get("impersonationResults"))
+    sender = email_address(record.get("senderAddress"))
+    recipients = email_addresses(record.get("recipientAddress"))
+    source_ip = ip_text(record.get("senderIpAddress"))
+    identifiers = record.get("identifiers")
+    fields: dict[str, Any] = {
+        "email": _email(sender, recipients, record),
+        "source": {"ip": source_ip},
+        "rule": {"name": text(record.get("definition"))},
+        "related": related(users=[*recipients, *([sender] if sender else [])], ips=[source_ip]),
+    }
+    if malicious:
+        sender_domain = domain_of(sender) if sender else None
+        fields["threat"] = _threat(
+            TECHNIQUE_IMPERSONATION,
+            TACTIC_DEFENSE_EVASION,
+            {"type": "email-addr", "email": {"address": sender}, "url": {"domain": sender_domain}},
+        )
+    mimecast = dict(record)
+    if "impersonationResults" in record:
+        mimecast["impersonationResults"] = results
+    if "identifiers" in record and not isinstance(identifiers, list):
+        mimecast["identifiers"] = [identifiers] if isinstance(identifiers, str) else []
+    if malicious:
+        severity = 8
+    elif hits:
+        severity = 5
+    else:
+        severity = 1
+    return build_event(
+        stream=stream,
+        dataset="mimecast.ttp_impersonation",
+        event_id=event_id,
+        record=record,
+        ctx=ctx,
+        when=when,
+        time_parsed=parsed,
+        event={
+            "kind": "alert" if malicious else "event",
+            "category": ["email", "threat"] if malicious else ["email"],
+            "type": _event_type(action),
+            "action": action,
+            "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
+            "severity": severity,
+        },
+        fields=fields,
+        mimecast=mimecast,
+    )
+
+
+# --- CEF/LEEF facts -------------------------------------------------------------------------------
+
+
+def ttp_url_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a URL Protect click."""
+    verdict = facts.normalise_verdict(look.text(raw=("scanResult",), doc=("mimecast.scanResult",)))
+    action = look.text(raw=("action",), doc=("mimecast.action",))
+    blocked = facts.is_blocking(action)
+    return facts.EventFacts(
+        **facts.base_fields(look, "URL Protect click"),
+        event_class=f"ttp-url:{facts.class_token(verdict, 'unscanned')}",
+        verdict=verdict,
+        action=action,
+        blocked=blocked,
+        severity=facts.doc_severity(look, facts.severity_of(verdict, blocked, baseline=3)),
+        direction=facts.direction_of(look.text(raw=("route",), doc=facts.DIRECTION)),
+        sender=look.first_text(doc=facts.SENDER, raw=("fromUserEmailAddress",)),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("userEmailAddress",)),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        message_id=look.text(doc=facts.MESSAGE_ID, raw=("messageId",)),
+        source_ip=look.ip(doc=facts.SOURCE_IP, raw=("sendingIp",)),
+        url=look.text(raw=("url",), doc=("url.original", "url.full")),
+        category=look.text(raw=("category",), doc=("mimecast.category",)),
+        policy=look.text(doc=facts.POLICY, raw=("ttpDefinition",)),
+        extras=facts.extras(
+            ("userAwarenessAction", look.text(raw=("userAwarenessAction",))),
+            ("creationMethod", look.text(raw=("creationMethod",))),
+            ("userOverride", look.text(raw=("userOverride",))),
+            ("adminOverride", look.text(raw=("adminOverride",))),
+        ),
+    )
+
+
+def ttp_attachment_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of an Attachment Protect scan."""
+    verdict = facts.normalise_verdict(look.text(raw=("result",), doc=("mimecast.result",)))
+    action = look.text(raw=("actionTriggered",), doc=("mimecast.actionTriggered",))
+    blocked = facts.is_blocking(action)
+    return facts.EventFacts(
+        **facts.base_fields(look, "Attachment Protect scan"),
+        event_class=f"ttp-attachment:{facts.class_token(verdict, 'unscanned')}",
+        verdict=verdict,
+        action=action,
+        blocked=blocked,
+        severity=facts.doc_severity(look, facts.severity_of(verdict, blocked, baseline=3)),
+        direction=facts.direction_of(look.text(raw=("route",), doc=facts.DIRECTION)),
+        sender=look.first_text(doc=facts.SENDER, raw=("senderAddress",)),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("recipientAddress",)),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        message_id=look.text(doc=facts.MESSAGE_ID, raw=("messageId",)),
+        source_ip=look.ip(doc=facts.SOURCE_IP),
+        file_name=look.text(raw=("fileName",), doc=("file.name", "email.attachments.file.name")),
+        file_type=look.text(raw=("fileType",), doc=("file.mime_type", "email.attachments.file.mime_type")),
+        file_hash=look.text(raw=("fileHash",), doc=("file.hash.sha256",)),
+        policy=look.text(doc=facts.POLICY, raw=("definition",)),
+        reason=look.text(raw=("details",)),
+    )
+
+
+def ttp_impersonation_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of an Impersonation Protect detection."""
+    tagged = look.value(raw=("taggedMalicious",), doc=("mimecast.taggedMalicious",))
+    verdict = None if tagged is None else ("malicious" if tagged is True or str(tagged).lower() == "true" else "clean")
+    action = look.text(raw=("action",), doc=("mimecast.action",))
+    blocked = facts.is_blocking(action)
+    return facts.EventFacts(
+        **facts.base_fields(look, "Impersonation Protect detection"),
+        event_class=f"ttp-impersonation:{facts.class_token(verdict, 'unscanned')}",
+        verdict=verdict,
+        action=action,
+        blocked=blocked,
+        severity=facts.doc_severity(look, facts.severity_of(verdict, blocked, baseline=3)),
+        sender=look.first_text(doc=facts.SENDER, raw=("senderAddress",)),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("recipientAddress",)),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        message_id=look.text(doc=facts.MESSAGE_ID, raw=("messageId",)),
+        source_ip=look.ip(doc=facts.SOURCE_IP, raw=("senderIpAddress",)),
+        policy=look.text(doc=facts.POLICY, raw=("definition",)),
+        record_id=look.text(raw=("id",)),
+        extras=facts.extras(
+            ("identifiers", look.text(raw=("identifiers",))),
+            ("taggedExternal", look.text(raw=("taggedExternal",))),
+        ),
+        counts=facts.counts(("hits", facts.as_int(look.value(raw=("hits",))))),
+    )
+
+
+# --- OCSF -----------------------------------------------------------------------------------------
+
+_OCSF_PHISHING_LINK = {
+    "technique": {"uid": "T1566.002", "name": "Spearphishing Link"},
+    "tactic": {"uid": "TA0001", "name": "Initial Access"},
+}
+
+_OCSF_PHISHING_ATTACHMENT = {
+    "technique": {"uid": "T1566.001", "name": "Spearphishing Attachment"},
+    "tactic": {"uid": "TA0001", "name": "Initial Access"},
+}
+
+_OCSF_PHISHING = {
+    "technique": {"uid": "T1566", "name": "Phishing"},
+    "tactic": {"uid": "TA0001", "name": "Initial Access"},
+}
+
+_OCSF_IMPERSONATION = {
+    "technique": {"uid": "T1656", "name": "Impersonation"},
+    "tactic": {"uid": "TA0005", "name": "Defense Evasion"},
+}
+
+
+def ocsf_ttp_url(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email URL Activity (4012, Scan), with a Detection Finding for a malicious or blocked URL."""
+    url = ocsf.text_of(raw.get("url")) or ""
+    category = ocsf.text_of(raw.get("category"))
+    url_obj = ocsf.url_object(url, [category] if category else None)
+    verdict = ocsf.lower(raw.get("scanResult"))
+    action = ocsf.lower(raw.get("action"))
+    malicious = verdict == "malicious"
+    attributes: dict[str, Any] = {
+        "email_uid": ocsf.text_of(raw.get("messageId")) or event.event_id,
+        "url": url_obj,
+    }
+    policy = ocsf.text_of(raw.get("ttpDefinition"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    attributes["severity_id"] = ocsf.ocsf_severity(malicious, action in ("warn", "block"))
+    attributes["observables"] = [
+        o
+        for o in (
+            ocsf.observable("url.url_string", ocsf.OBS_URL, url),
+            ocsf.unmapped_observable("userEmailAddress", ocsf.OBS_EMAIL, raw),
+            ocsf.unmapped_observable("fromUserEmailAddress", ocsf.OBS_EMAIL, raw),
+            ocsf.unmapped_observable("sendingIp", ocsf.OBS_IP, raw),
+        )
+        if o is not None
+    ]
+    finding = None
+    if malicious or action == "block":
+        finding = ocsf.FindingSpec(
+            title="Mimecast URL Protect: malicious URL",
+            types=[category] if category else ["Malicious URL"],
+            attacks=[_OCSF_PHISHING_LINK],
+            evidence=ocsf.with_user({"url": url_obj}, raw.get("userEmailAddress")),
+        )
+    return ocsf.OcsfMapping(
+        4012,
+        3,
+        attributes,
+        mapped_keys={"url", "category", "messageId", "ttpDefinition", "action", "scanResult"},
+        control=ocsf.control_for(action),
+        finding=finding,
+    )
+
+
+def ocsf_ttp_attachment(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email File Activity (4011, Scan), with a Detection Finding for a malicious file."""
+    file_obj: dict[str, Any] = {"name": ocsf.text_of(raw.get("fileName")) or "", "type_id": 1, "type": "Regular File"}
+    mime = ocsf.text_of(raw.get("fileType"))
+    if mime:
+        file_obj["mime_type"] = mime
+    digest = ocsf.text_of(raw.get("fileHash"))
+    if digest:
+        file_obj["hashes"] = [{"algorithm_id": 3, "algorithm": "SHA-256", "value": digest}]
+    verdict = ocsf.lower(raw.get("result"))
+    malicious = verdict == "malicious"
+    attributes: dict[str, Any] = {"email_uid": ocsf.text_of(raw.get("messageId")) or event.event_id, "file": file_obj}
+    policy = ocsf.text_of(raw.get("definition"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    attributes["severity_id"] = ocsf.ocsf_severity(malicious, verdict in ("unknown", "timeout"))
+    attributes["observables"] = [
+        o
+        for o in (
+            ocsf.observable("file.name", ocsf.OBS_FILE_NAME, raw.get("fileName")),
+            ocsf.observable("file.hashes[0].value", ocsf.OBS_HASH, digest),
+            ocsf.unmapped_observable("senderAddress", ocsf.OBS_EMAIL, raw),
+            ocsf.unmapped_observable("recipientAddress", ocsf.OBS_EMAIL, raw),
+        )
+        if o is not None
+    ]
+    control = ocsf.control_for(raw.get("actionTriggered"))
+    if control is None and malicious:
+        control = ocsf.OBSERVED
+    finding = None
+    if malicious:
+        finding = ocsf.FindingSpec(
+            title="Mimecast Attachment Protect: malicious attachment",
+            types=["Malicious Attachment"],
+            attacks=[_OCSF_PHISHING_ATTACHMENT],
+            evidence=ocsf.with_user({"file": file_obj}, raw.get("recipientAddress")),
+        )
+    return ocsf.OcsfMapping(
+        4011,
+        3,
+        attributes,
+        mapped_keys={"fileName", "fileType", "fileHash", "messageId", "definition", "result"},
+        control=control,
+        finding=finding,
+    )
+
+
+def ocsf_ttp_impersonation(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email Activity (4009, Scan), with a Detection Finding when tagged malicious or blocked."""
+    email = ocsf.email_object(raw, uid_key="id", sender=raw.get("senderAddress"), recipient=raw.get("recipientAddress"))
+    tagged = raw.get("taggedMalicious") is True or ocsf.lower(raw.get("taggedMalicious")) == "true"
+    action = ocsf.lower(raw.get("action"))
+    attributes: dict[str, Any] = {"email": email, "direction_id": 1, "direction": ocsf.DIRECTION_NAMES[1]}
+    ip = ocsf.text_of(raw.get("senderIpAddress"))
+    if ip:
+        attributes["src_endpoint"] = {"ip": ip}
+    policy = ocsf.text_of(raw.get("definition"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    hits = raw.get("hits")
+    attributes["severity_id"] = ocsf.ocsf_severity(tagged, isinstance(hits, int) and hits > 0)
+    attributes["observables"] = [
+        o
+        for o in (
+            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
+            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
+            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, ip),
+        )
+        if o is not None
+    ]
+    finding = None
+    if tagged or any(w in action for w in ("block", "bounce")):
+        evidence: dict[str, Any] = {}
+        if ip:
+            evidence["src_endpoint"] = {"ip": ip}
+        if email.get("from"):
+            evidence["user"] = {"name": email["from"], "email_addr": email["from"]}
+        finding = ocsf.FindingSpec(
+            title="Mimecast Impersonation Protect: impersonation attempt",
+            types=ocsf.strings(raw.get("identifiers")) or ["Impersonation"],
+            attacks=[_OCSF_PHISHING, _OCSF_IMPERSONATION],
+            evidence=evidence,
+        )
+    return ocsf.OcsfMapping(
+        4009,
+        3,
+        attributes,
+        mapped_keys={"id", "messageId", "subject", "senderAddress", "recipientAddress", "senderIpAddress"}
+        | {"definition"},
+        control=ocsf.control_for(action),
+        finding=finding,
+    )
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+#: The streams of this family, in registry order (``streams/registry.py``).
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(
+        name="ttp-url",
+        kind="log",
+        path="/api/ttp/url/get-logs",
+        normalise=normalise_ttp_url,
+        dataset="mimecast.ttp_url",
+        title="URL Protect clicks: every rewritten link a user clicked, with the scan verdict and action.",
+        sourcetype="mimecast:ttp:url",
+        enabled_by_default=True,
+        facts=ttp_url_facts,
+        ocsf=ocsf_ttp_url,
+        ocsf_class=4012,
+        record_key="clickLogs",
+        time_field="date",
+        window_fields=("from", "to"),
+        oldest_first=True,
+        id_fields=TTP_URL_ID_FIELDS,
+        event_id_of=ttp_url_event_id,
+    ),
+    StreamSpec(
+        name="ttp-attachment",
+        kind="log",
+        path="/api/ttp/attachment/get-logs",
+        normalise=normalise_ttp_attachment,
+        dataset="mimecast.ttp_attachment",
+        title="Attachment Protect scans: sandboxed attachments with the file, hash, verdict and action.",
+        sourcetype="mimecast:ttp:attachment",
+        enabled_by_default=True,
+        facts=ttp_attachment_facts,
+        ocsf=ocsf_ttp_attachment,
+        ocsf_class=4011,
+        record_key="attachmentLogs",
+        time_field="date",
+        window_fields=("from", "to"),
+        oldest_first=True,
+        id_fields=TTP_ATTACHMENT_ID_FIELDS,
+        event_id_of=ttp_attachment_event_id,
+    ),
+    StreamSpec(
+        name="ttp-impersonation",
+        kind="log",
+        path="/api/ttp/impersonation/get-logs",
+        normalise=normalise_ttp_impersonation,
+        dataset="mimecast.ttp_impersonation",
+        title="Impersonation Protect detections: messages that looked like a trusted sender, and what was done.",
+        sourcetype="mimecast:ttp:impersonation",
+        enabled_by_default=True,
+        facts=ttp_impersonation_facts,
+        ocsf=ocsf_ttp_impersonation,
+        ocsf_class=4009,
+        record_key="impersonationLogs",
+        time_field="eventTime",
+        window_fields=("from", "to"),
+        oldest_first=True,
+        id_fields=("id", *TTP_IMPERSONATION_FALLBACK_ID_FIELDS),
+        event_id_of=ttp_impersonation_event_id,
+    ),
+)
