@@ -72,6 +72,7 @@ from mimecast_siem.sinks.hec_protocol import (
     pack_requests,
     parse_acks,
 )
+from mimecast_siem.sinks.http_common import check_proxy_url, proxy_url
 from mimecast_siem.sinks.registry import format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -151,7 +152,21 @@ class HecSinkOptions(BaseModel):
     allow_plain_http: bool = Field(
         default=False, description="Allow http:// to a non-loopback host (the token would travel in clear text)."
     )
+    proxy: SecretStr | None = Field(
+        default=None,
+        description="Forward proxy URL for this sink (http://[user:pass@]host:port); overrides HTTPS_PROXY.",
+    )
+    trust_env: bool = Field(
+        default=True, description="Without proxy: honour the HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment."
+    )
     format_options: dict[str, Any] = Field(default_factory=dict, description="Options of the sink's format.")
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_proxy_url(value.get_secret_value())
+        return value
 
     @field_validator("url")
     @classmethod
@@ -320,11 +335,14 @@ class HecSink:
         timeout = aiohttp.ClientTimeout(
             total=self.options.timeout.total_seconds(), sock_connect=self.options.connect_timeout.total_seconds()
         )
+        proxy = proxy_url(self.options)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
             headers={"User-Agent": f"mimecast-siem/{__version__}"},
             auto_decompress=True,
+            trust_env=self.options.trust_env and proxy is None,
+            proxy=proxy,
         )
 
     async def close(self) -> None:

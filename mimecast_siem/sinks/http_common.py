@@ -174,11 +174,12 @@ def ssl_context(options: HttpClientOptions, url: str, kind: str, name: str) -> s
     return context
 
 
-def proxy_url(options: HttpClientOptions) -> str | None:
-    """The configured proxy URL (a secret: it may carry credentials) or None."""
-    if options.proxy is None:
+def proxy_url(options: BaseModel) -> str | None:
+    """The ``proxy`` option of a sink's options (a secret: it may carry credentials), or None."""
+    proxy = getattr(options, "proxy", None)
+    if not isinstance(proxy, SecretStr):
         return None
-    value = options.proxy.get_secret_value()
+    value = proxy.get_secret_value()
     parts = urlsplit(value)
     if parts.password:
         register_secret(parts.password)

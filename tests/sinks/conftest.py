@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from mimecast_siem.observability.metrics import Metrics, reset_metrics
 from mimecast_siem.sinks.base import SinkContext
@@ -45,3 +47,14 @@ def metric_value(m: Metrics, name: str, labels: dict[str, str]) -> float:
     """Current value of a sample (0 when absent)."""
     value = m.registry.get_sample_value(name, labels)
     return float(value or 0.0)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 signed by a fresh test CA, and that CA's PEM file."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return context, ca_file

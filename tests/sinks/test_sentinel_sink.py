@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
@@ -19,16 +18,6 @@ from tests.fixtures.servers import TcpRelay
 from tests.sinks.sentinel_emulator import SentinelEmulator, run_emulator
 
 STREAM = "Custom-MimecastTtpUrl_CL"
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return context, ca_file
 
 
 @pytest.fixture
