@@ -240,6 +240,7 @@ class BackfillRunner:
         self.window_log_level = window_log_level
         self._metrics = metrics_
         self._rng = rng or random.Random()
+        self._remaining_counted = 0  # windows this run added to backfill_windows_remaining and not yet taken off
         self.progress = JobProgress(job.id, job.tenant, clock=monotonic)
         self._halt: Result | None = None
         self._error: str | None = None
@@ -302,19 +303,33 @@ class BackfillRunner:
             extra={"job_id": job.id, "tenant": job.tenant, "owner": self.owner},
         )
         self.display.start(self.progress)
+        m = self.metrics
+        remaining = max(self.progress.windows_total - self.progress.windows_done, 0)
+        m.backfill_running.labels(tenant=job.tenant).inc()
+        m.backfill_windows_remaining.labels(tenant=job.tenant).inc(remaining)
+        self._remaining_counted = remaining
         lease = asyncio.create_task(self._keep_lease(), name=f"backfill-lease:{job.id}")
         windows = self._pending_windows()
+        ending = "failed"  # unless the run gets as far as its outcome
         try:
-            await self._deliver_all(windows)
+            try:
+                await self._deliver_all(windows)
+            finally:
+                with contextlib.suppress(Exception):
+                    await windows.aclose()
+                lease.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lease
+                await self._cancel_in_flight()
+                await self.display.close()
+            outcome = await self._finish()
+            ending = outcome.result
+            return outcome
         finally:
-            with contextlib.suppress(Exception):
-                await windows.aclose()
-            lease.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lease
-            await self._cancel_in_flight()
-            await self.display.close()
-        return await self._finish()
+            m.backfill_running.labels(tenant=job.tenant).dec()
+            m.backfill_windows_remaining.labels(tenant=job.tenant).dec(self._remaining_counted)
+            self._remaining_counted = 0
+            m.backfill_runs.labels(tenant=job.tenant, ending=ending).inc()
 
     # --- the loop -----------------------------------------------------------------------------------
 
@@ -371,6 +386,10 @@ class BackfillRunner:
         self.display.update(self.progress)
         m = self.metrics
         m.backfill_windows.labels(tenant=job.tenant, stream=window.stream).inc()
+        m.backfill_events.labels(tenant=job.tenant, stream=window.stream).inc(result.delivered)
+        if self._remaining_counted > 0:
+            self._remaining_counted -= 1
+            m.backfill_windows_remaining.labels(tenant=job.tenant).dec()
         m.windows_completed.labels(tenant=job.tenant, stream=window.stream, mode="backfill").inc()
         p = self.progress.streams[window.stream]
         log.log(

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from mimecast_siem import __version__
@@ -50,6 +51,7 @@ from mimecast_siem.collector.backfill_plan import (
     plan_backfill,
     target_sinks,
 )
+from mimecast_siem.collector.daemon import PortUnavailable
 from mimecast_siem.collector.progress import choose_display, format_seconds, render_summary
 from mimecast_siem.config import (
     Settings,
@@ -60,6 +62,7 @@ from mimecast_siem.config import (
 from mimecast_siem.config.models import format_duration, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
+from mimecast_siem.observability.metrics import metrics
 from mimecast_siem.sinks import Router, SinkContext, build_sinks
 from mimecast_siem.sinks.deadletter_store import dead_letter_store
 
@@ -153,6 +156,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="DURATION",
         help="Seconds between progress log lines when not drawing bars (default 10s).",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="Serve /metrics (backfill_* and the rest) on server.host:PORT while the run lasts (0 = a free port).",
+    )
+    run.add_argument(
+        "--metrics-file",
+        default=None,
+        metavar="PATH",
+        help="Write the run's metrics there at the end (Prometheus text format, e.g. for node_exporter's textfile "
+        "collector).",
+    )
     listing = parser.add_argument_group("list")
     listing.add_argument(
         "--status", choices=[s.value for s in BackfillStatus], default=None, help="Only jobs with this status."
@@ -200,6 +217,8 @@ def _check_action_flags(args: argparse.Namespace) -> str | None:
         "--concurrency": args.concurrency is not None,
         "--window": args.window is not None,
         "--queue": args.queue,
+        "--metrics-port": args.metrics_port is not None,
+        "--metrics-file": args.metrics_file is not None,
     }
     if args.action != "list" and args.output != "text":
         return "--output applies to 'backfill list' only"
@@ -282,7 +301,50 @@ async def backfill_run(settings: Settings, args: argparse.Namespace) -> int:
                 )
             return EXIT_OK
         foreground = Foreground(settings, store, plan, job, progress=args.progress, interval=interval)
-        return await foreground.run()
+        with serve_metrics(settings.server.host, args.metrics_port) as bound:
+            if bound is not None:
+                _err(f"Serving this backfill's metrics on http://{settings.server.host}:{bound}/metrics.")
+            try:
+                return await foreground.run()
+            finally:
+                if args.metrics_file:
+                    write_metrics_file(Path(args.metrics_file))
+
+
+@contextlib.contextmanager
+def serve_metrics(host: str, port: int | None) -> Iterator[int | None]:
+    """Serve the process metrics on ``host:port`` in a thread while the block runs; yield the bound port.
+
+    Raises:
+        PortUnavailable: the port cannot be bound (one line and exit 2 from the CLI).
+    """
+    if port is None:
+        yield None
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        server, thread = start_http_server(port, addr=host, registry=metrics().registry)
+    except OSError as exc:
+        raise PortUnavailable(host, port, exc, key="--metrics-port") from None
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def write_metrics_file(path: Path) -> None:
+    """Write the process metrics to ``path`` atomically (Prometheus text format)."""
+    from prometheus_client import generate_latest
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(generate_latest(metrics().registry))
+        tmp.replace(path)
+    except OSError as exc:
+        _err(f"warning: could not write --metrics-file {path}: {exc.strerror or exc}")
 
 
 class Foreground:

@@ -100,13 +100,13 @@ def default_instance_id() -> str:
 class PortUnavailable(ConfigError):
     """The HTTP port (server.host:server.port) cannot be bound: in use, or not allowed."""
 
-    def __init__(self, host: str, port: int, error: OSError) -> None:
+    def __init__(self, host: str, port: int, error: OSError, *, key: str = "server.port") -> None:
         reason = (
             "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror or error})"
         )
+        where = "server.host:server.port" if key == "server.port" else f"server.host:{key}"
         super().__init__(
-            f"{host}:{port} (server.host:server.port) {reason}; stop the other process, or set server.port "
-            "to a free port (0 picks one)"
+            f"{host}:{port} ({where}) {reason}; stop the other process, or set {key} to a free port (0 picks one)"
         )
         self.host = host
         self.port = port
@@ -181,6 +181,8 @@ class Daemon:
             )
             m.set_checkpoint_source(self.supervisor.checkpoint_times)
             stack.callback(m.set_checkpoint_source, None)
+            m.set_budget_source(lambda: {name: client.limiter for name, client in clients.items()})
+            stack.callback(m.set_budget_source, None)
             self._register_readiness(store, clients)
             if settings.server.enabled:
                 await self._serve_http(stack)

@@ -7,7 +7,8 @@
   sink failures and 429s say what is wrong.
 * ``/readyz`` (readiness): every readiness check passes - config valid, state store reachable, each
   tenant authenticated at least once.
-* ``/metrics``: Prometheus text format of the process metrics registry.
+* ``/metrics``: the process metrics registry, in OpenMetrics when the ``Accept`` header asks for it
+  (Prometheus does), else the Prometheus text format.
 
 Other apps (the response-action API) add their routes to the same :class:`aiohttp.web.Application`.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from mimecast_siem.observability.metrics import Metrics, metrics
 
@@ -146,8 +148,13 @@ def build_health_app(state: HealthState, registry_metrics: Metrics | None = None
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # OpenMetrics when the scraper asks for it (Prometheus does), the classic text format otherwise.
+    registry = request.app[METRICS_KEY].registry
+    accept = request.headers.get("Accept", "")
+    if "application/openmetrics-text" in accept:
+        encoder, content_type = choose_encoder(accept)
+        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -8,9 +8,20 @@ status class, action name, outcome - never URLs, ids, addresses or free text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -176,6 +187,24 @@ class Metrics:
         self.backfill_windows = Counter(
             p + "backfill_windows_total", "Backfill windows finished.", ["tenant", "stream"], registry=r
         )
+        self.backfill_events = Counter(
+            p + "backfill_events_total", "Events delivered by backfill windows.", ["tenant", "stream"], registry=r
+        )
+        self.backfill_runs = Counter(
+            p + "backfill_runs_total",
+            "Backfill runs (daemon or CLI) by how they ended: done, cancelled, failed, interrupted, lease_lost.",
+            ["tenant", "ending"],
+            registry=r,
+        )
+        self.backfill_running = Gauge(
+            p + "backfill_running", "Backfill jobs this process is running now.", ["tenant"], registry=r
+        )
+        self.backfill_windows_remaining = Gauge(
+            p + "backfill_windows_remaining",
+            "Windows the backfill jobs this process runs still have to deliver.",
+            ["tenant"],
+            registry=r,
+        )
         # --- process
         self.build_info = Info(p + "build", "Version of mimecast-siem.", registry=r)
         self.last_poll_timestamp = Gauge(
@@ -186,10 +215,20 @@ class Metrics:
         )
         self._lag = _CheckpointLagCollector()
         r.register(self._lag)
+        self._budget = _RequestBudgetCollector()
+        r.register(self._budget)
+        # Standard process and Python runtime metrics (process_*, python_info, python_gc_*) on our registry.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
 
     def set_checkpoint_source(self, source: Callable[[], dict[tuple[str, str], float]] | None) -> None:
         """Register a callable returning {(tenant, stream): checkpoint unix time}; lag is computed at scrape."""
         self._lag.source = source
+
+    def set_budget_source(self, source: Callable[[], Mapping[str, Any]] | None) -> None:
+        """Register a callable returning {tenant: its rate limiter}; budget use is read at scrape."""
+        self._budget.source = source
 
 
 class _CheckpointLagCollector(Collector):
@@ -220,6 +259,56 @@ class _CheckpointLagCollector(Collector):
             for (tenant, stream), ts in sorted(values.items()):
                 fam.add_metric([tenant, stream], max(0.0, now - ts))
         return [fam]
+
+
+class _RequestBudgetCollector(Collector):
+    """Per-tenant use of the Mimecast request budget, read from each tenant's rate limiter at scrape time.
+
+    ``api_requests_in_flight`` / ``api_concurrency_limit`` is ``api_budget_used_ratio`` (1 = every slot
+    the limiter allows is busy); ``api_requests_waiting`` counts callers queued for a slot and
+    ``api_rate_limit_episode`` is 1 during a rate-limit episode (from a 429 until a request succeeds).
+    """
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[str, Any]] | None = None
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return list(self._families().values())
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        p = "mimecast_siem_api_"
+        specs = {
+            "in_flight": ("requests_in_flight", "Mimecast requests in flight (holding a rate-limiter slot)."),
+            "limit": ("concurrency_limit", "Concurrent requests the tenant's rate limiter allows now."),
+            "used": ("budget_used_ratio", "Share of the tenant's request slots in use (in flight / limit)."),
+            "waiting": ("requests_waiting", "Requests queued for a rate-limiter slot."),
+            "limited": ("rate_limit_episode", "1 during a rate-limit episode of the tenant's API application."),
+        }
+        return {key: GaugeMetricFamily(p + name, text, labels=["tenant"]) for key, (name, text) in specs.items()}
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        families = self._families()
+        limiters: Mapping[str, Any] = {}
+        if self.source is not None:
+            try:
+                limiters = self.source()
+            except Exception:  # a broken source must not break /metrics
+                limiters = {}
+        for tenant, limiter in sorted(limiters.items()):
+            try:
+                in_flight = float(limiter.in_flight)
+                limit = float(limiter.concurrency_now)
+                waiting = float(limiter.waiting)
+                limited = 1.0 if limiter.rate_limited else 0.0
+            except Exception:  # noqa: S112 - a limiter without these properties is skipped, not fatal
+                continue
+            families["in_flight"].add_metric([tenant], in_flight)
+            families["limit"].add_metric([tenant], limit)
+            families["used"].add_metric([tenant], in_flight / limit if limit > 0 else 0.0)
+            families["waiting"].add_metric([tenant], waiting)
+            families["limited"].add_metric([tenant], limited)
+        return list(families.values())
 
 
 _current: Metrics | None = None
