@@ -314,7 +314,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _fail(f"cannot open the state store to record the audit ({type(exc).__name__})", 1)
     service = ActionService(settings, audit=audit)
-    app = build_actions_app(service)
+    app = build_actions_app(service, idempotency=store)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host = args.host or settings.server.host

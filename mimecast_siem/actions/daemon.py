@@ -39,4 +39,4 @@ def configure_daemon_app(app: web.Application, services: Any) -> None:
         audit=AuditTrail(services.store.record_audit),
         clients=ClientPool(shared=getattr(services, "clients", None) or {}),
     )
-    add_action_routes(app, ActionHttp(service, registry))
+    add_action_routes(app, ActionHttp(service, registry, idempotency=services.store))

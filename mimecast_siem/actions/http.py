@@ -22,7 +22,8 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -38,11 +39,21 @@ from mimecast_siem.actions.access import (
     grants_from_settings,
     proxy_networks,
 )
+from mimecast_siem.actions.audit import params_digest
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.openapi import MAX_LIMIT, catalogue_document, openapi_document
 from mimecast_siem.actions.outcome import PROBLEM_CONTENT_TYPE, Outcome, Problem
-from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService, TenantUnknown, resolve_tenant
-from mimecast_siem.actions.spec import ResultKind
+from mimecast_siem.actions.service import (
+    ActionCall,
+    ActionResult,
+    ActionService,
+    TenantUnknown,
+    resolve_tenant,
+    what_to_check,
+)
+from mimecast_siem.actions.spec import ActionSpec, ResultKind
+from mimecast_siem.checkpoints import IdempotencyClaim, IdempotencyState
+from mimecast_siem.checkpoints.records import require_idempotency_key
 
 log = logging.getLogger("mimecast_siem.actions")
 
@@ -58,6 +69,25 @@ _BODY_KEYS = ("params", "tenant", "dry_run", "limit")
 _SPOOL_IN_MEMORY = 1_048_576
 _CHUNK = 65_536
 REALM = 'Bearer realm="mimecast-siem"'
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: How long a stored answer is replayed for a repeated Idempotency-Key.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+#: Outcomes whose answer is stored for the key: the request reached Mimecast (or may have). The
+#: others did nothing (refused before sending, nothing arrived, quota exhausted): the key is
+#: released and may be used again.
+STORED_OUTCOMES = frozenset({Outcome.OK, Outcome.PARTIAL, Outcome.REFUSED, Outcome.UNKNOWN})
+
+
+class IdempotencyStore(Protocol):
+    """Where idempotency keys live (the :class:`~mimecast_siem.checkpoints.StateStore`)."""
+
+    async def claim_idempotency(
+        self, caller: str, key: str, request_digest: str, *, ttl: timedelta = ..., stale_after: timedelta = ...
+    ) -> IdempotencyClaim: ...
+
+    async def complete_idempotency(self, caller: str, key: str, status: int, response: str) -> None: ...
+
+    async def release_idempotency(self, caller: str, key: str) -> None: ...
 
 
 class ActionHttp:
@@ -70,8 +100,11 @@ class ActionHttp:
         throttle: FailedAuthThrottle | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        *,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.service = service
+        self.idempotency = idempotency
         self.registry = registry
         self.throttle = throttle or FailedAuthThrottle()
         self.max_body_bytes = max_body_bytes
@@ -179,8 +212,59 @@ class ActionHttp:
             return self.problem_response(request, _problem(result))
         if spec.kind is ResultKind.BINARY and not call.dry_run:
             return await self._download(request, call)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not call.dry_run:
+            return await self._run_once(request, spec, call, key, body)
         result = await self.service.run(call)
         return self._respond(request, result)
+
+    async def _run_once(
+        self, request: web.Request, spec: ActionSpec, call: ActionCall, key: str, body: Mapping[str, Any]
+    ) -> web.StreamResponse:
+        """Run ``call`` at most once per (caller, Idempotency-Key) within :data:`IDEMPOTENCY_TTL`."""
+        try:
+            require_idempotency_key(key)
+        except ValueError as exc:
+            problem = _invalid(IDEMPOTENCY_HEADER, str(exc))
+            result = await self.service.refuse(call, problem.outcome, problem.detail, problem.extensions)
+            return self.problem_response(request, _problem(result))
+        if self.idempotency is None:
+            problem = _invalid(IDEMPOTENCY_HEADER, "idempotency keys need the state store, which this server lacks")
+            result = await self.service.refuse(call, problem.outcome, problem.detail, problem.extensions)
+            return self.problem_response(request, _problem(result))
+        digest = params_digest({"action": spec.name, "body": dict(body)})
+        claim = await self.idempotency.claim_idempotency(call.who, key, digest, ttl=IDEMPOTENCY_TTL)
+        if claim.state is IdempotencyState.REPLAY and claim.status is not None and claim.response is not None:
+            await self.service.refuse(call, Outcome.REPLAYED, "stored answer replayed")
+            return _stored_response(claim.status, claim.response)
+        if claim.state is IdempotencyState.MISMATCH:
+            detail = (
+                f"this {IDEMPOTENCY_HEADER} was used with a different request within 24 hours; "
+                "send the same request again, or use a new key for a new request"
+            )
+            result = await self.service.refuse(call, Outcome.IDEMPOTENCY_MISMATCH, detail)
+            return self.problem_response(request, _problem(result))
+        if claim.state is IdempotencyState.BUSY:
+            detail = f"the first request with this {IDEMPOTENCY_HEADER} is still running; retry shortly"
+            result = await self.service.refuse(call, Outcome.IN_PROGRESS, detail, {"retry_after": 1.0})
+            return self.problem_response(request, _problem(result))
+        if claim.state is IdempotencyState.ABANDONED:
+            detail = f"the first request with this {IDEMPOTENCY_HEADER} never finished; its outcome is unknown"
+            result = await self.service.refuse(call, Outcome.UNKNOWN, detail, {"check": what_to_check(spec)})
+        else:
+            result = await self.service.run(call)
+        assert self.idempotency is not None
+        response = self._respond(request, result)
+        if result.outcome in STORED_OUTCOMES:
+            stored: dict[str, Any]
+            if result.problem is not None:
+                stored = {"content_type": PROBLEM_CONTENT_TYPE, "body": result.problem.document(instance=request.path)}
+            else:
+                stored = {"content_type": "application/json", "body": result.document}
+            await self.idempotency.complete_idempotency(call.who, key, result.status, orjson.dumps(stored).decode())
+        else:
+            await self.idempotency.release_idempotency(call.who, key)
+        return response
 
     async def _download(self, request: web.Request, call: ActionCall) -> web.StreamResponse:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
@@ -270,6 +354,17 @@ class ActionHttp:
         return body, None
 
 
+def _stored_response(status: int, stored: str) -> web.Response:
+    """The answer stored for an idempotency key, replayed (``Idempotent-Replayed: true``)."""
+    document = orjson.loads(stored)
+    return web.Response(
+        body=orjson.dumps(document.get("body")),
+        status=status,
+        content_type=str(document.get("content_type") or "application/json"),
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
 def _invalid(key: str, message: str, allowed: list[Any] | None = None) -> Problem:
     error: dict[str, Any] = {"key": key, "message": message}
     if allowed:
@@ -327,9 +422,16 @@ def build_actions_app(
     throttle: FailedAuthThrottle | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    idempotency: IdempotencyStore | None = None,
 ) -> web.Application:
-    """A standalone application serving only the action API (``mimecast-siem serve-actions``)."""
+    """A standalone application serving only the action API (``mimecast-siem serve-actions``).
+
+    ``idempotency``: the state store keeping ``Idempotency-Key`` answers (without one, a request
+    carrying the header is refused).
+    """
     registry = TokenRegistry(grants_from_settings(service.settings.actions.tokens))
     app = web.Application(client_max_size=max_body_bytes + 1)
-    add_action_routes(app, ActionHttp(service, registry, throttle, max_body_bytes, body_timeout))
+    add_action_routes(
+        app, ActionHttp(service, registry, throttle, max_body_bytes, body_timeout, idempotency=idempotency)
+    )
     return app

@@ -108,25 +108,70 @@ def _problem_responses(spec: ActionSpec | None) -> dict[str, Any]:
     ref = {"$ref": "#/components/responses/Problem"}
     codes = ["400", "401", "403", "404", "413", "429"]
     if spec is not None:
-        codes += ["422", "502", "503"]
-    return dict.fromkeys(codes, ref)
+        codes += ["409", "422", "502", "503"]
+    out: dict[str, Any] = dict.fromkeys(codes, ref)
+    if spec is not None and spec.kind is not ResultKind.BINARY:
+        out["504"] = {
+            "description": "Outcome unknown (problem type `unknown`): the request may have reached Mimecast and got no "
+            "usable answer (timeout, connection lost, 5xx). It was NOT sent again. The problem's `check` says how to "
+            "find out whether it took effect; do not retry blindly (with the same Idempotency-Key a retry returns "
+            "this answer again).",
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+#: The ``Idempotency-Key`` request header of every action operation.
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Run this request at most once: a repeat with the same key (per token, within 24 hours) returns "
+    "the stored answer (header `Idempotent-Replayed: true`) instead of acting again; the same key with a different "
+    "body is 422, a repeat while the first still runs is 409. 1-255 visible ASCII characters, such as a UUID. "
+    "Ignored for dry runs and file downloads.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+
+
+def _result_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "description": "The action's name."},
+            "tenant": {"type": "string", "description": "The tenant acted on."},
+            "dry_run": {"type": "boolean", "description": "True when the requests were only rendered."},
+            "outcome": {"type": "string", "enum": ["ok", "partial"], "description": "ok, or partial (HTTP 207)."},
+            "result": {"description": "What Mimecast answered (for a partial result: the items that succeeded)."},
+            "failed": {
+                "type": "array",
+                "description": "Partial results only: Mimecast's fail[] entries (code, message, key = the item).",
+                "items": {"type": "object"},
+            },
+            "items": {
+                "type": "object",
+                "description": "Partial results only: counts of the batch's items.",
+                "properties": {
+                    "total": {"type": "integer"},
+                    "succeeded": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                },
+            },
+            "requests": {"type": "array", "description": "Dry runs only: the exact requests (method, URL, body)."},
+        },
+    }
+
+
+def _partial_response() -> dict[str, Any]:
+    return {
+        "description": "Partly done: some items of the batch succeeded (`result`) and some failed (`failed`, with "
+        "Mimecast's codes); `outcome` is `partial`. Retry only the failed items.",
+        "content": {"application/json": {"schema": _result_schema()}},
+    }
 
 
 def _ok_response(spec: ActionSpec) -> dict[str, Any]:
-    content: dict[str, Any] = {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "action": {"type": "string"},
-                    "tenant": {"type": "string"},
-                    "dry_run": {"type": "boolean"},
-                    "result": {},
-                    "requests": {"type": "array"},
-                },
-            }
-        }
-    }
+    content: dict[str, Any] = {"application/json": {"schema": _result_schema()}}
     if spec.kind is ResultKind.BINARY:
         content["application/octet-stream"] = {
             "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
@@ -165,11 +210,16 @@ def openapi_document() -> dict[str, Any]:
                 f"{spec.source}",
                 "tags": [spec.tag],
                 "x-scope": spec.scope.value,
+                "parameters": [IDEMPOTENCY_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": request_schema(spec)}},
                 },
-                "responses": {"200": _ok_response(spec), **_problem_responses(spec)},
+                "responses": {
+                    "200": _ok_response(spec),
+                    **({"207": _partial_response()} if spec.kind is not ResultKind.BINARY else {}),
+                    **_problem_responses(spec),
+                },
             }
         }
     return {
@@ -178,7 +228,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "mimecast-siem response actions",
             "version": __version__,
             "description": "Mimecast API 2.0 response actions. Bearer tokens carry scopes read, write and admin; "
-            "errors are RFC 9457 problem documents.",
+            "errors are RFC 9457 problem documents. A batch that partly succeeded answers 207 with both lists; a "
+            "write is never re-sent once it may have reached Mimecast (504 `unknown` with what to check); "
+            "`Idempotency-Key` makes a request safe to repeat. See docs/actions.md.",
         },
         "security": [{"bearerAuth": []}],
         "paths": paths,

@@ -33,6 +33,9 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # a write may have reached Mimecast without an answer; not re-sent
     DOWNLOAD_TOO_LARGE = "download_too_large"
     DISABLED = "disabled"  # the HTTP action API has no tokens configured
+    REPLAYED = "replayed"  # a repeated Idempotency-Key: the stored answer was returned, nothing sent
+    IDEMPOTENCY_MISMATCH = "idempotency_mismatch"  # the key was used with another request body
+    IN_PROGRESS = "in_progress"  # the first request with this key is still running
     ERROR = "error"  # a bug: logged, answered 500
 
 
@@ -64,6 +67,9 @@ RULES: dict[Outcome, OutcomeRule] = {
     Outcome.UNKNOWN: OutcomeRule(504, 6, "Outcome unknown: check before retrying"),
     Outcome.DOWNLOAD_TOO_LARGE: OutcomeRule(502, 1, "Download larger than the configured cap"),
     Outcome.DISABLED: OutcomeRule(404, 2, "Action API disabled"),
+    Outcome.REPLAYED: OutcomeRule(200, 0, "Replayed"),
+    Outcome.IDEMPOTENCY_MISMATCH: OutcomeRule(422, 2, "Idempotency key reused with another request"),
+    Outcome.IN_PROGRESS: OutcomeRule(409, 2, "A request with this idempotency key is in progress"),
     Outcome.ERROR: OutcomeRule(500, 1, "Internal error"),
 }
 
@@ -124,6 +130,7 @@ def problem_schema() -> dict[str, Any]:
                 },
             },
             "mimecast_status": {"type": ["integer", "null"]},
+            "check": {"type": "string", "description": "Outcome unknown only: how to find out whether it took effect."},
             "fail": {
                 "type": "array",
                 "items": {

@@ -353,3 +353,35 @@ class DeadLetterRow:
     reason: str
     attempts: int
     entry: str
+
+
+# --- idempotency keys ------------------------------------------------------------------------------
+
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyState(StrEnum):
+    """What claiming an idempotency key found."""
+
+    NEW = "new"  # claimed: run the request, then complete (or release) the key
+    REPLAY = "replay"  # a finished request with the same key and body: return its stored answer
+    MISMATCH = "mismatch"  # the key was used with a different request body
+    BUSY = "busy"  # the first request with this key is still running
+    ABANDONED = "abandoned"  # the first request never finished (a crash): its outcome is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """The answer of :meth:`StateStore.claim_idempotency`."""
+
+    state: IdempotencyState
+    status: int | None = None
+    response: str | None = None
+    created_at: datetime | None = None
+
+
+def require_idempotency_key(key: str) -> str:
+    """Check an ``Idempotency-Key``: 1-255 visible ASCII characters (no spaces or control characters)."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY_RE.match(key):
+        raise ValueError("an idempotency key is 1-255 visible ASCII characters (no spaces), such as a UUID")
+    return key

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import audit, backfill, checkpointing, deadletters, leasing
+from . import audit, backfill, checkpointing, deadletters, idempotency, leasing
 from .engine import create_state_engine, display_url, parse_state_url, translate_error
 from .errors import StateStoreError
 from .migrations import MIGRATIONS, Migration, MigrationReport, migrate
@@ -40,9 +40,11 @@ from .records import (
     BackfillWindow,
     CheckpointRow,
     DeadLetterRow,
+    IdempotencyClaim,
     LeaseRow,
     WindowStatus,
     require_aware,
+    require_idempotency_key,
     require_name,
     require_positive,
 )
@@ -520,6 +522,50 @@ class StateStore:
     ) -> None:
         """End a replay: delete the delivered rows, update and release the others (one transaction)."""
         await self._run(lambda conn, _now: deadletters.finish(conn, owner=owner, delivered=delivered, retried=retried))
+
+    # --- action idempotency keys ----------------------------------------------------------------------
+
+    async def claim_idempotency(
+        self,
+        caller: str,
+        key: str,
+        request_digest: str,
+        *,
+        ttl: timedelta = timedelta(hours=24),
+        stale_after: timedelta = timedelta(minutes=10),
+    ) -> IdempotencyClaim:
+        """Claim ``key`` for ``caller`` (new), or report its stored answer, a body mismatch, or a run in progress.
+
+        ``stale_after``: a claim still pending after this long belongs to a request that never
+        finished (a crashed process); it is reported as abandoned, never run again.
+        """
+        require_name("idempotency caller", caller)
+        require_idempotency_key(key)
+        return await self._run(
+            lambda conn, now: idempotency.claim(
+                conn,
+                now,
+                caller=caller,
+                key=key,
+                request_digest=request_digest,
+                ttl=ttl,
+                stale_after=stale_after,
+            )
+        )
+
+    async def complete_idempotency(self, caller: str, key: str, status: int, response: str) -> None:
+        """Store the answer of a claimed key."""
+        await self._run(
+            lambda conn, _now: idempotency.complete(conn, caller=caller, key=key, status=status, response=response)
+        )
+
+    async def release_idempotency(self, caller: str, key: str) -> None:
+        """Forget a pending claim whose request did nothing, so the same key can be used again."""
+        await self._run(lambda conn, _now: idempotency.release(conn, caller=caller, key=key))
+
+    async def prune_idempotency(self) -> int:
+        """Delete expired idempotency keys; return how many."""
+        return await self._run(idempotency.prune)
 
     def _cache_checkpoint(self, tenant: str, stream: str, value: datetime) -> None:
         with self._checkpoint_lock:

@@ -138,6 +138,8 @@ async def store(action_env: ActionEnv) -> AsyncIterator[StateStore]:
 async def http(action_env: ActionEnv, store: StateStore) -> AsyncIterator[TestClient[Any, Any]]:
     """The HTTP action API (standalone app) on a loopback test server, audited into ``store``."""
     service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit))
-    app = build_actions_app(service, throttle=FailedAuthThrottle(max_failures=1000), max_body_bytes=200_000)
+    app = build_actions_app(
+        service, throttle=FailedAuthThrottle(max_failures=1000), max_body_bytes=200_000, idempotency=store
+    )
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
