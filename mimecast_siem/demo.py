@@ -22,7 +22,14 @@ from mimecast_siem.config import Settings, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.observability import configure_logging
 from mimecast_siem.observability.metrics import Metrics, reset_metrics
-from mimecast_siem.simulator import RATED_STREAMS, HeldQueueSettings, LateArrivals, SimulatorConfig, run_simulator
+from mimecast_siem.simulator import (
+    RATED_STREAMS,
+    HeldQueueSettings,
+    LateArrivals,
+    SimulatorConfig,
+    ThreatFeedSettings,
+    run_simulator,
+)
 from mimecast_siem.streams import CATALOGUE
 
 TENANT = "demo"
@@ -100,6 +107,8 @@ def simulator_config(seed: int) -> SimulatorConfig:
         history=1800.0,
         late=LateArrivals(fraction=0.05, min_delay=5.0, max_delay=25.0),
         holds=HeldQueueSettings(arrival_rate=0.5, min_hold=10.0, max_hold=90.0),
+        # Threat-intel indicators every few seconds, a few of them new versions of earlier ones.
+        threat_feeds=ThreatFeedSettings(rates={"threat-intel-customer": 0.2, "threat-intel-grid": 1.0}, page_size=50),
     )
 
 

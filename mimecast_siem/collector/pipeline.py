@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
 from mimecast_siem.collector.snapshots import diff_hold_queue
+from mimecast_siem.collector.threat_feed import feed_pages
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import StreamSettings
 from mimecast_siem.events import Event, stable_event_id
@@ -255,7 +256,10 @@ async def deliver_log_window(
     dedupe = dedupe if dedupe is not None else WindowDedupe()
     item = spec.request_item(fetch, ctx.settings.filters)
     m = ctx.metrics
-    pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
+    if spec.paging == "feed-token":
+        pages = feed_pages(ctx.client, spec.path, item, priority=ctx.priority)
+    else:
+        pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
     async with contextlib.aclosing(read_ahead(pages)) as ahead:
         async for page in ahead:
             result.pages += 1

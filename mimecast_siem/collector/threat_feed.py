@@ -18,16 +18,32 @@ relationships ...) are counted for the walk but not delivered. A token that repe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from mimecast_siem.errors import ResponseFormatError
-from mimecast_siem.mimecast import MimecastClient, Page, PageCursor, Priority
+from mimecast_siem.mimecast import ApiResponse, Page, PageCursor, Priority
 
 FEED_PATH = "/api/ttp/threat-intel/get-feed"
 NEXT_TOKEN_HEADER = "X-Mc-Threat-Feed-Next-Token"  # noqa: S105 - a header name, not a secret
 #: Window fields of the first request (left out once a token is sent).
 WINDOW_FIELDS = ("start", "end")
+
+
+class FeedClient(Protocol):
+    """What the walk needs of the Mimecast client (``MimecastClient`` satisfies it)."""
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        """POST ``{"data": data}`` and return the answer."""
+        ...
 
 
 def next_feed_token(headers: Mapping[str, str]) -> str | None:
@@ -77,7 +93,7 @@ def indicators_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def feed_pages(
-    client: MimecastClient,
+    client: FeedClient,
     path: str,
     item: Mapping[str, Any] | None,
     page_size: int = 500,

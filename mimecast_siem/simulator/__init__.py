@@ -40,6 +40,7 @@ from mimecast_siem.simulator.config import (
     RequestQuota,
     ScriptedFault,
     SimulatorConfig,
+    ThreatFeedSettings,
 )
 from mimecast_siem.simulator.holds import HoldExit, HoldLifecycle, HoldQueue
 from mimecast_siem.simulator.registry import (
@@ -75,6 +76,7 @@ __all__ = [
     "ScriptedFault",
     "SimulatorConfig",
     "SimulatorStats",
+    "ThreatFeedSettings",
     "World",
     "build_app",
     "endpoint",

@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.events import Event, canonical_ip, stable_event_id
+from mimecast_siem.streams import facts
+from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
@@ -25,6 +28,7 @@ from mimecast_siem.streams.normalise import (
     related,
     text,
 )
+from mimecast_siem.streams.spec import StreamSpec
 
 #: Fields whose values identify one DLP log line (the records have no id).
 DLP_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "policy", "action")
@@ -211,3 +215,225 @@ def normalise_rejection(record: Mapping[str, Any], ctx: NormaliseContext) -> Eve
             ),
         },
     )
+
+
+# --- CEF/LEEF facts -------------------------------------------------------------------------------
+
+
+def dlp_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a DLP policy hit."""
+    action = look.text(raw=("action",), doc=facts.ACTION)
+    blocked = facts.is_blocking(action)
+    return facts.EventFacts(
+        **facts.base_fields(look, "DLP policy hit"),
+        event_class=f"dlp:{facts.class_token(action, 'event')}",
+        action=action,
+        blocked=blocked,
+        severity=facts.doc_severity(look, default=5 if blocked else 3),
+        direction=facts.direction_of(look.text(raw=("route",), doc=facts.DIRECTION)),
+        sender=look.first_text(doc=facts.SENDER, raw=("senderAddress",)),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("recipientAddress",)),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        message_id=look.text(doc=facts.MESSAGE_ID, raw=("messageId",)),
+        policy=look.text(doc=facts.POLICY, raw=("policy",)),
+    )
+
+
+def message_release_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a release-log entry: the outcome and who decided it."""
+    outcome = look.text(doc=("mimecast.outcome",)) or release_outcome(look.raw)
+    return facts.EventFacts(
+        **facts.base_fields(look, f"Held message {outcome}"),
+        event_class=f"message-release:{facts.class_token(outcome, 'released')}",
+        action=outcome,
+        blocked=outcome != RELEASED,
+        severity=facts.doc_severity(look, default=3),
+        direction=facts.direction_of(look.text(raw=("route",), doc=facts.DIRECTION)),
+        sender=look.first_text(doc=facts.SENDER, raw=("fromHdr", "fromEnv")),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("to",)),
+        user=look.text(raw=("operator",), doc=("user.email", "user.name")),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        policy=look.text(doc=facts.POLICY, raw=("policy",)),
+        reason=look.text(raw=("rejectReason", "heldReason"), doc=("event.reason",)),
+        record_id=look.text(raw=("id",), doc=("email.local_id",)),
+        extras=facts.extras(("heldReason", look.text(raw=("heldReason",)))),
+        counts=facts.counts(
+            ("spamScore", facts.as_int(look.value(raw=("spamScore",)))),
+            ("size", facts.as_int(look.value(raw=("size",)))),
+        ),
+    )
+
+
+def rejection_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a gateway rejection."""
+    kind = look.text(raw=("type",), doc=facts.POLICY)
+    return facts.EventFacts(
+        **facts.base_fields(look, "Message rejected"),
+        event_class=f"rejections:{facts.class_token(kind, 'rejected')}",
+        action="rejected",
+        blocked=True,
+        severity=facts.doc_severity(look, default=3),
+        direction="inbound",
+        sender=look.first_text(doc=facts.SENDER, raw=("fromAddress",)),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("toAddress",)),
+        source_ip=look.ip(doc=facts.SOURCE_IP, raw=("ipAddress", "remoteIp")),
+        policy=kind,
+        reason=look.text(raw=("info",), doc=("event.reason",)),
+        record_id=look.text(raw=("id",)),
+        extras=facts.extras(
+            ("remoteName", look.text(raw=("remoteName",))), ("remoteEhlo", look.text(raw=("remoteEhlo",)))
+        ),
+        counts=facts.counts(("spamScore", facts.as_int(look.value(raw=("spamScore",))))),
+    )
+
+
+# --- OCSF -----------------------------------------------------------------------------------------
+
+
+def _email_attributes(email: dict[str, Any], route: Any) -> dict[str, Any]:
+    direction = ocsf.direction_id(route)
+    return {"email": email, "direction_id": direction, "direction": ocsf.DIRECTION_NAMES[direction]}
+
+
+def _observables(email: Mapping[str, Any], ip: str | None = None) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in (
+            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
+            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
+            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, ip),
+        )
+        if o is not None
+    ]
+
+
+def ocsf_dlp(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email Activity (4009, Scan) with the Security Control action DLP took."""
+    email = ocsf.email_object(
+        raw, uid_key="messageId", sender=raw.get("senderAddress"), recipient=raw.get("recipientAddress")
+    )
+    attributes = _email_attributes(email, raw.get("route"))
+    policy = ocsf.text_of(raw.get("policy"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    action = ocsf.lower(raw.get("action"))
+    blocked = action in _DLP_BLOCKING
+    attributes["severity_id"] = 3 if blocked else 2
+    attributes["observables"] = _observables(email)
+    control = (ocsf.QUARANTINED if action == "hold" else ocsf.DENIED) if blocked else ocsf.OBSERVED
+    return ocsf.OcsfMapping(
+        4009, 3, attributes, mapped_keys={"messageId", "subject", "senderAddress", "recipientAddress", "route", "policy"},
+        control=control,
+    )  # fmt: skip
+
+
+def ocsf_message_release(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email Activity (4009), activity Other: Released / Rejected / Expired, the operator as actor."""
+    email = ocsf.email_object(
+        raw,
+        uid_key="id",
+        sender=raw.get("fromHdr") or raw.get("fromEnv"),
+        recipient=(raw.get("to") or [None])[0] if isinstance(raw.get("to"), list) else raw.get("to"),
+    )
+    attributes = _email_attributes(email, raw.get("route"))
+    policy = ocsf.text_of(raw.get("policy"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    reason = ocsf.text_of(raw.get("rejectReason")) or ocsf.text_of(raw.get("heldReason"))
+    if reason:
+        attributes["message"] = reason
+    # Email Activity has no actor: the operator stays in unmapped (and in the CEF/LEEF user fact).
+    attributes["severity_id"] = 1
+    attributes["observables"] = _observables(email)
+    outcome = release_outcome(raw)
+    control = ocsf.ALLOWED if outcome == RELEASED else ocsf.DENIED
+    return ocsf.OcsfMapping(
+        4009, 99, attributes, activity_name=outcome.capitalize(), control=control,
+        mapped_keys={"id", "subject", "fromHdr", "fromEnv", "to", "route", "policy", "rejectReason", "heldReason"},
+    )  # fmt: skip
+
+
+def ocsf_rejection(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF Email Activity (4009, Receive) refused at the gateway: Security Control Denied / Blocked."""
+    email = ocsf.email_object(raw, uid_key="id", sender=raw.get("fromAddress"), recipient=raw.get("toAddress"))
+    attributes = _email_attributes(email, "inbound")
+    text_ip = ocsf.text_of(raw.get("ipAddress"))
+    ip = canonical_ip(text_ip) if text_ip else None
+    if ip:
+        attributes["src_endpoint"] = {
+            "ip": ip,
+            **({"hostname": raw["remoteName"]} if ocsf.text_of(raw.get("remoteName")) else {}),
+        }
+    kind = ocsf.text_of(raw.get("type"))
+    if kind:
+        attributes["policy"] = {"name": kind}
+    info = ocsf.text_of(raw.get("info"))
+    if info:
+        attributes["message"] = info
+    attributes["severity_id"] = 2
+    attributes["observables"] = _observables(email, ip)
+    return ocsf.OcsfMapping(
+        4009, 2, attributes, control=ocsf.DENIED,
+        mapped_keys={"id", "fromAddress", "toAddress", "remoteName", "type", "info", *(["ipAddress"] if ip else [])},
+    )  # fmt: skip
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+#: The streams of this family, in registry order (``streams/registry.py``).
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(
+        name="dlp",
+        kind="log",
+        path="/api/dlp/get-logs",
+        normalise=normalise_dlp,
+        dataset="mimecast.dlp",
+        title="DLP / content examination hits: messages that triggered a data-leak policy, and the action taken.",
+        sourcetype="mimecast:dlp",
+        facts=dlp_facts,
+        ocsf=ocsf_dlp,
+        ocsf_class=4009,
+        record_key="dlpLogs",
+        time_field="eventTime",
+        window_fields=("from", "to"),
+        oldest_first=True,
+        id_fields=DLP_ID_FIELDS,
+        event_id_of=dlp_event_id,
+    ),
+    StreamSpec(
+        name="message-release",
+        kind="log",
+        path="/api/gateway/get-held-release-logs",
+        normalise=normalise_message_release,
+        dataset="mimecast.message_release",
+        title="Held-message outcomes: released, rejected or expired, with the operator (joins held-messages on email.local_id).",
+        sourcetype="mimecast:message:release",
+        facts=message_release_facts,
+        ocsf=ocsf_message_release,
+        ocsf_class=4009,
+        record_key="heldReleaseLogs",
+        time_field="released",
+        window_fields=("start", "end"),
+        id_fields=("id", "status", "released"),
+        event_id_of=message_release_event_id,
+    ),
+    StreamSpec(
+        name="rejections",
+        kind="log",
+        path="/api/gateway/get-rejections",
+        normalise=normalise_rejection,
+        dataset="mimecast.rejections",
+        title="Gateway rejections: messages refused before acceptance, with the reason and the sending host.",
+        sourcetype="mimecast:rejections",
+        facts=rejection_facts,
+        ocsf=ocsf_rejection,
+        ocsf_class=4009,
+        record_key=None,
+        time_field="created",
+        window_fields=("start", "end"),
+        # admin defaults to false = only the API user's own mailbox (like the held list, quirk 11).
+        static_filters=MappingProxyType({"admin": True}),
+        id_fields=("id", *REJECTION_FALLBACK_ID_FIELDS),
+        event_id_of=rejection_event_id,
+    ),
+)

@@ -78,6 +78,10 @@ class StreamSpec:
             (the normaliser calls the same function). Lets the pipeline drop an overlap re-read's
             already-delivered records before paying for their normalisation.
         paged: walk ``meta.pagination`` page tokens.
+        paging: how a paged log stream walks a window: ``envelope`` (``meta.pagination`` page tokens,
+            every stream but the threat-intel feeds) or ``feed-token`` (the threat-intel feed: STIX
+            bundles instead of the envelope, the token in the ``X-Mc-Threat-Feed-Next-Token``
+            response header, sent back as ``data[0].token``; ``collector/threat_feed.py``).
         max_history: how far back the endpoint serves (audit: 60 days); ``None`` = not known.
         gauge_levels: for gauges, records → ``{label value: level}``.
         gauge_label: for gauges, the Prometheus label those keys go into (``policy``, ``direction``).
@@ -106,6 +110,7 @@ class StreamSpec:
     max_history: timedelta | None = None
     gauge_levels: GaugeLevels | None = None
     gauge_label: str | None = None
+    paging: Literal["envelope", "feed-token"] = "envelope"
 
     def request_item(self, fetch: TimeRange | None, filters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """The ``data[0]`` item of a request, or ``None`` when the endpoint takes ``{"data": []}``.

@@ -19,9 +19,11 @@ silently.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
@@ -31,6 +33,7 @@ from mimecast_siem.streams.normalise import (
     record_time,
     text,
 )
+from mimecast_siem.streams.spec import StreamSpec
 
 TAG_STIX_INVALID = "mimecast_siem_stix_invalid"
 
@@ -222,3 +225,68 @@ normalise_threat_intel_customer = threat_intel_normaliser("threat-intel-customer
 normalise_threat_intel_grid = threat_intel_normaliser("threat-intel-grid")
 threat_intel_customer_event_id = threat_intel_event_id("threat-intel-customer")
 threat_intel_grid_event_id = threat_intel_event_id("threat-intel-grid")
+
+
+# --- CEF/LEEF facts -------------------------------------------------------------------------------
+
+
+def threat_intel_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a feed indicator."""
+    kind = look.text(doc=("threat.indicator.type",))
+    return facts.EventFacts(
+        **facts.base_fields(look, "Threat-intel indicator"),
+        event_class=f"{look.event.stream}:{facts.class_token(kind, 'indicator')}",
+        action="indicator",
+        severity=facts.doc_severity(look, default=5),
+        url=look.text(doc=("threat.indicator.url.full",)),
+        file_name=look.text(doc=("threat.indicator.file.name",)),
+        file_hash=look.text(
+            doc=(
+                "threat.indicator.file.hash.sha256",
+                "threat.indicator.file.hash.sha1",
+                "threat.indicator.file.hash.md5",
+            )
+        ),
+        category=look.text(raw=("labels",)),
+        record_id=look.text(raw=("id",)),
+        extras=facts.extras(
+            ("feed", look.text(doc=("threat.feed.name",))),
+            ("modified", look.text(raw=("modified",))),
+            ("confidence", look.text(doc=("threat.indicator.confidence",))),
+        ),
+    )
+
+
+# --- the declarations -----------------------------------------------------------------------------
+# OCSF: 1.4 has no event class for a threat-intel indicator feed (an indicator is neither an activity
+# nor a finding about this tenant), so the feeds are Base Events (0) with the STIX object unmapped.
+
+
+def _feed_spec(stream: str, title: str) -> StreamSpec:
+    return StreamSpec(
+        name=stream,
+        kind="log",
+        path="/api/ttp/threat-intel/get-feed",
+        normalise=threat_intel_normaliser(stream),
+        dataset=_DATASETS[stream],
+        title=title,
+        sourcetype=f"mimecast:threat:intel:{FEED_TYPES[stream].removeprefix('malware_')}",
+        facts=threat_intel_facts,
+        paging="feed-token",
+        time_field="modified",
+        window_fields=("start", "end"),
+        static_filters=MappingProxyType({"feedType": FEED_TYPES[stream], "fileType": "stix"}),
+        id_fields=("id", "modified"),
+        event_id_of=threat_intel_event_id(stream),
+    )
+
+
+#: The streams of this family, in registry order (``streams/registry.py``).
+STREAMS: tuple[StreamSpec, ...] = (
+    _feed_spec(
+        "threat-intel-customer", "Threat-intel feed (malware_customer): file indicators seen in this account, as STIX."
+    ),
+    _feed_spec(
+        "threat-intel-grid", "Threat-intel feed (malware_grid): file indicators seen across Mimecast's grid, as STIX."
+    ),
+)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import mimecast_siem.simulator.streams  # noqa: F401 - importing registers the simulator's stream endpoints
+import mimecast_siem.simulator.app  # noqa: F401 - importing registers the simulator's stream endpoints
 from mimecast_siem.simulator import ENDPOINTS
-from mimecast_siem.simulator.records import BUILDERS
+from mimecast_siem.simulator.generators import GENERATORS
 from mimecast_siem.streams import CATALOGUE, STREAM_NAMES, StreamSpec
 from mimecast_siem.streams.reference import render_stream_reference
 from tests.streams.cases import GOLDEN
@@ -43,8 +43,8 @@ def missing_parts(spec: StreamSpec, *, golden: Path = GOLDEN, docs: str | None =
             missing.append("window filters (StreamSpec.window_fields)")
         if spec.event_id_of is None:
             missing.append("event id without normalising (StreamSpec.event_id_of)")
-        if spec.name not in BUILDERS:
-            missing.append("simulator record generator (simulator/records.py BUILDERS)")
+        if spec.name not in GENERATORS:
+            missing.append("simulator record generator (simulator/generators.py GENERATORS)")
     if spec.kind == "snapshot" and not spec.id_fields:
         missing.append("identifying fields (StreamSpec.id_fields)")
     if spec.kind == "gauge" and (spec.gauge_levels is None or not spec.gauge_label):
