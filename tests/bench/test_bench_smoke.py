@@ -1,7 +1,7 @@
 """Smoke test of the benchmarks: ``python -m bench --quick`` runs every benchmark and prints its tables.
 
 Benchmarks are not tests: nothing here judges a timing. The test only keeps them from rotting: each
-of the six runs to the end against real processes (simulator, daemon, backfill, rsyslog, the HEC
+of the benchmarks runs to the end against real processes (simulator, daemon, backfill, rsyslog, the HEC
 receiver), prints its tables with numbers, and the Markdown report is written with the machine.
 """
 
@@ -17,7 +17,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 420
+TIMEOUT = 540
 
 SECTION_TITLES = {
     1: "Per-event CPU",
@@ -26,6 +26,7 @@ SECTION_TITLES = {
     4: "API efficiency",
     5: "Sinks",
     6: "Scaling",
+    7: "Every sink against its test server",
 }
 
 
@@ -49,6 +50,7 @@ def test_quick_run_prints_every_table_and_writes_the_report(tmp_path: Path) -> N
     # Absolute figures, not just headers: rows with numbers under the tables that carry them.
     assert re.search(r"ttp-url\s+json\s+1,?\d{3}\s", out), "benchmark 1 printed no per-stream row"
     assert re.search(r"hec json gzip -> test receiver\s+[\d,]+\s+[\d,]+", out), "benchmark 5 printed no HEC row"
+    assert re.search(r"kafka acks=all -> Tansu\s+[\d,]+\s+[\d,]+\s+[\d.]+", out), "benchmark 7 printed no Kafka row"
     assert "All targets" in out
     report = results.read_text()
     assert "## Machine" in report
