@@ -165,6 +165,24 @@ class WindowResult:
             self.dead_lettered += int(getattr(outcome, "dead_lettered", 0))
 
 
+@dataclass(frozen=True, slots=True)
+class PageDone:
+    """One page of a window walk after delivery (what an in-window commit needs to know).
+
+    Attributes:
+        times: event times of the page's records inside the fetch range, in page order.
+        unplaced: some record's time could not be read (its place in the walk order is unknown).
+        delivered: ``(event_id, time)`` of the events of the page every routed sink accepted.
+    """
+
+    times: list[datetime]
+    unplaced: bool
+    delivered: list[tuple[str, datetime]]
+
+
+AfterPage = Callable[[PageDone], Awaitable[None]]
+
+
 def normalise_records(spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: NormaliseContext) -> list[Event]:
     """Normalise a page. A record a normaliser cannot handle becomes a minimal event, never a crash.
 
@@ -227,6 +245,8 @@ async def deliver_log_window(
     remember_from: datetime | None,
     clock: Callable[[], datetime],
     dedupe: PageDedupe | None = None,
+    gate: asyncio.Event | None = None,
+    after_page: AfterPage | None = None,
 ) -> WindowResult:
     """Fetch every page of ``fetch`` and deliver the window's events.
 
@@ -242,6 +262,11 @@ async def deliver_log_window(
         dedupe: drops records repeated within the window; default :class:`WindowDedupe` (every id of
             the window). The backfill passes one bounded to recent pages, so memory does not grow
             with the window.
+        gate: nothing is delivered before it is set (a later window of a catch-up batch waits until
+            its predecessor committed, so a crash can only re-deliver the head window's last pages);
+            its first pages are fetched meanwhile.
+        after_page: awaited after each page was delivered (the live task commits progress inside
+            the window from it).
 
     Returns:
         Counts, and the ids to store with the commit.
@@ -262,6 +287,8 @@ async def deliver_log_window(
         pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
     async with contextlib.aclosing(read_ahead(pages)) as ahead:
         async for page in ahead:
+            if gate is not None and not gate.is_set():
+                await gate.wait()
             result.pages += 1
             result.fetched += len(page.records)
             m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
@@ -291,6 +318,14 @@ async def deliver_log_window(
                     result.remember.extend(
                         (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or _unplaced(e)
                     )
+            if after_page is not None:
+                await after_page(
+                    PageDone(
+                        times=[e.timestamp for e in events],
+                        unplaced=any(_unplaced(e) for e in events),
+                        delivered=[(e.event_id, e.timestamp) for e in fresh],
+                    )
+                )
     result.duration = time.monotonic() - started
     log.debug("Window %s of stream %s fetched.", window, spec.name, extra={"tenant": ctx.tenant})
     return result

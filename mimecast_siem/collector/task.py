@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 from mimecast_siem.checkpoints import LeaseLost
 from mimecast_siem.collector.pipeline import (
     EventRouter,
+    PageDone,
     PageSource,
     StreamContext,
     WindowResult,
@@ -259,7 +261,7 @@ class StreamTask:
             checkpoint,
             now,
             lag=s.lag,
-            max_window=s.max_window,
+            max_window=self._window_limit(),
             start_from=s.start_from,
             max_history=ctx.spec.max_history,
             limit=s.concurrency,
@@ -295,9 +297,16 @@ class StreamTask:
             else [r]
             for i, (w, r) in enumerate(zip(windows, ranges, strict=True))
         ]
-        fetches = [asyncio.create_task(self._fetch_window(w, spans)) for w, spans in zip(windows, walks, strict=True)]
+        bounded = s.redelivery_pages is not None
+        # Only the window at the checkpoint delivers; each later one waits (fetched ahead) until its
+        # predecessor committed, so a crash re-delivers at most the head window's uncommitted pages.
+        gates = [None if i == 0 or not bounded else asyncio.Event() for i in range(len(windows))]
+        fetches = [
+            asyncio.create_task(self._fetch_window(w, spans, gate=gate))
+            for w, spans, gate in zip(windows, walks, gates, strict=True)
+        ]
         try:
-            for window, fetch in zip(windows, fetches, strict=True):
+            for i, (window, fetch) in enumerate(zip(windows, fetches, strict=True)):
                 self.current_window = window
                 result, reads = await fetch
                 committed = await self.store.commit_window(
@@ -313,6 +322,10 @@ class StreamTask:
                 self._covered_until, self._covered_at = covered, committed
                 self._learn_rate(result, [span for span, _ in reads])
                 self._completed(window, result, committed)
+                if i + 1 < len(gates):
+                    gate = gates[i + 1]
+                    if gate is not None:
+                        gate.set()
             self.current_window = None
         finally:
             for fetch in fetches:
@@ -321,8 +334,22 @@ class StreamTask:
             await asyncio.gather(*fetches, return_exceptions=True)
         return caught_up(windows, now, s.lag)
 
+    def _window_limit(self) -> timedelta:
+        """Longest window: ``max_window``, or fewer expected pages when in-window commits are impossible.
+
+        A stream whose walk is not oldest-first cannot commit inside a window, so with
+        ``redelivery_pages`` set its windows are sized to about that many pages at the last measured
+        rate (at least :data:`MIN_SIZED_WINDOW`): a crash then re-delivers about that many pages.
+        """
+        s = self.ctx.settings
+        rate = self._records_per_second
+        if s.redelivery_pages is None or self.ctx.spec.oldest_first or not rate:
+            return s.max_window
+        seconds = s.redelivery_pages * s.page_size / rate
+        return min(s.max_window, max(MIN_SIZED_WINDOW, timedelta(seconds=seconds)))
+
     async def _fetch_window(
-        self, window: Window, walks: list[FetchRange]
+        self, window: Window, walks: list[FetchRange], *, gate: asyncio.Event | None = None
     ) -> tuple[WindowResult, list[tuple[FetchRange, datetime]]]:
         """Deliver ``window`` reading each of ``walks`` in turn; also return when each walk began (coverage)."""
         ctx = self.ctx
@@ -335,6 +362,11 @@ class StreamTask:
 
             total = WindowResult()
             reads: list[tuple[FetchRange, datetime]] = []
+            progress = (
+                _InWindowCommits(self, window)
+                if ctx.settings.redelivery_pages is not None and ctx.spec.oldest_first
+                else None
+            )
             for fetch in walks:
                 read_at = self.clock()
                 result = await deliver_log_window(
@@ -344,6 +376,8 @@ class StreamTask:
                     seen=seen,
                     remember_from=window.end - ctx.settings.overlap,
                     clock=self.clock,
+                    gate=gate,
+                    after_page=progress,
                 )
                 _absorb(total, result)
                 reads.append((fetch, read_at))
@@ -468,6 +502,79 @@ class StreamTask:
         self._beat()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+
+
+#: Shortest window when windows are sized by expected pages (keeps requests per record reasonable).
+MIN_SIZED_WINDOW = timedelta(seconds=10)
+
+
+class _InWindowCommits:
+    """Commits a stream's progress inside a window, every ``redelivery_pages`` delivered pages.
+
+    Only for walks that are oldest first (``oldestFirst: true``): once the records seen so far came in
+    time order, every record stamped before the second of the newest one is delivered - a later page
+    can only hold records of that second or newer. The checkpoint moves there (with the seen ids a
+    re-read from it can reach), so a crash re-delivers at most the pages since. A page that breaks
+    the order, or holds a record whose time cannot be read, turns it off for the rest of the window
+    (the window is then committed whole, as before).
+    """
+
+    def __init__(self, task: StreamTask, window: Window) -> None:
+        self.task = task
+        self.window = window
+        settings = task.ctx.settings
+        self.every = settings.redelivery_pages or 0
+        self.overlap = settings.overlap
+        self.ordered = True
+        self.newest: datetime | None = None
+        self.pages = 0
+        self.committed = window.start
+        # Delivered (id, time) within one overlap of the newest record: what a re-read can reach.
+        self.recent: deque[tuple[str, datetime]] = deque()
+
+    async def __call__(self, page: PageDone) -> None:
+        if not self.ordered:
+            return
+        if page.unplaced:
+            self.ordered = False
+            return
+        for when in page.times:
+            if self.newest is not None and when < self.newest:
+                self.ordered = False
+                return
+            self.newest = when
+        self.recent.extend(page.delivered)
+        if self.newest is None:
+            return
+        horizon = self.newest - self.overlap
+        while self.recent and self.recent[0][1] < horizon:
+            self.recent.popleft()
+        self.pages += 1
+        if self.pages < self.every:
+            return
+        point = floor_to_second(self.newest)
+        if not self.committed < point < self.window.end:
+            return
+        ctx, task = self.task.ctx, self.task
+        await task.store.commit_window(
+            ctx.tenant,
+            ctx.stream,
+            point,
+            owner=task.lease.owner,
+            epoch=task.lease.epoch,
+            seen=[(event_id, when) for event_id, when in self.recent if when >= point - self.overlap],
+        )
+        self.committed = point
+        self.pages = 0
+        ctx.metrics.in_window_commits.labels(tenant=ctx.tenant, stream=ctx.stream).inc()
+        log.debug(
+            "Stream %s of tenant %s committed %s inside window %s.",
+            ctx.stream,
+            ctx.tenant,
+            point.isoformat(),
+            self.window,
+            extra={"tenant": ctx.tenant, "stream": ctx.stream, "checkpoint": point.isoformat()},
+        )
 
 
 def _absorb(total: WindowResult, part: WindowResult) -> None:

@@ -195,6 +195,14 @@ class StreamSettings(_Model):
     )
     page_size: int = Field(default=500, ge=1, le=500, description="Records per page (Mimecast max 500).")
     concurrency: int = Field(default=2, ge=1, le=16, description="Windows fetched at once while catching up.")
+    redelivery_pages: int | None = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Bound of what a crash re-delivers: commit progress inside a window every this many pages "
+        "(oldest-first streams; others get windows sized to this many expected pages), and deliver only the "
+        "window at the checkpoint (later windows of a catch-up wait fetched). null = commit whole windows only.",
+    )
     start_from: StartFrom = Field(
         default=timedelta(hours=1),
         description="Where the first run starts: a duration back from now or an absolute time.",

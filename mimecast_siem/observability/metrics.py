@@ -68,6 +68,12 @@ class Metrics:
         self.windows_in_flight = Gauge(
             p + "windows_in_flight", "Windows being fetched or delivered now.", ["tenant", "stream"], registry=r
         )
+        self.in_window_commits = Counter(
+            p + "in_window_commits_total",
+            "Checkpoints committed inside a window (every redelivery_pages pages of an oldest-first walk).",
+            ["tenant", "stream"],
+            registry=r,
+        )
         self.windows_completed = Counter(
             p + "windows_completed_total",
             "Windows delivered and committed.",
