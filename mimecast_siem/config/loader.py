@@ -241,16 +241,17 @@ def _ca_bundle_problems(tree: Any, sources: SourceMap) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     tenants = tree.get("tenants") if isinstance(tree, dict) else None
     for i, tenant in enumerate(tenants if isinstance(tenants, list) else []):
-        bundle = tenant.get("ca_bundle") if isinstance(tenant, dict) else None
+        field = next((k for k in ("ca_file", "ca_bundle") if isinstance(tenant, dict) and k in tenant), "ca_file")
+        bundle = tenant.get(field) if isinstance(tenant, dict) else None
         if isinstance(bundle, str) and bundle and not Path(bundle).is_file():
             name = tenant.get("name")
-            key = f"tenants.{name}.ca_bundle" if isinstance(name, str) else f"tenants[{i}].ca_bundle"
+            key = f"tenants.{name}.{field}" if isinstance(name, str) else f"tenants[{i}].{field}"
             problems.append(
                 ConfigProblem(
                     key,
                     "CA bundle file not found; give the path of a PEM file",
                     repr(bundle),
-                    sources.origin(("tenants", i, "ca_bundle")),
+                    sources.origin(("tenants", i, field)),
                 )
             )
     return problems
@@ -319,7 +320,7 @@ def _warn_insecure(settings: Settings) -> None:
         if not tenant.verify_tls:
             log.warning(
                 "TLS certificate verification is OFF for tenant %s: anyone on the network path to %s can "
-                "read its client secret and access tokens and forge API answers. Use ca_bundle for a "
+                "read its client secret and access tokens and forge API answers. Use ca_file for a "
                 "private CA instead of turning verification off.",
                 tenant.name,
                 tenant.base_url,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -216,6 +217,11 @@ class StreamSettings(_Model):
 class TenantSettings(_Model):
     """One Mimecast account (an MSSP's customer) with its own API 2.0 app credentials."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_tls_names(cls, data: Any) -> Any:
+        return renamed_tls_keys(data, TENANT_TLS_RENAMES, f"tenants.{_name_of(data)}")
+
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
         description="Short id used in metrics, state and logs (lowercase letters, digits, - and _).",
@@ -234,7 +240,9 @@ class TenantSettings(_Model):
     verify_tls: bool = Field(
         default=True, description="Verify the server certificate. Turning this off is logged as a warning."
     )
-    ca_bundle: Path | None = Field(default=None, description="CA bundle (PEM) to verify the API host.")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) to verify the API host (formerly ca_bundle, still accepted)."
+    )
     proxy: str | None = Field(default=None, description="HTTP(S) proxy URL for this tenant.")
     enabled: bool = Field(default=True, description="Poll this tenant and accept actions for it.")
     streams: dict[str, dict[str, Any]] | None = Field(
@@ -309,6 +317,56 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# --- One TLS naming scheme --------------------------------------------------------------------------
+
+#: The TLS keys of tenants and of every sink: ``verify_tls``, ``ca_file``, ``client_cert_file`` and
+#: ``client_key_file`` (plus ``tls_server_name``/``tls_min_version`` for syslog). Older names are
+#: accepted with a deprecation warning.
+TENANT_TLS_RENAMES = {"ca_bundle": "ca_file"}
+#: The syslog sink's keys, and the name each had in its old ``tls:`` block.
+SYSLOG_TLS_KEYS = {
+    "verify_tls": "verify",
+    "ca_file": "ca_file",
+    "client_cert_file": "cert_file",
+    "client_key_file": "key_file",
+    "tls_server_name": "server_name",
+    "tls_min_version": "min_version",
+}
+
+_log = logging.getLogger("mimecast_siem.config")
+
+
+def deprecated_key(old: str, new: str) -> None:
+    """Warn once per process that ``old`` is a deprecated spelling of ``new``."""
+    if (old, new) in _warned:
+        return
+    _warned.add((old, new))
+    _log.warning("%s is deprecated; use %s (same meaning). The old name still works for now.", old, new)
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def renamed_tls_keys(data: Any, renames: dict[str, str], where: str) -> Any:
+    """``data`` with deprecated keys moved to their current names (both given: ``ValueError``)."""
+    if not isinstance(data, dict) or not any(old in data for old in renames):
+        return data
+    data = dict(data)
+    for old, new in renames.items():
+        if old not in data:
+            continue
+        if new in data:
+            raise ValueError(f"give {new} only: {old} is its deprecated name")
+        deprecated_key(f"{where}.{old}", f"{where}.{new}")
+        data[new] = data.pop(old)
+    return data
+
+
+def _name_of(data: Any) -> str:
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else "?"
+
+
 # --- Sinks and routing -----------------------------------------------------------------------------
 
 
@@ -325,6 +383,32 @@ class SinkSettings(BaseModel):
     batch_max_bytes: int = Field(
         default=1_000_000, ge=1024, le=100_000_000, description="Encoded bytes per send() at most."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_tls_scheme(cls, data: Any) -> Any:
+        """A syslog sink's TLS keys are named like every other sink's; its ``tls:`` block is the old form."""
+        if not isinstance(data, dict) or data.get("type") != "syslog":
+            return data
+        where = f"sinks.{_name_of(data)}"
+        block = data.get("tls")
+        flat = [key for key in SYSLOG_TLS_KEYS if key in data]
+        if isinstance(block, dict):
+            for nested in block:
+                current = next((k for k, v in SYSLOG_TLS_KEYS.items() if v == nested), None)
+                if current is not None:
+                    deprecated_key(f"{where}.tls.{nested}", f"{where}.{current}")
+        if not flat:
+            return data
+        data = dict(data)
+        merged = dict(block) if isinstance(block, dict) else {}
+        for key in flat:
+            nested = SYSLOG_TLS_KEYS[key]
+            if nested in merged:
+                raise ValueError(f"give {key} only: tls.{nested} is its deprecated name")
+            merged[nested] = data.pop(key)
+        data["tls"] = merged
+        return data
 
     def options(self) -> dict[str, Any]:
         """The type-specific keys (everything not declared on this model)."""

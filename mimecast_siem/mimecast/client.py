@@ -214,19 +214,19 @@ class MimecastClient:
                 _tls_warned.add(tenant.name)
                 log.warning(
                     "TLS certificate verification is OFF for tenant %s: anyone on the network path can "
-                    "read its Mimecast credentials and logs. Set verify_tls: true (and ca_bundle if needed).",
+                    "read its Mimecast credentials and logs. Set verify_tls: true (and ca_file if needed).",
                     tenant.name,
                     extra={"tenant": tenant.name},
                 )
             return False
         try:
-            return _shared_tls_context(str(tenant.ca_bundle) if tenant.ca_bundle else None)
+            return _shared_tls_context(str(tenant.ca_file) if tenant.ca_file else None)
         except (OSError, ssl.SSLError) as exc:
-            key = f"tenants.{tenant.name}.ca_bundle"
+            key = f"tenants.{tenant.name}.ca_file"
             problem = ConfigProblem(
                 key=key,
                 message=f"cannot load the CA bundle ({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})",
-                value=str(tenant.ca_bundle),
+                value=str(tenant.ca_file),
             )
             raise ConfigError(problem.render(), [problem]) from None
 
@@ -702,7 +702,7 @@ class MimecastClient:
             if isinstance(exc, aiohttp.ClientConnectorCertificateError):
                 raise PermanentError(
                     f"TLS verification of the Mimecast host failed for tenant {self.name}: {exc.certificate_error}. "
-                    "Check base_url, or set ca_bundle to the CA that signs the host's certificate",
+                    "Check base_url, or set ca_file to the CA that signs the host's certificate",
                     endpoint=call.label,
                 ) from exc
             # No connection was made, so nothing was sent: safe to retry, even for a write.

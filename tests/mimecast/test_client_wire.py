@@ -226,7 +226,7 @@ async def test_tls_is_verified_by_default(tls_ca: trustme.CA) -> None:
     async with served({("POST", API): ok_envelope}, tls=server_context(tls_ca)) as (server, client):
         with pytest.raises(PermanentError) as info:
             await client.authenticate()
-    assert "ca_bundle" in str(info.value)
+    assert "ca_file" in str(info.value)
     assert server.seen == []  # nothing was sent to an unverified host
 
 
@@ -242,7 +242,7 @@ async def test_an_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None
     client = MimecastClient(tenant_for("https://127.0.0.1:9", ca_bundle=tmp_path / "missing.pem"))
     with pytest.raises(ConfigError) as info:
         await client.open()
-    assert info.value.problems[0].key == "tenants.acme.ca_bundle"
+    assert info.value.problems[0].key == "tenants.acme.ca_file"
     assert "missing.pem" in str(info.value)
 
 

@@ -17,7 +17,7 @@ def _tenant(name: str, ca_bundle: Path | None = None) -> TenantSettings:
         base_url="https://api.services.mimecast.com",
         client_id=f"{name}-id",
         client_secret="a-client-secret-for-tests",
-        ca_bundle=ca_bundle,
+        ca_file=ca_bundle,
     )
 
 
