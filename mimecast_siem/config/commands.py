@@ -117,7 +117,7 @@ def deep_check(settings: Settings) -> list[ConfigProblem]:
                 ConfigProblem(
                     f"sinks[{index}].type",
                     f"no sink type {sink.type!r} can be loaded ({type(exc).__name__}); built-in types: "
-                    "file, stdout, syslog, hec, or a plugin's entry-point name",
+                    "file, stdout, syslog, hec, elasticsearch, kafka, s3, sentinel, or a plugin's entry-point name",
                     repr(sink.type),
                 )
             )

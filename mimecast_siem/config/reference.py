@@ -75,7 +75,7 @@ _SINK_NOTE = """\
 ## Sink types
 
 Each `sinks[]` entry takes the keys above plus the options of its `type` (`file`, `stdout`,
-`syslog`, `hec`, or a plugin's entry-point name), validated by the sink's own options model and
+`syslog`, `hec`, `elasticsearch`, `kafka`, `s3`, `sentinel`, or a plugin's entry-point name), validated by the sink's own options model and
 described in [sinks.md](sinks.md) where that page exists. Option names ending in `token`,
 `password` or `secret` are treated as secrets (`<name>_file` works for them too).
 """
