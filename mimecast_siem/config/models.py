@@ -376,7 +376,9 @@ class SinkSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", description="Unique sink name.")
-    type: str = Field(description="Sink type: file, stdout, syslog, hec, elasticsearch, kafka, s3, sentinel, or a plugin's entry-point name.")
+    type: str = Field(
+        description="Sink type: file, stdout, syslog, hec, elasticsearch, kafka, s3, sentinel, or a plugin's entry-point name."
+    )
     format: Literal["json", "raw", "cef", "leef", "ocsf"] = Field(default="json", description="Encoding of each event.")
     enabled: bool = Field(default=True, description="Route events to this sink.")
     batch_max_events: int = Field(default=500, ge=1, le=100_000, description="Events per send() at most.")
