@@ -49,7 +49,7 @@ Every label takes values from a bounded set - never URLs, ids, addresses or free
 | `status_class` | `2xx`, `3xx`, `4xx`, `429`, `5xx`, `error` (no response) |
 | `kind` of `poll_errors_total` | `auth`, `rate_limited`, `transient`, `permanent`, `config`, `lease_lost`, `delivery_aborted`, `internal` |
 | `kind` of `sink_errors_total` | `transient`, `permanent` (a whole batch refused), `rejected` (single events refused) |
-| `reason` of `api_retries_total` | `rate_limited`, `reauth`, `server_error`, `http_4xx`, `http_3xx`, `malformed`, `timeout`, `connection` |
+| `reason` of `api_retries_total` | `rate_limited`, `reauth`, `server_error`, `http_4xx`, `http_3xx`, `malformed`, `timeout`, `connection`, `write_not_resent` (a write not sent again: its outcome is unknown) |
 | `reason` of `api_backoff_seconds_total` | `rate_limit` (app-wide 429 pause), `retry` (backoff before a retry) |
 | `mode` | `live`, `backfill` |
 | `result` | `opened`, `failed`, `lost` |

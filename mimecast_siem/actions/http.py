@@ -89,6 +89,12 @@ class IdempotencyStore(Protocol):
 
     async def release_idempotency(self, caller: str, key: str) -> None: ...
 
+    async def prune_idempotency(self) -> int: ...
+
+
+#: Expired idempotency keys are deleted once every this many keyed requests.
+PRUNE_EVERY = 256
+
 
 class ActionHttp:
     """The request handlers, bound to one service, token registry and throttle."""
@@ -105,6 +111,7 @@ class ActionHttp:
     ) -> None:
         self.service = service
         self.idempotency = idempotency
+        self._keyed_requests = 0
         self.registry = registry
         self.throttle = throttle or FailedAuthThrottle()
         self.max_body_bytes = max_body_bytes
@@ -232,6 +239,9 @@ class ActionHttp:
             problem = _invalid(IDEMPOTENCY_HEADER, "idempotency keys need the state store, which this server lacks")
             result = await self.service.refuse(call, problem.outcome, problem.detail, problem.extensions)
             return self.problem_response(request, _problem(result))
+        self._keyed_requests += 1
+        if self._keyed_requests % PRUNE_EVERY == 0:
+            await self._prune_keys()
         digest = params_digest({"action": spec.name, "body": dict(body)})
         claim = await self.idempotency.claim_idempotency(call.who, key, digest, ttl=IDEMPOTENCY_TTL)
         if claim.state is IdempotencyState.REPLAY and claim.status is not None and claim.response is not None:
@@ -265,6 +275,15 @@ class ActionHttp:
         else:
             await self.idempotency.release_idempotency(call.who, key)
         return response
+
+    async def _prune_keys(self) -> None:
+        assert self.idempotency is not None
+        try:
+            pruned = await self.idempotency.prune_idempotency()
+        except Exception as exc:  # housekeeping must not fail a call
+            log.warning("Could not delete expired idempotency keys (%s).", type(exc).__name__)
+            return
+        log.debug("Deleted %d expired idempotency keys.", pruned)
 
     async def _download(self, request: web.Request, call: ActionCall) -> web.StreamResponse:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:

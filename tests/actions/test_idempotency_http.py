@@ -150,3 +150,24 @@ async def test_concurrent_requests_with_one_key_act_once_on_postgresql(
     assert statuses == [200, 409, 409, 409, 409, 409]
     assert replay == [200] * 6
     assert path_count(action_env, CREATE) == 1
+
+
+async def test_expired_keys_are_pruned_now_and_then(
+    action_env: ActionEnv, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mimecast_siem.actions.http as http_module
+
+    calls: list[int] = []
+    original = store.prune_idempotency
+
+    async def counting() -> int:
+        calls.append(1)
+        return await original()
+
+    monkeypatch.setattr(http_module, "PRUNE_EVERY", 2)
+    monkeypatch.setattr(store, "prune_idempotency", counting)
+    service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit))
+    async with TestClient(TestServer(build_actions_app(service, idempotency=store), host="127.0.0.1")) as client:
+        for i in range(4):
+            await client.post("/v1/actions/get-managed-urls", json={}, headers=keyed("ops", f"p-{i}"))
+    assert len(calls) == 2
