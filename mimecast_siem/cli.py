@@ -1,9 +1,12 @@
 """The one entry point: ``mimecast-siem <command>``.
 
-Each room contributes its commands through a ``commands`` module exposing
-``register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None``. A registered
-sub-parser sets ``handler`` to a callable ``(args: argparse.Namespace) -> int`` (exit code). Async
-handlers are run with ``asyncio.run``.
+This is the one place that wires the rooms together: each room contributes its commands through a
+``commands`` module exposing ``register(subparsers, ...) -> None``, and this module hands each what
+it needs from the other rooms (the daemon gets the action API to mount, ``config check`` the
+collector's connection checks, ``dead-letters`` the state store, config the sink types), so the
+rooms themselves never import upwards or sideways. A registered sub-parser sets ``handler`` to a
+callable ``(args: argparse.Namespace) -> int`` (exit code). Async handlers are run with
+``asyncio.run``.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input or configuration, 3 Mimecast refused the request,
 4 transport failure (network, TLS, timeouts), 130 interrupted.
@@ -14,14 +17,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import inspect
 import sys
 from collections.abc import Sequence
 
-from mimecast_siem import __version__
+from mimecast_siem import __version__, demo
+from mimecast_siem.actions import commands as action_commands
+from mimecast_siem.actions.daemon import configure_daemon_app
+from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.collector import commands as collector_commands
+from mimecast_siem.collector.connect import connect_checks
+from mimecast_siem.config import commands as config_commands
+from mimecast_siem.config import use_sink_types
 from mimecast_siem.errors import ApiError, AuthError, ConfigError, MimecastSiemError, PermanentError
 from mimecast_siem.observability.logging import scrub
+from mimecast_siem.simulator import commands as simulator_commands
+from mimecast_siem.sinks import SINK_TYPES
+from mimecast_siem.sinks import commands as sink_commands
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -30,27 +42,27 @@ EXIT_REFUSED = 3
 EXIT_TRANSPORT = 4
 EXIT_INTERRUPTED = 130
 
-#: Modules that add sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "mimecast_siem.collector.commands",  # run, backfill, checkpoints
-    "mimecast_siem.actions.commands",  # action, serve-actions
-    "mimecast_siem.sinks.commands",  # dead-letters
-    "mimecast_siem.config.commands",  # config check | schema
-    "mimecast_siem.simulator.commands",  # simulate
-    "mimecast_siem.demo",  # demo
-)
+
+def wire() -> None:
+    """Hand config what it checks sink options against (the sinks room's entry-point registry)."""
+    use_sink_types(SINK_TYPES)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mimecast-siem`` parser with every room's commands, in ``--help`` order, wired together."""
+    wire()
     parser = argparse.ArgumentParser(
         prog="mimecast-siem",
         description="Pull Mimecast API 2.0 security logs into SIEMs; run Mimecast response actions.",
     )
     parser.add_argument("--version", action="version", version=f"mimecast-siem {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(sub)
+    collector_commands.register(sub, app_configurators=(configure_daemon_app,))  # run, backfill, checkpoints
+    action_commands.register(sub)  # action, serve-actions
+    sink_commands.register(sub, open_state=StateStore.open)  # dead-letters
+    config_commands.register(sub, connect_checks=connect_checks)  # config check | schema
+    simulator_commands.register(sub)  # simulate
+    demo.register(sub)  # demo
     return parser
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from mimecast_siem.actions.daemon import configure_daemon_app
 from mimecast_siem.collector.daemon import Daemon
 from mimecast_siem.config import Settings, parse_duration
 from mimecast_siem.errors import ConfigError
@@ -129,7 +130,7 @@ async def demo_command(args: argparse.Namespace) -> int:
         m = reset_metrics()
         async with run_simulator(simulator_config(args.seed)) as sim:
             settings = demo_settings(sim.url, sim.client_id, sim.client_secret, out, args.metrics_port)
-            daemon = Daemon(settings, handle_signals=True)
+            daemon = Daemon(settings, handle_signals=True, app_configurators=(configure_daemon_app,))
             runner = asyncio.create_task(daemon.run())
             progress = Progress(m, out, sys.stdout)
             started = time.monotonic()

@@ -7,13 +7,13 @@
 #
 # Full lane steps: Debian packages (scripts/debian-packages.txt, only the missing ones; apt-get
 # update first when something is missing), syslog-ng for side-by-side receiver tests, the .venv
-# with the pinned versions of constraints.txt, then ruff check, ruff format --check, mypy (strict)
-# and pytest over the whole suite in parallel (pytest-xdist, one worker per core; set
-# MIMECAST_SIEM_TEST_WORKERS=N to change, 0 = no workers).
+# with the pinned versions of constraints.txt, then ruff check, ruff format --check, mypy (strict),
+# lint-imports (the import contracts in pyproject.toml) and pytest over the whole suite in
+# parallel (pytest-xdist, one worker per core; MIMECAST_SIEM_TEST_WORKERS=N changes that, 0 = none).
 #
-# Fast lane (--fast): the .venv, then pytest of the tests that carry none of the markers e2e,
-# postgres, slow, external (tests/conftest.py applies them), in parallel. No Debian packages, no
-# ruff, no mypy: run those before landing (or run the full lane).
+# Fast lane (--fast): the .venv, lint-imports, then pytest of the tests that carry none of the
+# markers e2e, postgres, slow, external (tests/conftest.py applies them), in parallel. No Debian
+# packages, no ruff, no mypy: run those before landing (or run the full lane).
 #
 # Every step runs; the script fails if any failed. pytest finding no tests (exit 5) is a failure.
 # Idempotent and quick on a machine that is already set up. Needs root for apt-get.
@@ -117,6 +117,8 @@ else
     run "ruff format --check" "$VENV/bin/ruff" format --check "${py_dirs[@]}"
     run "mypy --strict" "$VENV/bin/mypy" "${py_dirs[@]}"
 fi
+# The import rules of pyproject.toml ([tool.importlinter]): layers, forbidden imports, no cycles.
+run "lint-imports" "$VENV/bin/lint-imports" --no-cache
 
 if [ "$FAST" = 1 ]; then say "pytest (fast lane)"; else say "pytest"; fi
 "$VENV/bin/pytest" "${pytest_args[@]}" "$@" </dev/null

@@ -18,13 +18,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from mimecast_siem.config import use_sink_types
 from mimecast_siem.observability.logging import reset_logging
+from mimecast_siem.sinks import SINK_TYPES
 
 pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.postgres",
     "tests.fixtures.receivers",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Wire config to the sink types as the CLI does (tests call config functions in-process)."""
+    use_sink_types(SINK_TYPES)
 
 
 #: Fixtures that start a binary from outside the virtualenv.

@@ -13,7 +13,7 @@ Other rooms (cli, demo, backfill) import these names only (docs/collector.md has
 
 from __future__ import annotations
 
-from mimecast_siem.collector.daemon import DEFAULT_APP_CONFIGURATORS, AppConfigurator, Daemon, DaemonServices
+from mimecast_siem.collector.daemon import AppConfigurator, Daemon, DaemonServices
 from mimecast_siem.collector.dedupe import WindowDedupe, ids_to_remember, split_by_range
 from mimecast_siem.collector.pipeline import (
     StreamContext,
@@ -31,7 +31,6 @@ from mimecast_siem.streams import CATALOGUE, NormaliseContext, Normaliser, Strea
 
 __all__ = [
     "CATALOGUE",
-    "DEFAULT_APP_CONFIGURATORS",
     "AppConfigurator",
     "Daemon",
     "DaemonServices",

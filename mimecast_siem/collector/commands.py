@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mimecast_siem.checkpoints import StateStore, StateStoreError
+from mimecast_siem.collector import backfill_commands
 from mimecast_siem.config import (
     STREAM_NAMES,
     Settings,
@@ -23,6 +24,9 @@ from mimecast_siem.config import (
 from mimecast_siem.config.models import parse_start_from
 from mimecast_siem.errors import ConfigError
 
+if TYPE_CHECKING:
+    from mimecast_siem.collector.daemon import AppConfigurator
+
 log = logging.getLogger("mimecast_siem.collector")
 
 EXIT_OK = 0
@@ -30,8 +34,13 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``run`` and ``checkpoints`` (and ``backfill`` when that module exists) to ``sub``."""
+def register(sub: argparse._SubParsersAction[Any], *, app_configurators: Sequence[AppConfigurator] = ()) -> None:
+    """Add ``run``, ``checkpoints`` and ``backfill`` to ``sub``.
+
+    Args:
+        sub: the CLI's sub-parsers.
+        app_configurators: what ``run`` mounts on the daemon's HTTP port (the CLI passes the action API).
+    """
     run = sub.add_parser(
         "run",
         help="Run the collector daemon: poll every configured stream, deliver to the sinks, serve /metrics.",
@@ -47,7 +56,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="PATH",
         help="Write the HTTP port here once listening (useful with server.port: 0).",
     )
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_command, app_configurators=tuple(app_configurators))
 
     checkpoints = sub.add_parser(
         "checkpoints",
@@ -80,13 +89,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     resetting.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
     resetting.set_defaults(handler=checkpoints_reset)
 
-    try:
-        backfill = importlib.import_module("mimecast_siem.collector.backfill_commands")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mimecast_siem.collector.backfill_commands":
-            raise
-    else:
-        backfill.register(sub)
+    backfill_commands.register(sub)
 
 
 def _key_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +105,11 @@ async def run_command(args: argparse.Namespace) -> int:
     from mimecast_siem.collector.daemon import Daemon
 
     settings = settings_from_args(args)
-    daemon = Daemon(settings, port_file=getattr(args, "port_file", None))
+    daemon = Daemon(
+        settings,
+        port_file=getattr(args, "port_file", None),
+        app_configurators=getattr(args, "app_configurators", ()),
+    )
     try:
         return await daemon.run()
     except ConfigError as exc:

@@ -6,9 +6,8 @@ runs the :class:`~mimecast_siem.collector.supervisor.Supervisor` until SIGTERM/S
 down within ``daemon.shutdown_grace`` and closes everything in reverse order.
 
 Other rooms extend the HTTP app without the collector importing them: an *app configurator* is a
-callable ``(app, services) -> None | Awaitable[None]`` run before the server starts.
-:data:`DEFAULT_APP_CONFIGURATORS` mounts the action API when ``mimecast_siem.actions.daemon`` provides
-``configure_daemon_app(app, services)``.
+callable ``(app, services) -> None | Awaitable[None]`` run before the server starts. The CLI (the
+one place that wires the rooms) passes the action API's ``configure_daemon_app``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import importlib
 import inspect
 import logging
 import os
@@ -73,25 +71,6 @@ class DaemonServices:
 AppConfigurator = Callable[[web.Application, DaemonServices], Awaitable[None] | None]
 
 
-async def mount_action_api(app: web.Application, services: DaemonServices) -> None:
-    """Mount ``/v1/actions`` when the actions room provides ``actions.daemon.configure_daemon_app``."""
-    try:
-        module = importlib.import_module("mimecast_siem.actions.daemon")
-    except ModuleNotFoundError as exc:
-        if exc.name == "mimecast_siem.actions.daemon":
-            return
-        raise
-    configure = getattr(module, "configure_daemon_app", None)
-    if configure is None:
-        return
-    result = configure(app, services)
-    if inspect.isawaitable(result):
-        await result
-
-
-DEFAULT_APP_CONFIGURATORS: tuple[AppConfigurator, ...] = (mount_action_api,)
-
-
 def default_instance_id() -> str:
     """``<hostname>-<pid>``: unique per process, readable in lease tables."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -126,7 +105,7 @@ class Daemon:
         self,
         settings: Settings,
         *,
-        app_configurators: Sequence[AppConfigurator] = DEFAULT_APP_CONFIGURATORS,
+        app_configurators: Sequence[AppConfigurator] = (),
         port_file: Path | None = None,
         handle_signals: bool = True,
     ) -> None:

@@ -39,6 +39,7 @@ from mimecast_siem.config.models import (
     parse_duration,
 )
 from mimecast_siem.config.overrides import CONFIG_PATH_ENV, ENV_PREFIX
+from mimecast_siem.config.sink_types import SinkTypes, sink_types, use_sink_types
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -60,6 +61,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SinkSettings",
+    "SinkTypes",
     "StateSettings",
     "StreamSettings",
     "TenantSettings",
@@ -71,4 +73,6 @@ __all__ = [
     "parse_duration",
     "print_problems",
     "settings_from_args",
+    "sink_types",
+    "use_sink_types",
 ]

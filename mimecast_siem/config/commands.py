@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from mimecast_siem.config.cli import EXIT_BAD_CONFIG, add_config_arguments, add_output_argument, print_problems
 from mimecast_siem.config.loader import LoadedConfig, load_config
 from mimecast_siem.config.models import STREAM_NAMES, Settings
+from mimecast_siem.config.sink_types import sink_types
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.observability.logging import configure_logging
 
@@ -27,8 +28,18 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 
 
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``config check`` and ``config schema`` to ``sub``."""
+#: ``config check --connect``'s probe: settings -> one result per thing reached (``ok``, ``kind``,
+#: ``name``, ``detail``, ``seconds``, ``to_json()``). The collector provides it; the CLI hands it over.
+ConnectChecks = Callable[[Settings], Coroutine[Any, Any, list[Any]]]
+
+
+def register(sub: argparse._SubParsersAction[Any], *, connect_checks: ConnectChecks | None = None) -> None:
+    """Add ``config check`` and ``config schema`` to ``sub``.
+
+    Args:
+        sub: the CLI's sub-parsers.
+        connect_checks: what ``config check --connect`` runs; without it ``--connect`` is refused.
+    """
     config = sub.add_parser(
         "config",
         help="Validate the configuration or print its JSON schema.",
@@ -48,7 +59,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="Also reach everything: a token and one cheap call per tenant, each sink's health check, the "
         "state store; report each (exit 1 when one fails).",
     )
-    check.set_defaults(handler=check_command)
+    check.set_defaults(handler=check_command, connect_checks=connect_checks)
     schema = commands.add_parser("schema", help="Print the JSON schema of the configuration file.")
     schema.set_defaults(handler=schema_command)
 
@@ -75,8 +86,11 @@ def check_command(args: argparse.Namespace, *, out: TextIO | None = None, err: T
         return EXIT_BAD_CONFIG
     checks: list[Any] = []
     if getattr(args, "connect", False):
-        connect = importlib.import_module("mimecast_siem.collector.connect")
-        checks = asyncio.run(connect.connect_checks(loaded.settings))
+        probe: ConnectChecks | None = getattr(args, "connect_checks", None)
+        if probe is None:
+            stderr.write("error: --connect is not available in this program (no connection checks were given)\n")
+            return EXIT_FAILURE
+        checks = asyncio.run(probe(loaded.settings))
     failed = any(not c.ok for c in checks)
     if as_json:
         document = summary_document(loaded)
@@ -105,13 +119,12 @@ def connect_report(checks: list[Any]) -> str:
 def deep_check(settings: Settings) -> list[ConfigProblem]:
     """Checks beyond validation: usable directories, and every sink type resolves to a loadable class."""
     problems = path_problems(settings)
-    try:
-        from mimecast_siem.sinks import load_sink_class  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+    types = sink_types()
+    if types is None:
         return problems
     for index, sink in enumerate(settings.sinks):
         try:
-            load_sink_class(sink.type)
+            types.load(sink.type)
         except Exception as exc:
             problems.append(
                 ConfigProblem(
@@ -261,13 +274,14 @@ def config_json_schema() -> dict[str, Any]:
 
 def _add_sink_type_options(schema: dict[str, Any]) -> None:
     """Each installed sink type's options: ``if type == <t> then <its options model's properties>``."""
-    from mimecast_siem.sinks.registry import available_sink_types, load_sink_class
-
+    types = sink_types()
+    if types is None:
+        return
     defs = schema.setdefault("$defs", {})
     branches: list[dict[str, Any]] = []
-    for sink_type in available_sink_types():
+    for sink_type in types.available():
         try:
-            model = getattr(load_sink_class(sink_type), "options_model", None)
+            model = getattr(types.load(sink_type), "options_model", None)
         except Exception:  # a broken plugin is reported by config check, not here
             model = None
         if not (isinstance(model, type) and issubclass(model, BaseModel)):

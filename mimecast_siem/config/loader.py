@@ -30,6 +30,7 @@ from mimecast_siem.config.overrides import CONFIG_PATH_ENV, apply_env_defaults, 
 from mimecast_siem.config.problems import parse_key, problems_from_validation, reference_problems
 from mimecast_siem.config.schema import SETTINGS_SHAPE, Shape
 from mimecast_siem.config.secrets import MASKED, collect_secrets, resolve_secret_files
+from mimecast_siem.config.sink_types import sink_types
 from mimecast_siem.config.sources import FILE_KEY, SourceMap, TreePath, read_yaml, render_path
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.observability.logging import register_secret, scrub
@@ -280,10 +281,9 @@ def _state_url_problems(tree: Any, sources: SourceMap) -> list[ConfigProblem]:
 
 
 def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceMap) -> list[ConfigProblem]:
-    """Type-specific sink options, checked by the sinks room's ``validate_sink_settings`` if present."""
-    try:
-        from mimecast_siem.sinks import validate_sink_settings  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+    """Type-specific sink options, checked by the installed sink types (``config.sink_types``) if any."""
+    types = sink_types()
+    if types is None:
         return []
     target = settings
     if target is None:
@@ -300,7 +300,7 @@ def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceM
             return []
         target = Settings.model_construct(sinks=valid)  # type: ignore[call-arg]
     try:
-        found = list(validate_sink_settings(target))
+        found = list(types.validate(target))
     except Exception as exc:  # another room's validator failing must not hide our own problems
         log.warning("The sink option check could not run: %s.", type(exc).__name__)
         return []

@@ -20,6 +20,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings, TenantSettings
+from mimecast_siem.config.sink_types import sink_types
 
 ShapeKind = Literal["model", "list", "dict", "scalar", "any"]
 
@@ -160,7 +161,7 @@ def stream_name(key: str) -> str:
 
 
 def secret_option_names(sink_type: str | None) -> set[str]:
-    """Secret option names of a sink type, from its options model when the sinks room provides one."""
+    """Secret option names of a sink type, from its options model when sink types are installed."""
     if not sink_type:
         return set()
     options_model = _sink_options_model(sink_type)
@@ -170,15 +171,11 @@ def secret_option_names(sink_type: str | None) -> set[str]:
 
 
 def _sink_options_model(sink_type: str) -> type[BaseModel] | None:
-    try:
-        from mimecast_siem import sinks
-    except Exception:  # the sinks room may be mid-change; the name heuristic still applies
-        return None
-    loader = getattr(sinks, "load_sink_class", None)
-    if loader is None:
+    types = sink_types()
+    if types is None:  # no sink types installed: the name heuristic still applies
         return None
     try:
-        cls = loader(sink_type)
+        cls = types.load(sink_type)
     except Exception:
         return None
     model = getattr(cls, "options_model", None)

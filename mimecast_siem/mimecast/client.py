@@ -85,7 +85,7 @@ from mimecast_siem.mimecast.readers import (
     read_token,
 )
 from mimecast_siem.mimecast.siem import PresignedUrlGone
-from mimecast_siem.observability.logging import redactor
+from mimecast_siem.observability.logging import redactor, register_secret
 from mimecast_siem.observability.metrics import metrics, status_class
 
 log = logging.getLogger("mimecast_siem.mimecast")
@@ -831,7 +831,7 @@ class MimecastClient:
         if not value or value in self._secrets:
             return
         self._secrets.append(value)
-        _register_secret(value)
+        register_secret(value)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -918,13 +918,3 @@ def _redact(text: str) -> str:
 
 def _redact_value(value: Any) -> Any:
     return redactor().scrub_value(value)
-
-
-def _register_secret(value: str) -> None:
-    """Hand ``value`` to the log redactor when the observability room provides one."""
-    try:
-        from mimecast_siem.observability.logging import register_secret
-    except ImportError:
-        log.debug("The log redactor is not available yet; secrets are kept out of messages by construction.")
-        return
-    register_secret(value)

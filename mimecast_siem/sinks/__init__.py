@@ -40,6 +40,7 @@ from mimecast_siem.sinks.deadletter import (
 from mimecast_siem.sinks.formats import FORMAT_NAMES, get_encoder
 from mimecast_siem.sinks.registry import (
     ENTRY_POINT_GROUP,
+    SINK_TYPES,
     available_sink_types,
     build_sinks,
     load_sink_class,
@@ -57,6 +58,7 @@ from mimecast_siem.sinks.router import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FORMAT_NAMES",
+    "SINK_TYPES",
     "DeadLetter",
     "DeadLetters",
     "DeliveryAborted",

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TextIO
 
 from mimecast_siem import __version__
@@ -28,8 +27,19 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``dead-letters`` with its ``list`` and ``replay`` sub-commands."""
+#: Opens the state store at a URL (``checkpoints.StateStore.open``): the sinks room does not import
+#: the checkpoints room, so the CLI hands this over.
+OpenState = Callable[[str], Awaitable[Any]]
+
+
+def register(sub: argparse._SubParsersAction[Any], *, open_state: OpenState | None = None) -> None:
+    """Add ``dead-letters`` with its ``list`` and ``replay`` sub-commands.
+
+    Args:
+        sub: the CLI's sub-parsers.
+        open_state: opens the state store, whose table holds the dead letters with PostgreSQL state;
+            without it the dead-letter file is used.
+    """
     from mimecast_siem.config import add_config_arguments
 
     parser = sub.add_parser(
@@ -54,13 +64,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="text (a line per entry) or json: one document {where, total, shown, corrupt_lines, entries} "
         "with the entries' metadata (no events; docs/operations.md).",
     )
-    listing.set_defaults(handler=list_command)
+    listing.set_defaults(handler=list_command, open_state=open_state)
 
     replay = actions.add_parser("replay", help="Send dead-lettered events again; delivered ones are removed.")
     add_config_arguments(replay)
     replay.add_argument("--sink", metavar="NAME", help="Only replay entries of this sink.")
     replay.add_argument("--dry-run", action="store_true", help="Count what would be sent; send nothing.")
-    replay.set_defaults(handler=replay_command)
+    replay.set_defaults(handler=replay_command, open_state=open_state)
 
 
 def _non_negative(text: str) -> int:
@@ -82,13 +92,11 @@ def _missing_action(parser: argparse.ArgumentParser) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def _dead_letters(settings: Any) -> AsyncIterator[DeadLetterStore]:
+async def _dead_letters(settings: Any, open_state: OpenState | None) -> AsyncIterator[DeadLetterStore]:
     """The dead-letter store the daemon writes to: the state store's table with PostgreSQL state, else the file."""
     state: Any = None
-    if settings.state_url().startswith("postgresql"):
-        # Imported by name: the sinks package does not depend on the checkpoints package.
-        checkpoints = importlib.import_module("mimecast_siem.checkpoints")
-        state = await checkpoints.StateStore.open(settings.state_url())
+    if settings.state_url().startswith("postgresql") and open_state is not None:
+        state = await open_state(settings.state_url())
     try:
         yield dead_letter_store(settings, state)
     finally:
@@ -102,7 +110,7 @@ async def list_command(args: argparse.Namespace, *, out: TextIO | None = None) -
 
     out = out or sys.stdout
     settings = settings_from_args(args)
-    async with _dead_letters(settings) as store:
+    async with _dead_letters(settings, getattr(args, "open_state", None)) as store:
         read = await store.read_all(sink=args.sink)
     entries = read.entries[-args.limit :] if args.limit else []
     if getattr(args, "output", "text") == "json" and not args.json:
@@ -157,7 +165,7 @@ async def replay_command(args: argparse.Namespace, *, out: TextIO | None = None)
         allowed = ", ".join(sorted(configured)) or "(no sinks configured)"
         sys.stderr.write(f"error: --sink: no sink named {args.sink!r} in the configuration; configured: {allowed}\n")
         return EXIT_BAD_INPUT
-    async with _dead_letters(settings) as store:
+    async with _dead_letters(settings, getattr(args, "open_state", None)) as store:
         wanted = {e.sink for e in (await store.read_all(sink=args.sink)).entries} & configured
         result = await _replay(args, settings, store, wanted, out)
     if isinstance(result, int):

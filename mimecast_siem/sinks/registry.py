@@ -245,3 +245,23 @@ def build_sinks(settings: Any, context: SinkContext, *, names: set[str] | None =
     if problems:
         raise ConfigError("invalid sink configuration", problems)
     return built
+
+
+class EntryPointSinkTypes:
+    """The sink types of the ``mimecast_siem.sinks`` entry points, as config sees them (``config.SinkTypes``)."""
+
+    def available(self) -> list[str]:
+        """Every installed sink type name."""
+        return available_sink_types()
+
+    def load(self, type_name: str) -> type[Any]:
+        """The class of sink type ``type_name`` (``ConfigError`` listing the available types otherwise)."""
+        return load_sink_class(type_name)
+
+    def validate(self, settings: Any) -> list[ConfigProblem]:
+        """Problems of each sink's type-specific options."""
+        return validate_sink_settings(settings)
+
+
+#: The sink types the CLI installs into config (``config.use_sink_types(SINK_TYPES)``).
+SINK_TYPES = EntryPointSinkTypes()

@@ -4,15 +4,14 @@ An encoder turns one :class:`~mimecast_siem.events.Event` into records (``dict``
 ``str`` for text formats); see :mod:`mimecast_siem.sinks.formats.base`. Transports decide how a
 record travels. Use :func:`get_encoder`; never import a format module directly from another room.
 
-Format modules (``mimecast_siem.sinks.formats.<name>``) are found by import. A module exposes either a
-``make_encoder(options: Mapping[str, Any] | None) -> Encoder`` function, or an encoder class named
-``<Name>Encoder`` (``CefEncoder``) taking its options (a pydantic model declared as ``<Name>Options``
-in the same module, or a mapping) or nothing.
+Format modules (``mimecast_siem.sinks.formats.<name>``) are listed in :data:`FORMAT_MODULES`. A module
+exposes either a ``make_encoder(options: Mapping[str, Any] | None) -> Encoder`` function, or an encoder
+class named ``<Name>Encoder`` (``CefEncoder``) taking its options (a pydantic model declared as
+``<Name>Options`` in the same module, or a mapping) or nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any, cast
@@ -20,10 +19,24 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from mimecast_siem.errors import ConfigError, ConfigProblem
+from mimecast_siem.sinks.formats import cef as cef_format
+from mimecast_siem.sinks.formats import json as json_format
+from mimecast_siem.sinks.formats import leef as leef_format
+from mimecast_siem.sinks.formats import ocsf as ocsf_format
+from mimecast_siem.sinks.formats import raw as raw_format
 from mimecast_siem.sinks.formats.base import Encoder, Record
 
 #: Every format the project ships (the values ``sinks[].format`` accepts).
 FORMAT_NAMES: tuple[str, ...] = ("json", "raw", "cef", "leef", "ocsf")
+
+#: The module of each format.
+FORMAT_MODULES: dict[str, Any] = {
+    "json": json_format,
+    "raw": raw_format,
+    "cef": cef_format,
+    "leef": leef_format,
+    "ocsf": ocsf_format,
+}
 
 #: Formats whose records are JSON objects; the others produce one line of text per record.
 JSON_FORMATS: frozenset[str] = frozenset({"json", "raw", "ocsf"})
@@ -40,7 +53,7 @@ def get_encoder(name: str, options: Mapping[str, Any] | None = None, *, key: str
         key: config key path used in error messages (e.g. ``sinks[2].format_options``).
 
     Raises:
-        ConfigError: unknown format, the format's module is missing, or invalid options; the
+        ConfigError: unknown format, or invalid options; the
             problems name the key, the bad value and what is allowed.
     """
     if name not in FORMAT_NAMES:
@@ -52,17 +65,7 @@ def get_encoder(name: str, options: Mapping[str, Any] | None = None, *, key: str
                 )
             ],
         )
-    try:
-        module = importlib.import_module(f"{__name__}.{name}")
-    except ImportError as exc:
-        raise ConfigError(
-            f"format {name!r} is not available",
-            [
-                ConfigProblem(
-                    key.rsplit(".", 1)[0] + ".format", f"the {name} encoder could not be imported ({exc})", repr(name)
-                )
-            ],
-        ) from None
+    module = FORMAT_MODULES[name]
     factory = getattr(module, "make_encoder", None)
     if callable(factory):
         try:
