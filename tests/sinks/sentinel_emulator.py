@@ -47,6 +47,8 @@ class SentinelEmulator:
     calls: list[dict[str, Any]] = field(default_factory=list)
     token_requests: int = 0
     scripted: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    #: Scripted: a call whose body contains this text is refused whole with 400 InvalidPayload.
+    refuse_marker: str | None = None
     _tokens: dict[str, float] = field(default_factory=dict)
 
     def fail_next(self, status: int, headers: dict[str, str] | None = None) -> None:
@@ -118,6 +120,8 @@ class SentinelEmulator:
             return web.json_response(
                 {"error": {"code": "Scripted", "message": f"scripted {status}"}}, status=status, headers=headers
             )
+        if self.refuse_marker is not None and self.refuse_marker.encode() in body:
+            return _api(400, "InvalidPayload", "A record does not match the stream declaration.")
         try:
             rows = orjson.loads(body)
         except orjson.JSONDecodeError:

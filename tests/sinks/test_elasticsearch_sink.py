@@ -287,3 +287,54 @@ async def test_healthcheck(osmem: ServerProcess, tmp_path: Path) -> None:
     await sink.close()
     assert health.ok
     assert "3." in health.detail
+
+
+async def test_mutual_tls_with_a_private_ca(tmp_path: Path) -> None:
+    """HTTPS with the cluster's private CA (ca_file) and a client certificate the server requires."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server_context)
+    client = ca.issue_cert("mimecast-siem-client")
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key"
+    ca.cert_pem.write_to_path(str(ca_file))
+    client.cert_chain_pems[0].write_to_path(str(cert_file))
+    client.private_key_pem.write_to_path(str(key_file))
+    fake = FakeBulk()
+    app = web.Application()
+    app.router.add_post("/_bulk", fake.bulk)
+    runner = web.AppRunner(app, access_log=None, auto_decompress=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context)
+    await site.start()
+    url = f"https://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    block = {"type": "elasticsearch", "url": url, "api_key": "k", "ca_file": str(ca_file), "timeout": "5s"}
+    try:
+        sink, _ = build_sink({**block, "client_cert_file": str(cert_file), "client_key_file": str(key_file)}, tmp_path)
+        await sink.start()
+        try:
+            assert (await sink.send(contract_events(3))).accepted == 3
+        finally:
+            await sink.close()
+        without_cert, _ = build_sink(block, tmp_path)
+        await without_cert.start()
+        try:
+            with pytest.raises(SinkTransientError):
+                await without_cert.send(contract_events(1))
+        finally:
+            await without_cert.close()
+        untrusted, _ = build_sink({k: v for k, v in block.items() if k != "ca_file"}, tmp_path)
+        await untrusted.start()
+        try:
+            with pytest.raises(SinkTransientError, match="TLS verification failed"):
+                await untrusted.send(contract_events(1))
+        finally:
+            await untrusted.close()
+    finally:
+        await runner.cleanup()
+    assert len(fake.stored) == 3

@@ -252,3 +252,28 @@ def test_shipped_dcr_schemas_match_what_the_sink_sends() -> None:
             "Kind",
             "Event",
         ]
+
+
+async def test_payload_400_is_bisected_to_the_refused_row(
+    azure: SentinelEmulator, tls: tuple[ssl.SSLContext, Path], tmp_path: Path
+) -> None:
+    events = contract_events(6)
+    bad = Event(
+        events[0].event_id + "bad",
+        "acme",
+        "ttp-url",
+        events[0].timestamp,
+        {**events[0].document, "marker": "REFUSE-ME"},
+        events[0].raw,
+    )
+    azure.refuse_marker = "REFUSE-ME"
+    sink, _ = build_sink(sentinel_block(azure, tls[1]), tmp_path)
+    await sink.start()
+    try:
+        result = await sink.send([*events[:4], bad, *events[4:]])
+    finally:
+        await sink.close()
+    assert result.accepted == 6
+    assert [r.event.event_id for r in result.rejected] == [bad.event_id]
+    assert "InvalidPayload" in result.rejected[0].reason
+    assert sorted(r["EventId"] for r in azure.rows[STREAM]) == sorted(e.event_id for e in events)
