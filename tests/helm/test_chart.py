@@ -14,6 +14,11 @@ import yaml
 from tests.helm.chart import CHART, SCENARIOS, by_kind, render
 
 
+#: The oldest Kubernetes the chart supports (Chart.yaml kubeVersion >= 1.25; 1.30 is the oldest maintained) and a
+#: recent one.
+KUBERNETES_VERSIONS = ("1.30.0", "1.33.0")
+
+
 def test_scenarios_exist() -> None:
     names = {p.name for p in SCENARIOS}
     assert {"default-values.yaml", "postgres-ha-values.yaml", "podmonitor-values.yaml", "existing-config-values.yaml"} <= names
@@ -35,7 +40,8 @@ def test_rendered_manifests_match_kubernetes_schemas(helm: str, values: Path) ->
         if doc["apiVersion"].startswith("monitoring.coreos.com/"):
             assert doc["spec"], f"{doc['kind']} has an empty spec"
             continue
-        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
         checked += 1
     assert checked >= 5
 

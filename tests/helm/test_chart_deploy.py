@@ -25,7 +25,8 @@ def _validate(docs: list[dict[str, Any]]) -> int:
         if doc["apiVersion"].startswith("monitoring.coreos.com/"):
             assert doc["spec"], f"{doc['kind']} has an empty spec"
             continue
-        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+        for version in ("1.30.0", "1.33.0"):
+            kubernetes_validate.validate(doc, version, strict=True)
         checked += 1
     return checked
 
