@@ -20,11 +20,12 @@ from mimecast_siem.collector.backfill_plan import (
     plan_backfill,
     target_sinks,
 )
-from mimecast_siem.config.models import Settings
+from mimecast_siem.config.models import STREAM_NAMES, Settings
 from tests.collector.helpers import daemon_config
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-ALL = ("ttp-url", "ttp-attachment", "ttp-impersonation", "held-messages", "hold-summary", "email-queues", "audit")
+#: Every registered stream (the tenant of these tests lists them all).
+ALL = STREAM_NAMES
 
 
 def settings(tmp_path: Path, **top: Any) -> Settings:
