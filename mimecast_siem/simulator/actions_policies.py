@@ -337,6 +337,8 @@ def get_blocked(request: ApiRequest, world: World) -> ApiResult:
     book = state_of(request.account, world).family("blockedsenders")
     item = request.item
     if item.get("id") is not None:
+        if not isinstance(item["id"], str):
+            raise RequestFailed(ERR_BAD_VALUE, "id must be a policy id (a string)", key=item)
         if item["id"] not in book:
             raise not_found(f"policy {item['id']!r}", item, ERR_NOT_FOUND_OBJECT)
         rows = [book[item["id"]]]

@@ -138,6 +138,10 @@ def per_item(request: ApiRequest, handle: Any, max_items: int | None = None) -> 
             data.append(handle(item))
         except RequestFailed as exc:
             fail.append(failure(exc.key if exc.key is not None else item, exc.code, exc.message))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            # A value of an unexpected type or form (a list where an id goes, an unparsable URL):
+            # the item fails the way Mimecast fails one, never the whole answer with a 500.
+            fail.append(failure(item, ERR_BAD_VALUE, "the item has a value of the wrong type or form"))
     return ApiResult(data=data, fail=fail)
 
 
@@ -166,6 +170,8 @@ def page(request: ApiRequest, world: World, rows: list[Any], scope: str) -> tupl
     offset = 0
     token = request.page_token
     if token is not None:
+        if not isinstance(token, str):
+            raise RequestFailed(ERR_PAGE_TOKEN, "pageToken must be the string a previous answer gave")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             mac, body = raw.split("|", 1)
