@@ -171,6 +171,7 @@ class PageDone:
 
     Attributes:
         times: event times of the page's records inside the fetch range, in page order.
+        ids: their event ids, in the same order.
         unplaced: some record's time could not be read (its place in the walk order is unknown).
         delivered: ``(event_id, time)`` of the events of the page every routed sink accepted.
     """
@@ -178,6 +179,7 @@ class PageDone:
     times: list[datetime]
     unplaced: bool
     delivered: list[tuple[str, datetime]]
+    ids: list[str] = field(default_factory=list)
 
 
 AfterPage = Callable[[PageDone], Awaitable[None]]
@@ -322,6 +324,7 @@ async def deliver_log_window(
                 await after_page(
                     PageDone(
                         times=[e.timestamp for e in events],
+                        ids=[e.event_id for e in events],
                         unplaced=any(_unplaced(e) for e in events),
                         delivered=[(e.event_id, e.timestamp) for e in fresh],
                     )

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mimecast_siem.checkpoints import LeaseLost
+from mimecast_siem.collector.late_audit import KnownIds, LateArrivalTracker
 from mimecast_siem.collector.pipeline import (
     EventRouter,
     PageDone,
@@ -174,6 +175,8 @@ class StreamTask:
         self._gauge_labels: set[str] = set()
         #: The window being delivered now (the first of a concurrent batch), for shutdown logs.
         self.current_window: Window | None = None
+        every = ctx.settings.late_audit_every
+        self.late = LateArrivalTracker(every) if every is not None and ctx.spec.kind == "log" else None
         self.failures = 0
         self.last_error: str | None = None
 
@@ -267,6 +270,9 @@ class StreamTask:
             limit=s.concurrency,
         )
         if not windows:
+            if self.late is not None and checkpoint is not None:
+                self.late.start(checkpoint)
+                await self._audit_late_arrivals()
             return True
         if checkpoint is None:
             log.info(
@@ -332,7 +338,12 @@ class StreamTask:
                 if not fetch.done():
                     fetch.cancel()
             await asyncio.gather(*fetches, return_exceptions=True)
-        return caught_up(windows, now, s.lag)
+        done = caught_up(windows, now, s.lag)
+        if done and self.late is not None:
+            # From the checkpoint on, every record read is tracked: the audit can tell new ids apart.
+            self.late.start(windows[-1].end)
+            await self._audit_late_arrivals()
+        return done
 
     def _window_limit(self) -> timedelta:
         """Longest window: ``max_window``, or fewer expected pages when in-window commits are impossible.
@@ -362,11 +373,12 @@ class StreamTask:
 
             total = WindowResult()
             reads: list[tuple[FetchRange, datetime]] = []
-            progress = (
+            commits = (
                 _InWindowCommits(self, window)
                 if ctx.settings.redelivery_pages is not None and ctx.spec.oldest_first
                 else None
             )
+            progress = _PageHook(self, window, commits)
             for fetch in walks:
                 read_at = self.clock()
                 result = await deliver_log_window(
@@ -384,6 +396,48 @@ class StreamTask:
             return total, reads
         finally:
             in_flight.dec()
+
+    async def _audit_late_arrivals(self) -> None:
+        """Re-read the slice whose late-arrival bound passed; deliver and report what appeared after it."""
+        late, ctx, s = self.late, self.ctx, self.ctx.settings
+        if late is None:
+            return
+        span = late.next_slice(self.clock(), lag=s.lag, overlap=s.overlap)
+        if span is None:
+            return
+        result = await deliver_log_window(
+            ctx,
+            Window(span.start, span.end),
+            span,
+            seen=None,
+            remember_from=None,
+            clock=self.clock,
+            dedupe=KnownIds(late.known(span)),
+        )
+        late.audited(span.end)
+        if not result.delivered:
+            log.debug("Late-arrival audit of stream %s over %s found nothing new.", ctx.stream, span)
+            return
+        bound = s.lag + s.overlap
+        ctx.metrics.late_arrivals.labels(tenant=ctx.tenant, stream=ctx.stream, bound="after").inc(result.delivered)
+        log.warning(
+            "%d records of stream %s of tenant %s stamped in [%s, %s) became visible after the late-arrival bound "
+            "(lag + overlap = %s); the audit delivered them now. Raise streams.%s.overlap if this recurs.",
+            result.delivered,
+            ctx.stream,
+            ctx.tenant,
+            span.start.isoformat(),
+            span.end.isoformat(),
+            bound,
+            ctx.stream,
+            extra={
+                "tenant": ctx.tenant,
+                "stream": ctx.stream,
+                "late_after_bound": result.delivered,
+                "window_start": span.start.isoformat(),
+                "window_end": span.end.isoformat(),
+            },
+        )
 
     def _learn_rate(self, result: WindowResult, spans: list[FetchRange]) -> None:
         """Records per second of event time, from the last window (plans the next re-read)."""
@@ -575,6 +629,26 @@ class _InWindowCommits:
             self.window,
             extra={"tenant": ctx.tenant, "stream": ctx.stream, "checkpoint": point.isoformat()},
         )
+
+
+class _PageHook:
+    """After each delivered page: count late arrivals the re-read caught, track ids, commit progress."""
+
+    def __init__(self, task: StreamTask, window: Window, commits: _InWindowCommits | None) -> None:
+        self.task = task
+        self.window = window
+        self.commits = commits
+
+    async def __call__(self, page: PageDone) -> None:
+        task = self.task
+        if task.late is not None:
+            task.late.track(page.ids, page.times)
+        caught = sum(1 for _event_id, when in page.delivered if when < self.window.start)
+        if caught:
+            ctx = task.ctx
+            ctx.metrics.late_arrivals.labels(tenant=ctx.tenant, stream=ctx.stream, bound="within").inc(caught)
+        if self.commits is not None:
+            await self.commits(page)
 
 
 def _absorb(total: WindowResult, part: WindowResult) -> None:

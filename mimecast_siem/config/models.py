@@ -189,13 +189,21 @@ class StreamSettings(_Model):
     )
     overlap: Duration = Field(
         default=timedelta(minutes=5),
-        description="Re-read this much before the checkpoint to catch late-arriving records (deduplicated).",
+        description="Re-read this much before the checkpoint to catch late-arriving records (deduplicated). The "
+        "late-arrival bound is lag + overlap: a record visible within it of its own time is delivered.",
     )
     max_window: Duration = Field(
         default=timedelta(hours=1), description="Longest window fetched in one walk; longer gaps are split."
     )
     page_size: int = Field(default=500, ge=1, le=500, description="Records per page (Mimecast max 500).")
     concurrency: int = Field(default=2, ge=1, le=16, description="Windows fetched at once while catching up.")
+    late_audit_every: Duration | None = Field(
+        default=timedelta(minutes=10),
+        description="Late-arrival audit: this often, re-read the slice of event time whose late-arrival bound "
+        "(lag + overlap) passed this long ago, deliver records that appeared after the bound and report them "
+        "(mimecast_siem_late_arrivals_total{bound=after}, a warning). null = off (such records are then lost "
+        "silently).",
+    )
     redelivery_pages: int | None = Field(
         default=2,
         ge=1,

@@ -68,6 +68,13 @@ class Metrics:
         self.windows_in_flight = Gauge(
             p + "windows_in_flight", "Windows being fetched or delivered now.", ["tenant", "stream"], registry=r
         )
+        self.late_arrivals = Counter(
+            p + "late_arrivals_total",
+            "Records that became visible after their window was read: bound=within (caught by the overlap "
+            "re-read) or bound=after (after lag + overlap; found by the late-arrival audit).",
+            ["tenant", "stream", "bound"],
+            registry=r,
+        )
         self.in_window_commits = Counter(
             p + "in_window_commits_total",
             "Checkpoints committed inside a window (every redelivery_pages pages of an oldest-first walk).",
