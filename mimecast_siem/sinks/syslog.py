@@ -403,8 +403,8 @@ def tls_context(tls: SyslogTlsOptions) -> ssl.SSLContext:
             context.load_cert_chain(certfile=str(tls.cert_file), keyfile=str(tls.key_file))
     except (OSError, ssl.SSLError) as exc:
         raise SinkPermanentError(
-            f"cannot load the syslog TLS files (ca_file={tls.ca_file}, cert_file={tls.cert_file}, "
-            f"key_file={tls.key_file}): {exc}"
+            f"cannot load the syslog TLS files (ca_file={tls.ca_file}, client_cert_file={tls.cert_file}, "
+            f"client_key_file={tls.key_file}): {exc}"
         ) from None
     if not tls.verify:
         context.check_hostname = False
@@ -574,7 +574,7 @@ class SyslogSink:
             if not self.options.tls.verify:
                 log.warning(
                     "TLS certificate verification is OFF for syslog sink %s (%s): anyone on the path can read "
-                    "and alter the events. Set tls.verify: true with tls.ca_file.",
+                    "and alter the events. Set verify_tls: true with ca_file.",
                     self.name,
                     self.peer,
                 )
@@ -737,10 +737,10 @@ class SyslogSink:
                 raise SinkPermanentError(
                     f"syslog sink {self.name}: {self.peer} refused the TLS session after the handshake "
                     f"({exc.cause.reason or exc.cause}); does it require a client certificate "
-                    "(tls.cert_file / tls.key_file) signed by a CA it trusts?"
+                    "(client_cert_file / client_key_file) signed by a CA it trusts?"
                 ) from None
             hint = (
-                "; a TLS receiver that requires a client certificate does this: set tls.cert_file and tls.key_file"
+                "; a TLS receiver that requires a client certificate does this: set client_cert_file and client_key_file"
                 if self.transport == "tls" and self.options.tls.cert_file is None
                 else ""
             )
@@ -751,7 +751,7 @@ class SyslogSink:
             self._note_failure()
             raise SinkPermanentError(
                 f"syslog sink {self.name}: the TLS certificate of {self.peer} was refused: "
-                f"{exc.verify_message or exc.reason}; check tls.ca_file and tls.server_name "
+                f"{exc.verify_message or exc.reason}; check ca_file and tls_server_name "
                 f"(expected name {self.options.tls.server_name or self.host!r})"
             ) from None
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
