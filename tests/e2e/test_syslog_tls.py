@@ -77,7 +77,8 @@ async def test_unknown_ca_is_a_clear_permanent_error(
     receiver, port = pick(listener, rsyslog_receiver, syslog_ng_receiver)
     sink = make_sink(tmp_path, port, {"ca_file": str(syslog_pki.other_ca_cert), "server_name": "localhost"})
     with pytest.raises(
-        SinkPermanentError, match=r"TLS certificate of 127\.0\.0\.1:\d+ was refused: .*check ca_file and tls_server_name"
+        SinkPermanentError,
+        match=r"TLS certificate of 127\.0\.0\.1:\d+ was refused: .*check ca_file and tls_server_name",
     ):
         await sink.send(batch(1))
     await sink.close()
