@@ -14,6 +14,8 @@ passwords). Build messages from names and bounded values only.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,3 +115,13 @@ class PermanentError(ApiError):
 
 class ResponseFormatError(TransientError):
     """The body was not what the protocol promises (malformed JSON, wrong content type, truncated)."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'ttp-url'?"`` when ``value`` is close to one of ``choices``, else ``""``."""
+    options = [c for c in choices if c]
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower().replace("-", "_"): c for c in options}
+        close = [lowered[m] for m in difflib.get_close_matches(value.lower().replace("-", "_"), list(lowered), n=1)]
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -65,3 +65,21 @@ def canonical_ip(text: str) -> str | None:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
         return None
+
+
+#: orjson's own nesting limit (it refuses deeper documents with a TypeError).
+_ORJSON_MAX_DEPTH = 254
+
+
+def within_depth(document: Any, max_depth: int) -> bool:
+    """True when ``document`` nests at most ``max_depth`` levels (checked by orjson, in C, without recursion)."""
+    if not isinstance(document, dict | list):
+        return True
+    wrapped = document
+    for _ in range(_ORJSON_MAX_DEPTH - max_depth):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except TypeError:  # "Recursion limit reached" (orjson.JSONEncodeError is a TypeError)
+        return False
+    return True

@@ -34,7 +34,7 @@ from mimecast_siem.actions.service import ActionCall, ActionResult, ActionServic
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
 from mimecast_siem.config import add_config_arguments, add_output_argument, settings_from_args
 from mimecast_siem.config.models import Settings, parse_duration
-from mimecast_siem.config.problems import did_you_mean
+from mimecast_siem.errors import did_you_mean
 
 log = logging.getLogger("mimecast_siem.actions")
 

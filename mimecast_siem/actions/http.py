@@ -54,6 +54,7 @@ from mimecast_siem.actions.service import (
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
 from mimecast_siem.checkpoints import IdempotencyClaim, IdempotencyState
 from mimecast_siem.checkpoints.records import require_idempotency_key
+from mimecast_siem.events import within_depth
 
 log = logging.getLogger("mimecast_siem.actions")
 
@@ -350,7 +351,7 @@ class ActionHttp:
             return None, _invalid("body", "the request body is not valid JSON")
         if not isinstance(body, dict):
             return None, _invalid("body", "the request body must be a JSON object")
-        if not _within_depth(body):
+        if not within_depth(body, MAX_BODY_DEPTH):
             return None, _invalid("body", f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
         unknown = [k for k in body if k not in _BODY_KEYS]
         if unknown:
@@ -389,18 +390,6 @@ def _invalid(key: str, message: str, allowed: list[Any] | None = None) -> Proble
     if allowed:
         error["allowed"] = allowed
     return Problem(Outcome.INVALID, f"{key}: {message}", {"errors": [error]})
-
-
-def _within_depth(body: Any) -> bool:
-    """True when ``body`` nests at most :data:`MAX_BODY_DEPTH` levels (checked by orjson, in C)."""
-    wrapped = body
-    for _ in range(_ORJSON_MAX_DEPTH - MAX_BODY_DEPTH):
-        wrapped = [wrapped]
-    try:
-        orjson.dumps(wrapped)
-    except TypeError:  # "Recursion limit reached" (orjson.JSONEncodeError is a TypeError)
-        return False
-    return True
 
 
 def _retry(problem: Problem) -> Mapping[str, Any] | None:

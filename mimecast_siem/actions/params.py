@@ -13,7 +13,6 @@ Mimecast's own camelCase keys, which is how the catalogue lists their "allowed k
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -27,6 +26,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from mimecast_siem.times import format_mimecast_time, parse_iso_time
 
 MIMECAST_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S+0000"
 
@@ -204,11 +205,6 @@ class NoParamsBase(ParamsModel):
     """An action without parameters (an empty object, or nothing, is accepted)."""
 
 
-_TIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?\s*(Z|z|[+-]\d{2}:?\d{2})$",
-)
-
-
 def parse_mimecast_time(value: Any) -> datetime:
     """Parse an ISO-8601 time with an explicit offset into a UTC-aware datetime.
 
@@ -222,26 +218,13 @@ def parse_mimecast_time(value: Any) -> datetime:
         return value.astimezone(UTC)
     if not isinstance(value, str):
         raise ValueError("expected a time such as 2026-11-25T10:00:00+0000")
-    match = _TIME.match(value.strip())
-    if not match:
-        raise ValueError(
-            "expected an ISO-8601 time with an offset, such as 2026-11-25T10:00:00+0000 or 2026-11-25T10:00:00Z"
-        )
-    year, month, day, hour, minute, second, _fraction, offset = match.groups()
-    text = f"{year}-{month}-{day}T{hour}:{minute}:{second}"
-    offset = "+00:00" if offset in ("Z", "z") else offset
-    if len(offset) == 5:  # +hhmm -> +hh:mm for fromisoformat
-        offset = f"{offset[:3]}:{offset[3:]}"
     try:
-        parsed = datetime.fromisoformat(text + offset)
-    except ValueError:
-        raise ValueError("not a valid calendar time (check month, day and hour ranges)") from None
-    return parsed.astimezone(UTC)
-
-
-def format_mimecast_time(value: datetime) -> str:
-    """The one wire format Mimecast documents for ``/api`` endpoints: ``YYYY-MM-DDTHH:MM:SS+0000`` (UTC)."""
-    return value.astimezone(UTC).strftime(MIMECAST_TIME_FORMAT)
+        return parse_iso_time(value)
+    except ValueError:  # NaiveTimeError too: the offset is part of what is expected
+        raise ValueError(
+            "expected an ISO-8601 time with an offset, such as 2026-11-25T10:00:00+0000 or 2026-11-25T10:00:00Z "
+            "(a real calendar time: check month, day and hour ranges)"
+        ) from None
 
 
 def _normalise_time(value: Any) -> str:

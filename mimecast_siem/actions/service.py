@@ -32,7 +32,6 @@ from mimecast_siem.actions.validation import ParamsInvalid, validate_params
 from mimecast_siem.checkpoints import AuditRecord
 from mimecast_siem.checkpoints.records import MAX_AUDIT_ITEMS
 from mimecast_siem.config.models import Settings, TenantSettings
-from mimecast_siem.config.problems import did_you_mean
 from mimecast_siem.errors import (
     ApiError,
     AuthError,
@@ -41,6 +40,7 @@ from mimecast_siem.errors import (
     RateLimited,
     TransientError,
     WriteOutcomeUnknown,
+    did_you_mean,
 )
 from mimecast_siem.mimecast import BinaryWriter, MimecastClient, Priority, RetryPolicy
 from mimecast_siem.observability import redactor

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from mimecast_siem import __version__
+from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.backfill import BackfillWorker
 from mimecast_siem.collector.supervisor import Supervisor
@@ -206,8 +207,9 @@ class Daemon:
             self.health.set_flag(f"auth:{name}", False, "not authenticated yet")
 
     async def _authenticate(self, name: str, client: MimecastClient) -> None:
-        """Authenticate each tenant once for readiness; retry with backoff until it works."""
-        delay = 1.0
+        """Authenticate each tenant once for readiness; retry with backoff (and jitter) until it works."""
+        backoff = Backoff(initial=1.0, maximum=self.settings.daemon.stream_backoff_max.total_seconds())
+        failures = 0
         while True:
             try:
                 await client.authenticate()
@@ -215,15 +217,16 @@ class Daemon:
                 raise
             except Exception as exc:
                 self.health.set_flag(f"auth:{name}", False, f"authentication failed ({type(exc).__name__})")
+                failures += 1
+                delay = backoff.delay(failures)
                 log.warning(
-                    "Tenant %s could not authenticate (%s); retrying in %.0f s.",
+                    "Tenant %s could not authenticate (%s); retrying in %.1f s.",
                     name,
                     type(exc).__name__,
                     delay,
                     extra={"tenant": name},
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.daemon.stream_backoff_max.total_seconds())
                 continue
             self.health.set_flag(f"auth:{name}", True)
             return

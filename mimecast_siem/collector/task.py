@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import LeaseLost
 from mimecast_siem.collector.late_audit import KnownIds, LateArrivalTracker
 from mimecast_siem.collector.pipeline import (
@@ -113,14 +114,12 @@ def error_kind(exc: BaseException) -> str:
 def backoff_delay(failures: int, exc: BaseException, cap: timedelta, rand: float) -> float:
     """Seconds to pause after ``failures`` consecutive failed polls (pure).
 
-    Exponential from 1 s, doubled per failure, capped at ``cap``, with jitter in ``[50%, 100%]``
-    so replicas and streams do not retry in lock-step (quirk 8). A rate limit waits at least its
+    The one backoff rule (``mimecast_siem/backoff.py``): from 1 s, doubled per failure, capped at
+    ``cap``, with jitter in ``[50%, 100%]`` so replicas and streams do not retry in lock-step (quirk 8). A rate limit waits at least its
     ``retry_after`` (still capped).
     """
     cap_s = max(cap.total_seconds(), 1.0)
-    # The exponent is capped so a stream failing for days cannot overflow the float.
-    base = min(cap_s, 2.0 ** min(max(failures - 1, 0), 32))
-    delay = base * (0.5 + 0.5 * rand)
+    delay = Backoff(initial=1.0, maximum=cap_s, jitter=0.5).delay(max(failures, 1), rand)
     if isinstance(exc, RateLimited):
         delay = max(delay, float(exc.retry_after))
     return min(delay, cap_s)

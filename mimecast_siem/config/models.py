@@ -6,11 +6,9 @@ validates into :class:`Settings`, reporting every problem at once.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import logging
 import re
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from mimecast_siem.errors import did_you_mean
+from mimecast_siem.net import is_loopback
 from mimecast_siem.streams import CATALOGUE
 from mimecast_siem.streams import STREAM_NAMES as _STREAM_NAMES
 
@@ -117,12 +117,6 @@ Duration = Annotated[
         }
     ),
 ]
-
-
-def did_you_mean(value: str, choices: Sequence[str]) -> str:
-    """``"; did you mean 'ttp-url'?"`` when ``value`` is close to one of ``choices``, else ``""``."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def parse_start_from(value: Any) -> datetime | timedelta:
@@ -299,7 +293,7 @@ class TenantSettings(_Model):
             raise ValueError("expected an https URL or one of: global, us, uk")
         if parts.query or parts.fragment:
             raise ValueError("base URL must not carry a query string or fragment")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("plain http is only allowed to a loopback address (the simulator); use https")
         if LEGACY_API1_HOST.match(parts.hostname):
             raise ValueError(
@@ -314,15 +308,6 @@ class TenantSettings(_Model):
         if v is not None and urlsplit(v).scheme not in ("http", "https"):
             raise ValueError("expected an http:// or https:// proxy URL")
         return v
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --- One TLS naming scheme --------------------------------------------------------------------------

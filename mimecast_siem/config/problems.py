@@ -8,8 +8,7 @@ checked on the raw tree so they are reported together with every other problem.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt
@@ -20,7 +19,7 @@ from mimecast_siem.config.overrides import env_name
 from mimecast_siem.config.schema import SECRET_FILE_SUFFIX, Shape, shape_at
 from mimecast_siem.config.secrets import mask
 from mimecast_siem.config.sources import SourceMap, TreePath, render_path
-from mimecast_siem.errors import ConfigProblem
+from mimecast_siem.errors import ConfigProblem, did_you_mean
 
 _BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
@@ -168,16 +167,6 @@ def _bounds_message(path: TreePath) -> str | None:
     if high is not None:
         parts.append(f"{'less than' if high_open else 'at most'} {high}")
     return ("must be " + " and ".join(parts)) if parts else None
-
-
-def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'timeout'?"`` when ``value`` is close to one of ``choices``, else ``""``."""
-    options = [c for c in choices if c]
-    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower().replace("-", "_"): c for c in options}
-        close = [lowered[m] for m in difflib.get_close_matches(value.lower().replace("-", "_"), list(lowered), n=1)]
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --- cross-references on the raw tree --------------------------------------------------------------

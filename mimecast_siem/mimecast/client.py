@@ -37,11 +37,10 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential,
-    wait_random,
 )
 
 from mimecast_siem import __version__
+from mimecast_siem.backoff import Backoff
 from mimecast_siem.config.models import TenantSettings
 from mimecast_siem.errors import (
     ApiError,
@@ -114,13 +113,13 @@ class RetryPolicy:
         max_attempts: attempts per call, the first included.
         backoff_initial: first backoff in seconds (doubles each attempt).
         backoff_max: longest backoff in seconds.
-        jitter: up to this many random seconds added to each backoff.
+        jitter: fraction of each backoff randomised away (0.5 = 50-100 %; ``mimecast_siem/backoff.py``).
     """
 
     max_attempts: int = 5
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
-    jitter: float = 1.0
+    jitter: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -545,8 +544,7 @@ class MimecastClient:
         policy = self.retry
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
-            + wait_random(0, policy.jitter),
+            wait=Backoff(initial=policy.backoff_initial, maximum=policy.backoff_max, jitter=policy.jitter).wait(),
             retry=retry_if_exception(lambda error: _worth_retrying(error) and _may_resend(call, error)),
             before_sleep=lambda state: self._before_retry(call, state),
             reraise=True,

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from mimecast_siem.errors import MimecastFailure, ResponseFormatError
+from mimecast_siem.events import within_depth
 from mimecast_siem.mimecast.error_map import parse_failures
 
 log = logging.getLogger("mimecast_siem.mimecast")
@@ -244,7 +245,7 @@ def limit_depth(document: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, in
     The root object or array is level 1. Returns the (in-place updated) document and how many
     values were replaced; ``0`` - the usual case, checked in C - leaves the document untouched.
     """
-    if _within_depth(document, max_depth):
+    if within_depth(document, max_depth):
         return document, 0
     replaced = 0
     stack: list[tuple[Any, int]] = [(document, 1)]
@@ -260,19 +261,6 @@ def limit_depth(document: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, in
             else:
                 stack.append((item, depth + 1))
     return document, replaced
-
-
-def _within_depth(document: Any, max_depth: int) -> bool:
-    if not isinstance(document, dict | list):
-        return True
-    wrapped = document
-    for _ in range(_ORJSON_MAX_DEPTH - max_depth):
-        wrapped = [wrapped]
-    try:
-        orjson.dumps(wrapped)
-    except TypeError:  # "Recursion limit reached" (orjson.JSONEncodeError is a TypeError)
-        return False
-    return True
 
 
 def json_text(value: Any) -> str:

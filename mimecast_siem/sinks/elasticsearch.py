@@ -39,6 +39,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.events import Event
+from mimecast_siem.net import is_loopback
 from mimecast_siem.sinks.base import (
     Rejection,
     SendResult,
@@ -53,7 +54,6 @@ from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
     check_files,
     check_tls_pair,
-    is_loopback,
     open_session,
     read_capped,
     resolve_secret,

@@ -48,6 +48,7 @@ from mimecast_siem import __version__
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
+from mimecast_siem.net import is_loopback
 from mimecast_siem.observability import register_secret
 from mimecast_siem.sinks.base import (
     Rejection,
@@ -218,22 +219,11 @@ class HecSinkOptions(BaseModel):
         if len(given) != 1:
             raise ValueError(f"give exactly one of token, token_file, token_env (got {', '.join(given) or 'none'})")
         parts = urlsplit(self.url)
-        if parts.scheme == "http" and not self.allow_plain_http and not _is_loopback(parts.hostname or ""):
+        if parts.scheme == "http" and not self.allow_plain_http and not is_loopback(parts.hostname):
             raise ValueError("plain http sends the HEC token in clear text; use https, or set allow_plain_http: true")
         if (self.client_cert_file is None) != (self.client_key_file is None):
             raise ValueError("give both client_cert_file and client_key_file for mutual TLS")
         return self
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ Used by the ``elasticsearch``, ``sentinel`` (and for its option names, ``hec``) 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import ssl
@@ -32,16 +31,6 @@ from mimecast_siem.observability import register_secret
 from mimecast_siem.sinks.base import SinkPermanentError, SinkTransientError
 
 log = logging.getLogger("mimecast_siem.sinks")
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (plain http is tolerated there)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_proxy_url(value: str | None) -> str | None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from mimecast_siem.backoff import Backoff
 from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem, MimecastSiemError
 from mimecast_siem.events import Event
@@ -69,11 +70,8 @@ class RetryPolicy:
 
 
 def backoff_delay(attempt: int, policy: RetryPolicy, rand: float) -> float:
-    """Delay before retry number ``attempt`` (1-based); ``rand`` is uniform in [0, 1)."""
-    exponent = max(0, attempt - 1)
-    # Cap the exponent so huge attempt counts cannot overflow the float.
-    base = min(policy.maximum, policy.initial * policy.multiplier ** min(exponent, 64))
-    return max(0.0, base * (1.0 - policy.jitter * rand))
+    """Delay before retry number ``attempt`` (1-based; the one rule of ``mimecast_siem/backoff.py``)."""
+    return Backoff(policy.initial, policy.maximum, policy.multiplier, policy.jitter).delay(max(attempt, 1), rand)
 
 
 def estimate_size(event: Event, format_name: str) -> int:

@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
 from mimecast_siem.events import Event
+from mimecast_siem.net import is_loopback
 from mimecast_siem.observability import register_secret
 from mimecast_siem.sinks.base import (
     Rejection,
@@ -55,7 +56,6 @@ from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
     check_files,
     check_tls_pair,
-    is_loopback,
     open_session,
     read_capped,
     resolve_secret,

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import random
 import socket
 import ssl
 import struct
@@ -34,6 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mimecast_siem.backoff import Backoff
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -68,11 +69,7 @@ class ReconnectBackoff:
 
     def delay(self, failures: int, rand: float | None = None) -> float:
         """Seconds to wait before the next attempt after ``failures`` consecutive failures (0 for none)."""
-        if failures <= 0:
-            return 0.0
-        base = min(self.maximum, self.initial * (2 ** min(failures - 1, 32)))
-        r = random.random() if rand is None else rand
-        return float(base * (1 - self.jitter * r))
+        return Backoff(self.initial, self.maximum, 2.0, self.jitter).delay(failures, rand)
 
 
 class ReplayBuffer:

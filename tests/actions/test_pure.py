@@ -17,11 +17,12 @@ from mimecast_siem.actions.audit import audit_action_name, audit_code, params_di
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.catalogue.policies import nullifying_policy
 from mimecast_siem.actions.commands import ParamsArgumentError, parse_param_pairs, parse_since
-from mimecast_siem.actions.params import format_mimecast_time, parse_mimecast_time
+from mimecast_siem.actions.params import parse_mimecast_time
 from mimecast_siem.actions.pathguard import UnsafePath, join_on_base, safe_relative_path
 from mimecast_siem.actions.spec import Scope
 from mimecast_siem.actions.validation import ParamsInvalid, validate_params
 from mimecast_siem.config.models import ActionTokenSettings
+from mimecast_siem.times import format_mimecast_time
 
 BASE = "https://uk-api.services.mimecast.com"
 
