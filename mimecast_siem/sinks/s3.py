@@ -248,6 +248,8 @@ class S3Sink:
         proxy = proxy_url(opts)
         if proxy is not None:
             config_kwargs["proxies"] = {"http": proxy, "https": proxy}
+        elif not opts.trust_env:
+            config_kwargs["proxies"] = {}  # botocore reads HTTPS_PROXY / NO_PROXY only when proxies is unset
         if opts.client_cert_file and opts.client_key_file:
             config_kwargs["client_cert"] = (str(opts.client_cert_file), str(opts.client_key_file))
         verify: bool | str = str(opts.ca_file) if opts.ca_file else True

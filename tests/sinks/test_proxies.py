@@ -128,3 +128,19 @@ async def test_s3_through_the_proxy_key(
         await sink.close()
     assert any(m == "PUT" and f"{moto.address}/proxied/" in t for m, t in proxy.seen), proxy.seen
     assert len(await objects(moto, "proxied")) == 1
+
+
+async def test_s3_through_http_proxy_env_unless_trust_env_is_off(
+    proxy: ForwardProxy, moto: ServerProcess, tmp_path: Path, no_proxy_env: pytest.MonkeyPatch
+) -> None:
+    await create_bucket(moto, "env-proxied")
+    no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+    for trust_env, expect_proxy in ((True, True), (False, False)):
+        seen = len(proxy.seen)
+        sink, _ = build_sink(s3_block(moto, "env-proxied", trust_env=trust_env), tmp_path)
+        await sink.start()
+        try:
+            assert (await sink.send(contract_events(2))).accepted == 2
+        finally:
+            await sink.close()
+        assert (len(proxy.seen) > seen) is expect_proxy
