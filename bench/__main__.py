@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import api_efficiency, cpu_floor, memory, scaling, sink_matrix, sink_throughput, throughput
+from bench import api_efficiency, cpu_floor, memory, scaling, siem_files, sink_matrix, sink_throughput, throughput
 from bench.machine import Machine, describe_machine
 from bench.report import Section, Table, all_targets
 from bench.settings import BenchOptions
@@ -39,6 +39,7 @@ BENCHMARKS: dict[int, tuple[str, Callable[[BenchOptions], Section]]] = {
     5: ("sinks", sink_throughput.run),
     6: ("scaling with tenants", scaling.run),
     7: ("every sink vs the file sink", sink_matrix.run),
+    8: ("SIEM batch files: events/s and memory of one 1 GB file", siem_files.run),
 }
 
 
@@ -46,7 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run: small data, targets not judged")
-    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-7); default all")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-8); default all")
     parser.add_argument(
         "--results",
         type=Path,

@@ -101,7 +101,7 @@ def demo_rates() -> dict[str, float]:
 
 
 def simulator_config(seed: int) -> SimulatorConfig:
-    """A lively simulated tenant: plenty of clicks, some late records, holds that come and go."""
+    """A lively simulated tenant: plenty of clicks, some late records, holds that come and go, SIEM files."""
     return SimulatorConfig(
         seed=seed,
         rates=demo_rates(),
@@ -110,6 +110,10 @@ def simulator_config(seed: int) -> SimulatorConfig:
         holds=HeldQueueSettings(arrival_rate=0.5, min_hold=10.0, max_hold=90.0),
         # Threat-intel indicators every few seconds, a few of them new versions of earlier ones.
         threat_feeds=ThreatFeedSettings(rates={"threat-intel-customer": 0.2, "threat-intel-grid": 1.0}, page_size=50),
+        # SIEM batch files every minute (the real API: every ~15 min), so they visibly flow in the demo.
+        siem_rate=2.0,
+        siem_file_interval=60.0,
+        siem_file_delay=5.0,
     )
 
 

@@ -49,6 +49,7 @@ from mimecast_siem.checkpoints import (
 from mimecast_siem.collector.backfill_plan import why_not_backfillable
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext, WindowResult, deliver_log_window
 from mimecast_siem.collector.progress import JobProgress, LogDisplay, NoDisplay, ProgressDisplay
+from mimecast_siem.collector.siem import SOURCE_DEAD_LETTER, deliver_siem_range
 from mimecast_siem.collector.task import backoff_delay, error_kind, utc_now
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import Settings
@@ -438,6 +439,8 @@ class BackfillRunner:
         while True:
             in_flight.inc()
             try:
+                if ctx.spec.kind == "siem":
+                    return await self._deliver_siem_window(ctx, window)
                 # seen=None: history is re-sent on purpose and the live seen-id table stays untouched.
                 return await deliver_log_window(
                     ctx, span, fetch, seen=None, remember_from=None, clock=self.clock, dedupe=RecentPagesDedupe()
@@ -467,6 +470,25 @@ class BackfillRunner:
                 in_flight.dec()
             if await self._stopped_within(delay):
                 raise _WindowAbandoned
+
+    async def _deliver_siem_window(self, ctx: StreamContext, window: BackfillWindow) -> WindowResult:
+        """A SIEM stream's window: the events of ``[start, end)`` from the batch files of its days."""
+        options = self.settings.tenant(ctx.tenant).siem
+        router = getattr(self.router, "router", self.router)
+
+        async def unreadable(event: Event, reason: str) -> None:
+            record = getattr(router, "record_unreadable", None)
+            if record is not None:
+                await record(SOURCE_DEAD_LETTER, event, reason)
+
+        return await deliver_siem_range(
+            ctx,
+            window.start,
+            window.end,
+            api=options.api if options is not None else "cg",
+            unreadable=unreadable,
+            clock=self.clock,
+        )
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:

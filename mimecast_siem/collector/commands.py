@@ -164,12 +164,25 @@ def confirm(
     return answer in ("y", "yes")
 
 
+def siem_note(snapshot: dict[str, dict[str, Any]]) -> str | None:
+    """The operator note a SIEM stream keeps with its cursor (a gap, a replaced cursor), if any."""
+    cursor = snapshot.get("cursor")
+    note = cursor.get("note") if isinstance(cursor, dict) else None
+    return note if isinstance(note, str) and note else None
+
+
 async def checkpoints_list(args: argparse.Namespace) -> int:
     """``mimecast-siem checkpoints list``."""
     settings = settings_from_args(args)
     async with await StateStore.open(settings.state_url()) as store:
         rows = await store.list_checkpoints()
         leases = {(lease.tenant, lease.stream): lease for lease in await store.list_leases()}
+        notes = {
+            (row.tenant, row.stream): note
+            for row in rows
+            if row.stream.startswith("siem-")
+            and (note := siem_note(await store.load_snapshot(row.tenant, row.stream))) is not None
+        }
     now = datetime.now(UTC)
     if getattr(args, "output", "text") == "json":
         documents = []
@@ -183,6 +196,7 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
                     "lag_seconds": max(int((now - row.window_end).total_seconds()), 0),
                     "updated_by": row.updated_by,
                     "lease_holder": lease.owner if lease is not None and lease.held_at(now) else None,
+                    "note": notes.get((row.tenant, row.stream)),
                 }
             )
         _out(json.dumps({"checkpoints": documents}, indent=2))
@@ -202,11 +216,17 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
                 holder,
             )
         )
+        note = notes.get((row.tenant, row.stream))
+        if note:
+            table.append(("", f"  note: {note}", "", "", "", ""))
     if len(table) == 1:
         _out("No checkpoints yet: no stream has committed a window.")
         return EXIT_OK
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    widths = [max(len(r[i]) for r in table if not r[1].startswith("  note: ")) for i in range(len(header))]
     for r in table:
+        if r[1].startswith("  note: "):
+            _out(f"{r[0].ljust(widths[0])}{r[1]}")
+            continue
         _out("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     return EXIT_OK
 

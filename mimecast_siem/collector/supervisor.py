@@ -215,6 +215,7 @@ class Supervisor:
             backoff_max=self.settings.daemon.stream_backoff_max,
             clock=self.clock,
             heartbeat=heartbeat,
+            siem=tenant.siem,
         )
         handle = asyncio.create_task(task.run(), name=stream_loop_name(key))
         self._running[key] = _Running(task, handle)

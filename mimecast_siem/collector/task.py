@@ -38,6 +38,7 @@ from mimecast_siem.collector.pipeline import (
     deliver_log_window,
     gauge_fetch_range,
 )
+from mimecast_siem.collector.siem import SOURCE_DEAD_LETTER, SiemPoller
 from mimecast_siem.collector.windows import (
     FetchRange,
     Window,
@@ -48,7 +49,9 @@ from mimecast_siem.collector.windows import (
     plan_walks,
     plan_windows,
 )
+from mimecast_siem.config.models import SiemSettings
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
+from mimecast_siem.events import Event
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
 
@@ -150,6 +153,7 @@ class StreamTask:
         confirm_after: int = 1,
         rng: random.Random | None = None,
         heartbeat: Callable[[], None] | None = None,
+        siem: SiemSettings | None = None,
     ) -> None:
         self._heartbeat = heartbeat
         if heartbeat is not None:
@@ -178,6 +182,8 @@ class StreamTask:
         self.late = LateArrivalTracker(every) if every is not None and ctx.spec.kind == "log" else None
         self.failures = 0
         self.last_error: str | None = None
+        self._siem_settings = siem
+        self._siem: SiemPoller | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -251,7 +257,46 @@ class StreamTask:
         if kind == "gauge":
             await self._poll_gauge()
             return True
+        if kind == "siem":
+            return await self._poll_siem()
         return await self._poll_log()
+
+    # --- SIEM streams (collector/siem.py) ---------------------------------------------------------------
+
+    async def _poll_siem(self) -> bool:
+        ctx = self.ctx
+        if self._siem is None:
+            options = self._siem_settings
+            router = ctx.router
+
+            async def unreadable(event: Event, reason: str) -> None:
+                record = getattr(router, "record_unreadable", None)
+                if record is not None:
+                    await record(SOURCE_DEAD_LETTER, event, reason)
+
+            self._siem = SiemPoller(
+                ctx,
+                self.store,
+                owner=self.lease.owner,
+                epoch=self.lease.epoch,
+                mode=options.mode if options is not None else "batch",
+                api=options.api if options is not None else "cg",
+                unreadable=unreadable,
+                clock=self.clock,
+                stopping=self.stopping,
+            )
+        in_flight = ctx.metrics.windows_in_flight.labels(tenant=ctx.tenant, stream=ctx.stream)
+        in_flight.inc()
+        try:
+            idle = await self._siem.poll()
+        finally:
+            in_flight.dec()
+        result = self._siem.last_result
+        if result.pages or result.delivered:
+            checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
+            if checkpoint is not None:
+                self._completed(None, result, checkpoint)
+        return idle
 
     # --- log streams -------------------------------------------------------------------------------
 

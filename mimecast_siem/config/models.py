@@ -216,6 +216,57 @@ class StreamSettings(_Model):
     )
 
 
+#: The SIEM log types of API 2.0 (mimecast-api.md 4.8); stream ``siem-<type>`` (spaces as dashes) each.
+SIEM_TYPES: tuple[str, ...] = (
+    "receipt",
+    "process",
+    "delivery",
+    "av",
+    "spam",
+    "internal email protect",
+    "impersonation protect",
+    "url protect",
+    "attachment protect",
+    "journal",
+)
+
+
+def siem_stream(siem_type: str) -> str:
+    """The stream of a SIEM type (``url protect`` → ``siem-url-protect``)."""
+    return "siem-" + siem_type.replace(" ", "-")
+
+
+class SiemSettings(_Model):
+    """SIEM (MTA) logs of one tenant: how they are collected and which types (docs/siem.md)."""
+
+    mode: Literal["batch", "stream"] = Field(
+        default="batch",
+        description="batch: the gzip NDJSON files (7 days kept); stream: the event stream (last 24 h only).",
+    )
+    api: Literal["cg", "ci"] = Field(
+        default="cg", description="Batch endpoint: cg (Cloud Gateway) or ci (Cloud Integrated)."
+    )
+    types: list[str] | None = Field(
+        default=None, description="SIEM types to collect (receipt, process, delivery, ...); unset = all ten."
+    )
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        for name in v:
+            if name not in SIEM_TYPES:
+                raise ValueError(
+                    f"unknown SIEM type {name!r}{did_you_mean(name, SIEM_TYPES)} (allowed: {', '.join(SIEM_TYPES)})"
+                )
+        return v
+
+    def streams(self) -> list[str]:
+        """The ``siem-<type>`` streams these settings enable."""
+        return [siem_stream(t) for t in (self.types if self.types is not None else SIEM_TYPES)]
+
+
 class TenantSettings(_Model):
     """One Mimecast account (an MSSP's customer) with its own API 2.0 app credentials."""
 
@@ -255,6 +306,11 @@ class TenantSettings(_Model):
     rate_limit: RateLimitSettings = Field(
         default_factory=RateLimitSettings,
         description="Client-side pacing shared by everything using this tenant's client id.",
+    )
+    siem: SiemSettings | None = Field(
+        default=None,
+        description="SIEM (MTA) logs: mode (batch/stream), api (cg/ci) and types. Setting it polls the "
+        "siem-<type> streams of the chosen types (all by default) besides the streams listed.",
     )
 
     @field_validator("streams", mode="before")
@@ -662,7 +718,9 @@ class Settings(_Model):
 
     def enabled_streams(self, tenant: TenantSettings) -> list[str]:
         """Stream names to poll for ``tenant``, in catalogue order."""
-        chosen = tenant.streams if tenant.streams is not None else {n: {} for n in DEFAULT_STREAMS}
+        chosen = dict(tenant.streams) if tenant.streams is not None else {n: {} for n in DEFAULT_STREAMS}
+        if tenant.siem is not None:
+            chosen.update({n: {} for n in tenant.siem.streams() if n not in chosen})
         return [n for n in STREAM_NAMES if n in chosen and self.stream_settings(tenant, n).enabled]
 
     def stream_settings(self, tenant: TenantSettings, stream: str) -> StreamSettings:

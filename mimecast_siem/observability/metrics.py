@@ -185,6 +185,37 @@ class Metrics:
             ["tenant", "direction"],
             registry=r,
         )
+        # --- SIEM logs
+        self.siem_files = Counter(
+            p + "siem_files_total",
+            "SIEM batch files by outcome: listed, downloaded, expired (URL answered 403/404), failed.",
+            ["tenant", "stream", "outcome"],
+            registry=r,
+        )
+        self.siem_file_bytes = Counter(
+            p + "siem_file_bytes_total",
+            "Compressed bytes of SIEM batch files downloaded.",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        self.siem_corrupt_lines = Counter(
+            p + "siem_corrupt_lines_total",
+            "SIEM file lines that were not JSON objects (written to the dead letters).",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        self.siem_gap_seconds = Counter(
+            p + "siem_gap_seconds_total",
+            "Seconds of SIEM logs no longer served when collection resumed (24 h stream window, 7-day files).",
+            ["tenant", "stream"],
+            registry=r,
+        )
+        self.siem_cursor_resets = Counter(
+            p + "siem_cursor_resets_total",
+            "SIEM stream cursors replaced by a time-based query: expired, rejected, stalled.",
+            ["tenant", "stream", "reason"],
+            registry=r,
+        )
         # --- actions
         self.action_calls = Counter(
             p + "action_calls_total", "Response-action calls by outcome.", ["action", "outcome"], registry=r

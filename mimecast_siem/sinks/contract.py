@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 import pytest
@@ -141,8 +141,7 @@ def _settings(block: dict[str, Any], name: str = "contract") -> Settings:
     )
 
 
-def router_for(block: dict[str, Any], data_dir: Path) -> tuple[Router, DeadLetters]:
-    """A router with the one sink of ``block`` (named ``contract``) and a dead-letter file in ``data_dir``."""
+def _router(block: dict[str, Any], data_dir: Path) -> tuple[Router, DeadLetters]:
     settings = _settings(block)
     sink, _ = build_sink(block, data_dir)
     dead = DeadLetters(data_dir / "dead-letters.ndjson")
@@ -166,12 +165,7 @@ async def _read_until(target: ContractTarget, events: Sequence[Event], wait: flo
 
 
 class SinkContractSuite:
-    """The contract tests; subclass as ``Test<Sink>Contract`` and provide the ``contract_target`` fixture.
-
-    The tests are coroutines marked for pytest-asyncio, so they also run in its strict mode.
-    """
-
-    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    """The contract tests; subclass as ``Test<Sink>Contract`` and provide the ``contract_target`` fixture."""
 
     async def test_accepted_means_durable(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         sink, _ = build_sink(contract_target.sink_block(), tmp_path)
@@ -214,7 +208,7 @@ class SinkContractSuite:
         bad = contract_target.refused_event(events[0])
         if bad is None:
             pytest.skip("the destination refuses no single event")
-        router, dead = router_for(contract_target.sink_block(), tmp_path)
+        router, dead = _router(contract_target.sink_block(), tmp_path)
         await router.start()
         try:
             report = await asyncio.wait_for(router.deliver("acme", "ttp-url", [*events, bad]), 60)
@@ -228,7 +222,7 @@ class SinkContractSuite:
     async def test_outage_then_recovery(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         events = contract_events(10)
         await contract_target.outage()
-        router, _ = router_for(contract_target.sink_block(), tmp_path)
+        router, _ = _router(contract_target.sink_block(), tmp_path)
         try:
             delivery = asyncio.create_task(router.deliver("acme", "ttp-url", events))
             await asyncio.sleep(1.5)
@@ -283,7 +277,7 @@ class SinkContractSuite:
 
     async def test_clean_shutdown_flushes(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         events = contract_events(30)
-        router, _ = router_for(contract_target.sink_block(), tmp_path)
+        router, _ = _router(contract_target.sink_block(), tmp_path)
         await router.start()
         report = await asyncio.wait_for(router.deliver("acme", "ttp-url", events), 60)
         await router.close()

@@ -400,6 +400,13 @@ class Router:
             m.sink_up.labels(sink=route.name).set(1)
             return
 
+    async def record_unreadable(self, source: str, event: Event, reason: str) -> None:
+        """Write an item that could not be read at the source (a corrupt SIEM file line) to the dead letters.
+
+        ``source`` is the entry's sink name (no sink of that name exists, so a replay keeps it).
+        """
+        await self._dead_letters.write_many(source, [Rejection(event, reason)])
+
     async def _ensure_started(self, route: _Route) -> None:
         if route.status.started:
             return

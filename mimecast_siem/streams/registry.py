@@ -13,11 +13,11 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from mimecast_siem.streams import archive, audit, gateway, gateway_logs, threat_intel, ttp
+from mimecast_siem.streams import archive, audit, gateway, gateway_logs, siem, threat_intel, ttp
 from mimecast_siem.streams.spec import StreamSpec
 
 #: The family modules, in the order their streams are listed (config, docs, ``--help``).
-FAMILIES = (ttp, gateway, audit, gateway_logs, archive, threat_intel)
+FAMILIES = (ttp, gateway, audit, gateway_logs, archive, threat_intel, siem)
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 

@@ -1,4 +1,4 @@
-"""Normaliser of the SIEM (MTA) logs of API 2.0: receipt, process, delivery, av, spam, journal ...
+"""The SIEM (MTA) log family of API 2.0: one stream per type (receipt, process, delivery, av, spam ...).
 
 One function serves every SIEM type (the record's ``type`` says which). Field choices follow
 Elastic's ``siem_logs`` v2 pipeline where it has one (``action`` → ``event.action``, ``senderIp`` →
@@ -19,12 +19,16 @@ wants numbers); JSON inside strings (``spamProcessingDetail``, ``spamInfo``: par
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import facts
+from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
     SUBTECHNIQUE_PHISHING_ATTACHMENT,
     SUBTECHNIQUE_PHISHING_LINK,
@@ -41,6 +45,7 @@ from mimecast_siem.streams.normalise import (
     text,
     url_fields,
 )
+from mimecast_siem.streams.spec import StreamSpec
 
 #: The API's SIEM type names, in a fixed order.
 SIEM_TYPES: tuple[str, ...] = (
@@ -157,10 +162,14 @@ def _threat(
     return threat
 
 
-def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str | None = None) -> Event:
     """A SIEM log record of any type → ECS event (stream ``siem-<type>``)."""
-    siem_type = text(record.get("type")) or "unknown"
-    stream = siem_stream_name(siem_type)
+    if stream is not None:
+        # The stream a record was fetched for says its type (the record's own ``type`` may be missing).
+        siem_type = SIEM_STREAM_TYPES.get(stream) or text(record.get("type")) or "unknown"
+    else:
+        siem_type = text(record.get("type")) or "unknown"
+        stream = siem_stream_name(siem_type)
     when, parsed = record_time(record, "timestamp", ctx)
     event_id = siem_event_id(record, stream)
     action = text(record.get("action"))
@@ -271,3 +280,227 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
         fields=fields,
         mimecast=mimecast,
     )
+
+
+# --- CEF/LEEF facts -------------------------------------------------------------------------------
+
+_TITLES = {
+    "receipt": "SIEM receipt",
+    "process": "SIEM process",
+    "delivery": "SIEM delivery",
+    "av": "SIEM anti-virus",
+    "spam": "SIEM spam",
+    "internal email protect": "SIEM internal email protect",
+    "impersonation protect": "SIEM impersonation protect",
+    "url protect": "SIEM URL protect",
+    "attachment protect": "SIEM attachment protect",
+    "journal": "SIEM journal",
+}
+
+
+def siem_facts(look: facts.Lookup) -> facts.EventFacts:
+    """CEF/LEEF facts of a SIEM record: the stage, its outcome and ``aggregateId`` (joins the stages)."""
+    siem_type = look.text(raw=("type",)) or "unknown"
+    action = look.text(doc=facts.ACTION, raw=("action", "subtype"))
+    malicious = look.text(doc=("event.kind",)) == "alert" and bool(look.value(doc=("threat.technique.id",)))
+    verdict = "malicious" if malicious else None
+    blocked = facts.is_blocking(action)
+    return facts.EventFacts(
+        **facts.base_fields(look, _TITLES.get(siem_type, "SIEM " + siem_type)),
+        event_class=f"{look.event.stream}:{facts.class_token(look.text(raw=('subtype',)), 'event')}",
+        verdict=verdict,
+        action=action,
+        blocked=blocked,
+        severity=facts.doc_severity(look, facts.severity_of(verdict, blocked, baseline=1)),
+        direction=facts.direction_of(look.text(doc=facts.DIRECTION, raw=("direction",))),
+        sender=look.first_text(doc=facts.SENDER, raw=("senderEnvelope", "senderHeader")),
+        recipient=look.text(doc=facts.RECIPIENT, raw=("recipients",)),
+        subject=look.text(doc=facts.SUBJECT, raw=("subject",)),
+        message_id=look.text(doc=facts.MESSAGE_ID, raw=("messageId",)),
+        source_ip=look.ip(doc=facts.SOURCE_IP, raw=("senderIp",)),
+        url=look.text(raw=("url",), doc=("url.original",)),
+        file_name=look.text(raw=("fileName",), doc=("file.name",)),
+        file_hash=look.text(raw=("sha256",), doc=("file.hash.sha256",)),
+        category=look.text(raw=("urlCategory",)),
+        policy=look.text(doc=facts.POLICY, raw=("policyDefinition",)),
+        reason=look.text(doc=("event.reason", "error.message"), raw=("rejectionInfo", "holdReason", "deliveryErrors")),
+        record_id=look.text(raw=("aggregateId",)),
+        extras=facts.extras(
+            ("aggregateId", look.text(raw=("aggregateId",))),
+            ("processingId", look.text(raw=("processingId",))),
+            ("subtype", look.text(raw=("subtype",))),
+            ("deliveryAttempts", look.text(raw=("deliveryAttempts",))),
+            ("tlsVersion", look.text(raw=("tlsVersion",))),
+            ("destinationIp", look.text(raw=("destinationIp",))),
+        ),
+    )
+
+
+# --- OCSF -------------------------------------------------------------------------------------------
+
+_OCSF_PHISHING_LINK = {
+    "technique": {"uid": "T1566.002", "name": "Spearphishing Link"},
+    "tactic": {"uid": "TA0001", "name": "Initial Access"},
+}
+_OCSF_PHISHING_ATTACHMENT = {
+    "technique": {"uid": "T1566.001", "name": "Spearphishing Attachment"},
+    "tactic": {"uid": "TA0001", "name": "Initial Access"},
+}
+_OCSF_IMPERSONATION = {
+    "technique": {"uid": "T1656", "name": "Impersonation"},
+    "tactic": {"uid": "TA0005", "name": "Defense Evasion"},
+}
+#: Email Activity (4009) activity per type: 1 Send, 2 Receive, 3 Scan, 4 Trace.
+_EMAIL_ACTIVITY = {"receipt": 2, "delivery": 1, "journal": 4}
+_EMAIL_KEYS = {"aggregateId", "messageId", "subject", "senderEnvelope", "recipients", "senderIp", "destinationIp"}
+
+
+def _email(raw: dict[str, Any], event: Event) -> dict[str, Any]:
+    email = ocsf.email_object(
+        raw, uid_key="aggregateId", sender=raw.get("senderEnvelope"), recipient=raw.get("recipients")
+    )
+    if "uid" not in email:
+        email["uid"] = event.event_id
+    if "from" not in email and "to" not in email:
+        # The schema wants a sender or a recipient; a record without either still gets a valid object.
+        email["to"] = []
+    return email
+
+
+def _direction(raw: dict[str, Any]) -> int:
+    return ocsf.direction_id(raw.get("direction") or raw.get("route"))
+
+
+def ocsf_siem(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
+    """OCSF: Email File Activity (4011) for av / attachment protect, Email URL Activity (4012) for url
+    protect, Email Activity (4009) for the other stages; ``email.uid`` / ``email_uid`` is ``aggregateId``."""
+    siem_type = ocsf.lower(raw.get("type"))
+    action = ocsf.lower(raw.get("action")) or ocsf.lower(raw.get("subtype"))
+    subtype = ocsf.lower(raw.get("subtype"))
+    email_uid = ocsf.text_of(raw.get("aggregateId")) or event.event_id
+    if siem_type in ("av", "attachment protect"):
+        file_obj: dict[str, Any] = {
+            "name": ocsf.text_of(raw.get("fileName")) or "",
+            "type_id": 1,
+            "type": "Regular File",
+        }
+        hashes = [
+            {"algorithm_id": algorithm_id, "algorithm": name, "value": value}
+            for key, algorithm_id, name in (("md5", 1, "MD5"), ("sha1", 2, "SHA-1"), ("sha256", 3, "SHA-256"))
+            if (value := ocsf.text_of(raw.get(key)))
+        ]
+        if hashes:
+            file_obj["hashes"] = hashes
+        malicious = subtype in ("virus", "malicious") or bool(ocsf.text_of(raw.get("virusFound")))
+        attributes: dict[str, Any] = {"email_uid": email_uid, "file": file_obj}
+        attributes["severity_id"] = ocsf.ocsf_severity(malicious)
+        attributes["observables"] = [
+            o
+            for o in (
+                ocsf.observable("file.name", ocsf.OBS_FILE_NAME, file_obj["name"]),
+                ocsf.unmapped_observable("senderEnvelope", ocsf.OBS_EMAIL, raw),
+            )
+            if o is not None
+        ]
+        finding = None
+        if malicious:
+            finding = ocsf.FindingSpec(
+                title="Mimecast SIEM: malicious attachment",
+                types=[ocsf.text_of(raw.get("virusFound")) or "Malicious attachment"],
+                attacks=[_OCSF_PHISHING_ATTACHMENT],
+                evidence={"file": file_obj},
+            )
+        return ocsf.OcsfMapping(
+            4011, 3, attributes, mapped_keys={"aggregateId", "fileName", "md5", "sha1", "sha256"},
+            control=ocsf.control_for(action) if siem_type == "attachment protect" else (ocsf.DENIED if malicious else None),
+            finding=finding,
+        )  # fmt: skip
+    if siem_type == "url protect":
+        url = ocsf.text_of(raw.get("url")) or ""
+        category = ocsf.text_of(raw.get("urlCategory"))
+        url_obj = ocsf.url_object(url, [category] if category else None)
+        blocked = action == "block"
+        attributes = {"email_uid": email_uid, "url": url_obj, "severity_id": ocsf.ocsf_severity(blocked)}
+        attributes["observables"] = [
+            o for o in (ocsf.observable("url.url_string", ocsf.OBS_URL, url),) if o is not None
+        ]
+        finding = None
+        if blocked:
+            finding = ocsf.FindingSpec(
+                title="Mimecast SIEM: URL blocked",
+                types=[category] if category else ["Malicious URL"],
+                attacks=[_OCSF_PHISHING_LINK],
+                evidence=ocsf.with_user({"url": url_obj}, raw.get("recipients")),
+            )
+        return ocsf.OcsfMapping(
+            4012, 3, attributes, mapped_keys={"aggregateId", "url", "urlCategory", "action"},
+            control=ocsf.control_for(action), finding=finding,
+        )  # fmt: skip
+    email = _email(raw, event)
+    direction = _direction(raw)
+    attributes = {"email": email, "direction_id": direction, "direction": ocsf.DIRECTION_NAMES[direction]}
+    src = ip_text(raw.get("senderIp"))
+    if src:
+        attributes["src_endpoint"] = {"ip": src}
+    dst = ip_text(raw.get("destinationIp"))
+    if dst:
+        attributes["dst_endpoint"] = {"ip": dst}
+    policy = ocsf.text_of(raw.get("policyDefinition"))
+    if policy:
+        attributes["policy"] = {"name": policy}
+    tagged = ocsf.lower(raw.get("taggedMalicious")) == "true"
+    attributes["severity_id"] = ocsf.ocsf_severity(tagged, action in ("rej", "hld"))
+    attributes["observables"] = [
+        o
+        for o in (
+            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
+            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
+            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, src),
+        )
+        if o is not None
+    ]
+    finding = None
+    if siem_type == "impersonation protect" and tagged:
+        finding = ocsf.FindingSpec(
+            title="Mimecast SIEM: impersonation attempt",
+            types=["Impersonation"],
+            attacks=[_OCSF_IMPERSONATION],
+            evidence={"src_endpoint": {"ip": src}} if src else {},
+        )
+    control = {"rej": ocsf.DENIED, "hld": ocsf.QUARANTINED, "acc": ocsf.ALLOWED}.get(action)
+    return ocsf.OcsfMapping(
+        4009, _EMAIL_ACTIVITY.get(siem_type, 3), attributes, mapped_keys=_EMAIL_KEYS | {"direction", "policyDefinition"},
+        control=control, finding=finding,
+    )  # fmt: skip
+
+
+# --- the declarations -----------------------------------------------------------------------------
+
+
+def _spec(siem_type: str) -> StreamSpec:
+    name = siem_stream_name(siem_type)
+    return StreamSpec(
+        name=name,
+        kind="siem",
+        path="/siem/v1/batch/events/cg",
+        normalise=functools.partial(normalise_siem, stream=name),
+        dataset=SIEM_DATASET,
+        title=f"SIEM (MTA) logs, type '{siem_type}': batch files (default) or the 24 h event stream.",
+        sourcetype="mimecast:siem:" + siem_type.replace(" ", "_"),
+        facts=siem_facts,
+        ocsf=ocsf_siem,
+        ocsf_class=4011
+        if siem_type in ("av", "attachment protect")
+        else (4012 if siem_type == "url protect" else 4009),
+        demo=True,
+        enabled_by_default=False,
+        time_field="timestamp",
+        id_fields=SIEM_ID_FIELDS,
+        event_id_of=functools.partial(siem_event_id, stream=name),
+        paged=False,
+        max_history=timedelta(days=7),
+    )
+
+
+#: The streams of this family, in registry order (``streams/registry.py``).
+STREAMS: tuple[StreamSpec, ...] = tuple(_spec(t) for t in SIEM_TYPES)

@@ -14,6 +14,9 @@ Kinds:
 * ``snapshot`` - a state list diffed against the previous poll (held messages).
 * ``gauge`` - a point-in-time sample per poll (hold summary, email queues) that also sets a
   Prometheus gauge.
+* ``siem`` - the SIEM (MTA) logs: day-granular batch files behind pre-signed URLs, or the 24 h
+  event stream with a cursor (collector/siem.py). No time window: ``path`` is the batch endpoint,
+  ``time_field`` the record time, the cursor is kept in the stream's snapshot.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from mimecast_siem.streams.normalise import Normaliser
 from mimecast_siem.streams.ocsf_map import OcsfMapper
 from mimecast_siem.times import format_mimecast_time
 
-StreamKind = Literal["log", "snapshot", "gauge"]
+StreamKind = Literal["log", "snapshot", "gauge", "siem"]
 GaugeLevels = Callable[[Sequence[Mapping[str, Any]]], dict[str, int]]
 EventIdOf = Callable[[Mapping[str, Any]], str]
 
@@ -57,7 +60,7 @@ class StreamSpec:
 
     Attributes:
         name: stream name (kebab-case; the config key and the ``stream`` of every event).
-        kind: ``log`` | ``snapshot`` | ``gauge``.
+        kind: ``log`` | ``snapshot`` | ``gauge`` | ``siem``.
         path: API 2.0 endpoint (POST).
         normalise: record → Event; for gauges the record is ``{"data": [...]}`` of one poll.
         dataset: ECS ``event.dataset``.

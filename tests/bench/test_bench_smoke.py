@@ -27,6 +27,7 @@ SECTION_TITLES = {
     5: "Sinks",
     6: "Scaling",
     7: "Every sink against its test server",
+    8: "SIEM batch files",
 }
 
 
@@ -51,6 +52,7 @@ def test_quick_run_prints_every_table_and_writes_the_report(tmp_path: Path) -> N
     assert re.search(r"ttp-url\s+json\s+1,?\d{3}\s", out), "benchmark 1 printed no per-stream row"
     assert re.search(r"hec json gzip -> test receiver\s+[\d,]+\s+[\d,]+", out), "benchmark 5 printed no HEC row"
     assert re.search(r"kafka acks=all -> Tansu\s+[\d,]+\s+[\d,]+\s+[\d.]+", out), "benchmark 7 printed no Kafka row"
+    assert re.search(r"deliver_file -> file sink \(json\)\s+[\d,]+\s", out), "benchmark 8 printed no SIEM row"
     assert "All targets" in out
     report = results.read_text()
     assert "## Machine" in report

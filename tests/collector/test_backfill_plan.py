@@ -25,7 +25,8 @@ from tests.collector.helpers import daemon_config
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 #: Every registered stream (the tenant of these tests lists them all).
-ALL = STREAM_NAMES
+# The SIEM streams keep 7 days only: the default --since of these tests is further back.
+ALL = tuple(s for s in STREAM_NAMES if not s.startswith("siem-"))
 
 
 def settings(tmp_path: Path, **top: Any) -> Settings:
@@ -152,8 +153,11 @@ def test_stream_choice_is_required_and_exclusive(tmp_path: Path) -> None:
 
 
 def test_all_streams_takes_the_enabled_log_streams_and_notes_the_others(tmp_path: Path) -> None:
-    plan = plan_backfill(settings(tmp_path), request(streams=(), all_streams=True), NOW)
-    assert plan.streams == backfillable_streams()
+    config = settings(tmp_path)
+    plan = plan_backfill(config, request(streams=(), all_streams=True), NOW)
+    enabled = config.enabled_streams(config.tenants[0])
+    assert plan.streams == tuple(s for s in backfillable_streams() if s in enabled)
+    assert plan.streams
     assert any("skips held-messages, hold-summary, email-queues" in note for note in plan.notes)
 
 
@@ -254,3 +258,15 @@ def test_windows_cover_the_range_contiguously_and_bounded(offset: int, span: int
     assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
     assert all(timedelta(0) < end - start <= window for start, end in windows)
     assert len(windows) == count_windows(since, until, window)
+
+
+def test_siem_streams_are_refused_beyond_the_seven_days_files_are_kept(tmp_path: Path) -> None:
+    raw = daemon_config("http://127.0.0.1:9", "c", "secret-value", tmp_path, streams=())
+    raw["tenants"][0]["siem"] = {"types": ["receipt"]}
+    config = Settings.model_validate(raw)
+    old = request(streams=("siem-receipt",), since="2026-11-10T00:00:00Z", until="2026-11-12T00:00:00Z")
+    with pytest.raises(BackfillInputError) as caught:
+        plan_backfill(config, old, NOW)
+    assert any("too far back for stream siem-receipt" in p and "last 1w" in p for p in caught.value.problems)
+    recent = request(streams=("siem-receipt",), since="2026-11-24T00:00:00Z", until="2026-11-25T00:00:00Z")
+    assert plan_backfill(config, recent, NOW).streams == ("siem-receipt",)
