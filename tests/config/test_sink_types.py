@@ -57,4 +57,8 @@ def test_without_sink_types_config_checks_the_rest_only(tmp_path: Path) -> None:
 def test_the_cli_installs_the_sink_types() -> None:
     assert sink_types() is None
     build_parser()
-    assert sink_types() is SINK_TYPES
+    installed = sink_types()
+    assert installed is not None
+    # Installed on demand (the CLI does not import the sinks before config asks): the same registry.
+    assert installed.available() == SINK_TYPES.available()
+    assert installed.load("file") is SINK_TYPES.load("file")
