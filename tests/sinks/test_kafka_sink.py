@@ -240,3 +240,18 @@ async def test_scram_refused_by_the_broker_is_a_permanent_error(tmp_path: Path) 
         finally:
             await sink.close()
         assert "not-the-password" not in str(caught.value)
+
+
+async def test_healthcheck(tansu: ServerProcess, tmp_path: Path) -> None:
+    sink, _ = build_sink(kafka_block(tansu), tmp_path)
+    try:
+        health = await sink.healthcheck()
+    finally:
+        await sink.close()
+    assert health.ok, health.detail
+    assert "broker" in health.detail
+    down, _ = build_sink(kafka_block(tansu, bootstrap_servers=["127.0.0.1:9"], request_timeout="2s"), tmp_path)
+    try:
+        assert not (await down.healthcheck()).ok
+    finally:
+        await down.close()
