@@ -193,24 +193,32 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     if attachment is not None:
         email["attachments"] = [{"file": attachment}]
     url = url_fields(record.get("url"))
-    fields: dict[str, Any] = {
-        "email": email,
-        "source": {"ip": source_ip, "domain": text(record.get("senderDomain"))},
-        "destination": {"ip": destination_ip},
-        "tls": _tls(record),
-        "url": url,
-        "rule": {"name": text(record.get("policyDefinition"))},
-        "error": {
-            "code": text(record.get("rejectionCode")),
-            "type": text(record.get("rejectionType")),
-            "message": text(record.get("receiptErrors")) or text(record.get("deliveryErrors")),
-        },
-        "related": related(
-            users=[*senders, *recipients],
-            ips=[source_ip, destination_ip],
-            hosts=[text(record.get("Hostname")), url.get("domain")],
-        ),
+    # Only the parts a record has (an empty part would be pruned anyway; building it costs time).
+    fields: dict[str, Any] = {"email": email}
+    sender_domain = text(record.get("senderDomain"))
+    if source_ip or sender_domain:
+        fields["source"] = {"ip": source_ip, "domain": sender_domain}
+    if destination_ip:
+        fields["destination"] = {"ip": destination_ip}
+    if any(record.get(k) is not None for k in ("tlsVersion", "tlsVer", "tlsCipher", "tlsUsed")):
+        fields["tls"] = _tls(record)
+    if url:
+        fields["url"] = url
+    policy = text(record.get("policyDefinition"))
+    if policy:
+        fields["rule"] = {"name": policy}
+    error = {
+        "code": text(record.get("rejectionCode")),
+        "type": text(record.get("rejectionType")),
+        "message": text(record.get("receiptErrors")) or text(record.get("deliveryErrors")),
     }
+    if error["code"] or error["type"] or error["message"]:
+        fields["error"] = error
+    fields["related"] = related(
+        users=[*senders, *recipients],
+        ips=[source_ip, destination_ip],
+        hosts=[text(record.get("Hostname")), url.get("domain")],
+    )
     if attachment is not None:
         fields["file"] = attachment
         hashes = [h for h in attachment["hash"].values() if h]
