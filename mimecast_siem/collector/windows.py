@@ -213,7 +213,9 @@ def plan_windows(
         start = clamp_to_history(floor_to_second(checkpoint), now, max_history)
     windows: list[Window] = []
     while start < head and (limit is None or len(windows) < limit):
-        end = min(start + max_window, head)
+        # Whole seconds: the wire format has no fractions (a fractional end would be sent floored and
+        # the next window, starting at the floored checkpoint, would read that second again).
+        end = min(max(floor_to_second(start + max_window), start + timedelta(seconds=1)), head)
         windows.append(Window(start, end))
         start = end
     return windows

@@ -103,3 +103,21 @@ def test_bad_windows_are_refused() -> None:
         Window(datetime(2026, 1, 1), datetime(2026, 1, 2))
     with pytest.raises(ValueError, match="max_window"):
         plan_windows(None, NOW, lag=timedelta(0), max_window=timedelta(0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(millis=st.integers(min_value=1, max_value=120_000), limit=st.integers(min_value=1, max_value=8))
+def test_a_fractional_max_window_still_gives_whole_second_windows(millis: int, limit: int) -> None:
+    # Windows sized from a measured rate (redelivery_pages) are fractional; the wire format is not:
+    # a fractional end is sent floored, so the next window would read its first second twice.
+    max_window = timedelta(milliseconds=millis)
+    checkpoint = datetime(2026, 11, 25, 11, 50, 0, tzinfo=UTC)
+    windows = plan_windows(checkpoint, NOW, lag=timedelta(seconds=2), max_window=max_window, limit=limit)
+    assert windows
+    assert windows[0].start == checkpoint
+    for before, after in itertools.pairwise(windows):
+        assert before.end == after.start
+    for w in windows:
+        assert w.start.microsecond == 0
+        assert w.end.microsecond == 0
+        assert timedelta(seconds=1) <= w.duration <= max(max_window, timedelta(seconds=1))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.helpers import daemon_config, delivered_ids, expected_ids
+from tests.collector.helpers import daemon_config, delivered_ids, expected_ids, read_documents
 from tests.collector.processes import ground_truth, sim_get, start_daemon, wait_checkpoint, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,7 +37,7 @@ def test_new_streams_deliver_everything_once_across_a_restart(simulator_process_
     )  # fmt: skip
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
     raw = daemon_config(
-        sim.url, "client-1", "secret-1", tmp_path, streams=STREAMS,
+        sim.url, "client-1", "secret-1", tmp_path, streams=(*STREAMS, "held-messages"),
         stream_overrides={"start_from": start.isoformat(), "overlap": f"{int(OVERLAP.total_seconds())}s",
                           "max_window": "1m", "page_size": 50, "concurrency": 2},
         server={"enabled": True, "port": 0},
@@ -68,6 +68,14 @@ def test_new_streams_deliver_everything_once_across_a_restart(simulator_process_
         assert not missing, f"{stream}: {len(missing)} of {len(expected)} events lost across the restart"
         twice = {i: n for i, n in delivered.items() if n > 1}
         assert not twice, f"{stream}: {len(twice)} events delivered more than once across the restart"
+    # Hold -> outcome: a release event and the held-messages events of the same message share email.local_id.
+    held = {d["email"]["local_id"]: d for d in read_documents(out, stream="held-messages")}
+    joined = [d for d in read_documents(out, stream="message-release") if d["email"]["local_id"] in held]
+    assert len(joined) > 10
+    for release in joined:
+        hold = held[release["email"]["local_id"]]
+        assert release["email"].get("subject") == hold["email"].get("subject")
+        assert release["event"]["action"] in ("message-released", "message-rejected", "message-expired")
     # Multi-page feed walks: more answers than windows, every follow-up carrying the header token.
     stats = sim_get(sim.url, "/_sim/stats")
     feed = [r for r in stats["requests"] if r["endpoint"] == "/api/ttp/threat-intel/get-feed" and r["status"] == 200]
