@@ -69,7 +69,6 @@ from mimecast_siem.mimecast.ratelimit import (
     Priority,
     RateLimiter,
     limiter_for,
-    refill_hint_seconds,
     retry_after_seconds,
 )
 from mimecast_siem.mimecast.readers import (
@@ -607,16 +606,15 @@ class MimecastClient:
                 self._count_pause(await self.limiter.wait_out_pause(max_wait=remaining))
                 outcome = await self._exchange(call, None, reader)
             if not isinstance(outcome, Refusal):
-                self.limiter.on_success()
+                self.limiter.on_success(outcome.headers if isinstance(outcome, ApiResponse) else None)
                 return outcome
             action = outcome.verdict.action
             if action is not Action.RATE_LIMITED:
-                self.limiter.on_success()  # refused for another reason, but the quota let it through
+                # Refused for another reason, but the quota let it through.
+                self.limiter.on_success(outcome.headers)
             if action is Action.RATE_LIMITED:
                 episode_start = not self.limiter.rate_limited
-                pause = self.limiter.on_rate_limited(
-                    retry_after_seconds(outcome.headers), refill_hint=refill_hint_seconds(outcome.headers)
-                )
+                pause = self.limiter.on_rate_limited(retry_after_seconds(outcome.headers))
                 metrics().api_rate_limited.labels(self.name).inc()
                 metrics().api_retries.labels(self.name, "rate_limited").inc()
                 # One WARNING per episode; the rest of a storm at DEBUG (the limiter logs its end).

@@ -5,17 +5,23 @@ action using one client id shares one :class:`RateLimiter` (:func:`limiter_for`)
 
 * serves waiting callers by priority (``ACTION < LIVE < BACKFILL``: an analyst's release is not
   stuck behind a month of backfill), first come first served within a priority;
-* caps requests in flight (``max_concurrency``) and optionally paces starts
+* caps requests in flight (``max_concurrency``) and optionally caps the pace of request starts
   (``max_requests_per_second``);
-* on a 429 pauses the whole app - every caller - for ``Retry-After`` seconds, else
-  ``X-RateLimit-Reset`` milliseconds, else an exponential backoff with jitter;
-* then paces request starts near the quota's refill rate while callers keep queueing, never closer
-  than the refill interval it learned in this episode: Mimecast's ``X-RateLimit-Reset`` is the time
-  until "at least one request is added back" (a lower bound of the refill interval), and a 429 to a
-  request that was already paced proves the spacing was too small, and once an episode has 20
-  successes, elapsed time / successes between two 429s measures it. The learned interval keeps
-  pacing starts for FLOOR_MEMORY (5 min) after the last 429, also between episodes. So a long
-  backlog meets one 429 and then, after at most a few more while the interval is learned, none;
+* treats the quota as a budget to spend, whatever its shape, with a :class:`Pacer`:
+
+  - on a 429 it pauses the whole app - every caller - for ``Retry-After`` seconds, else
+    ``X-RateLimit-Reset`` milliseconds, else an exponential backoff with jitter; after the pause one
+    request probes the quota before the others follow;
+  - between two 429s it counts successes: both 429s found the quota empty, so successes / time
+    between them is the rate the quota sustains, whether it refills one request per interval (a
+    bucket) or a whole window at once. Request starts are then paced at that rate, and the pace
+    probes upward (additive increase on each paced success) until the next 429, which cuts it
+    (multiplicative decrease, never below the measured rate). ``X-RateLimit-Reset`` alone is never
+    taken as the pace: for a window quota it is the time to the window's end, and pacing to it
+    wasted ~90% of the quota;
+  - when answers carry ``X-RateLimit-Remaining`` (Mimecast may send it only with a 429), requests
+    start at once while the quota has requests left and wait for the reset when it has none;
+  - forgets what it learned once the evidence is stale (:data:`PACE_MEMORY` without a 429);
 * lets a caller bound its wait (``max_wait``): past it, :class:`~mimecast_siem.errors.RateLimited`
   is raised with the seconds left, instead of waiting longer.
 """
@@ -43,19 +49,23 @@ log = logging.getLogger("mimecast_siem.mimecast")
 
 #: Longest pause honoured from a server header; a broken header must not stall the app for days.
 MAX_HEADER_PAUSE = 3600.0
-#: Request-start spacing during a rate-limit episode: bounds, and the shrink factor per success.
-MAX_SPACING = 60.0
-MIN_SPACING = 0.001
-#: Least request-start spacing after a 429, whatever the server's hint says.
-FIRST_SPACING = 0.05
-SPACING_DECAY = 0.9
-#: Safety margin on a learned refill interval (network jitter can bring two requests closer).
-FLOOR_MARGIN = 1.05
-#: How long a learned refill interval keeps pacing request starts after the last 429 (the quota is a
-#: property of the app: a backlog that briefly stops queueing should not burst into it again).
-FLOOR_MEMORY = 300.0
-#: Successes in an episode before their average spacing counts as a measure of the refill interval.
-RATE_SAMPLE_MIN = 20
+#: Bounds of a learned pace, in request starts per second.
+MIN_RATE = 1.0 / 60.0
+MAX_RATE = 1000.0
+#: Additive increase per paced success, as a share of the measured quota rate (the pace doubles in
+#: about 1 / ALPHA successes when nothing refuses it).
+ALPHA = 0.02
+#: Multiplicative decrease of the pace at a 429 (never below the measured quota rate).
+BETA = 0.5
+#: Weight of the newest measurement in the quota-rate estimate (the rest is the previous estimate).
+MEASURE_WEIGHT = 0.5
+#: Seconds without a 429 after which the learned pace and quota rate are forgotten, and the longest
+#: an ``X-RateLimit-Remaining`` is trusted.
+PACE_MEMORY = 120.0
+#: A start within this many paced intervals of the previous one counts as bounded by the pace.
+PACED_SLACK = 1.25
+#: Least request-start spacing after a 429 whose pause is zero (the server keeps saying "retry now").
+MIN_PROBE_SPACING = 0.05
 
 
 class Priority(IntEnum):
@@ -115,17 +125,37 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     return None
 
 
-def refill_hint_seconds(headers: Mapping[str, str]) -> float | None:
-    """``X-RateLimit-Reset`` in seconds: how long until the quota adds a request back; ``None`` if absent.
+@dataclass(frozen=True, slots=True)
+class QuotaHeaders:
+    """The ``X-RateLimit-*`` headers of one answer (each ``None`` when absent or unreadable).
 
-    Mimecast documents it as milliseconds "before at least one call is permitted" (mimecast-api.md
-    section 3), so it never exceeds the refill interval. Capped at :data:`MAX_SPACING`.
+    Attributes:
+        limit: ``X-RateLimit-Limit``, the quota.
+        remaining: ``X-RateLimit-Remaining``, requests left now.
+        reset: ``X-RateLimit-Reset`` in seconds: until at least one request is added back.
     """
-    reset = headers.get("X-RateLimit-Reset")
-    millis = None if reset is None else _number(reset)
-    if millis is None or millis <= 0:
-        return None
-    return min(millis / 1000.0, MAX_SPACING)
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str] | None) -> QuotaHeaders | None:
+        """The quota headers of ``headers``; ``None`` when the answer carries none of them."""
+        if not headers:
+            return None
+        raw_limit = headers.get("X-RateLimit-Limit")
+        raw_remaining = headers.get("X-RateLimit-Remaining")
+        raw_reset = headers.get("X-RateLimit-Reset")
+        if raw_limit is None and raw_remaining is None and raw_reset is None:
+            return None
+        limit = _count(raw_limit)
+        remaining = _count(raw_remaining)
+        if limit is not None and remaining is not None:
+            remaining = min(remaining, limit)
+        reset = None if raw_reset is None else _number(raw_reset)
+        reset = None if reset is None else min(max(reset / 1000.0, 0.0), MAX_HEADER_PAUSE)
+        return cls(limit, remaining, reset)
 
 
 def _number(text: str) -> float | None:
@@ -136,13 +166,129 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _count(text: str | None) -> int | None:
+    value = None if text is None else _number(text)
+    return None if value is None or value < 0 else int(min(value, 1e9))
+
+
+@dataclass(slots=True)
+class Pacer:
+    """What the quota allows, learned from answers: the pure state machine behind :class:`RateLimiter`.
+
+    Times are the caller's monotonic seconds. See the module docstring for the strategy.
+
+    Attributes:
+        rate: pace of request starts in requests per second; ``None`` = unpaced (no evidence).
+        quota_rate: the rate the quota sustained between the last 429s (``None`` until measured).
+        remaining: requests the quota has left by the latest ``X-RateLimit-Remaining`` (minus the
+            requests started since); ``None`` when no answer said.
+        refill_at: when ``remaining`` grows again (the latest ``X-RateLimit-Reset``).
+        last_refusal: time of the latest 429 that counted (not one answered during a pause).
+    """
+
+    rate: float | None = None
+    quota_rate: float | None = None
+    remaining: int | None = None
+    refill_at: float = -math.inf
+    refill_period: float = 0.0
+    remaining_seen: float = -math.inf
+    last_refusal: float = -math.inf
+    cycle_start: float | None = None
+    cycle_successes: int = 0
+    cycle_idle: float = 0.0
+
+    def interval(self, now: float) -> float:
+        """Least seconds between two request starts now (0 = unpaced); forgets stale pacing."""
+        self._forget_stale(now)
+        return 0.0 if self.rate is None else 1.0 / self.rate
+
+    def budget_wait(self, now: float) -> float | None:
+        """What ``X-RateLimit-Remaining`` says: ``None`` (nothing known), 0 (start now) or seconds to wait."""
+        if self.remaining is None:
+            return None
+        if now - self.remaining_seen > PACE_MEMORY:
+            self.remaining = None
+            return None
+        if self.remaining > 0:
+            return 0.0
+        if now < self.refill_at:
+            return self.refill_at - now
+        # The reset passed: at least one request came back. Let one go; its answer says how many.
+        self.remaining = 1
+        self.refill_at = now + max(self.refill_period, MIN_PROBE_SPACING)
+        return 0.0
+
+    def started(self, now: float) -> None:
+        """A request starts now."""
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    def idle(self, seconds: float) -> None:
+        """Nobody wanted a request for ``seconds``: that time does not count against the quota rate."""
+        if self.cycle_start is not None:
+            self.cycle_idle += max(0.0, seconds)
+
+    def succeeded(
+        self, now: float, *, paced: bool = False, headers: QuotaHeaders | None = None, in_flight: int = 0
+    ) -> None:
+        """A request was not rate limited.
+
+        Args:
+            now: the time of the answer.
+            paced: its start waited for the pace (the pace, not demand, bounded it): probe upward.
+            headers: the answer's quota headers, if it had any.
+            in_flight: requests still in flight (the quota will count them too).
+        """
+        self._forget_stale(now)
+        if self.cycle_start is not None:
+            self.cycle_successes += 1
+        if paced and self.rate is not None:
+            step = ALPHA * (self.quota_rate or self.rate)
+            self.rate = min(MAX_RATE, self.rate + step)
+        if headers is not None and headers.remaining is not None:
+            self.remaining = headers.remaining - in_flight
+            self.remaining_seen = now
+            self.refill_period = headers.reset if headers.reset is not None else self.refill_period
+            self.refill_at = now + self.refill_period
+
+    def refused(self, now: float, *, pause: float) -> None:
+        """A 429 that counts (the first answered after the previous pause ended), and the pause it got."""
+        self._forget_stale(now)
+        if self.cycle_start is not None and self.cycle_successes > 0:
+            busy = max(now - self.cycle_start - self.cycle_idle, 1e-3)
+            measured = min(MAX_RATE, self.cycle_successes / busy)
+            previous = self.quota_rate
+            self.quota_rate = (
+                measured if previous is None else MEASURE_WEIGHT * measured + (1 - MEASURE_WEIGHT) * previous
+            )
+        floor = max(MIN_RATE, self.quota_rate or 0.0)
+        if self.rate is not None:
+            self.rate = max(floor, self.rate * BETA)
+        elif self.quota_rate is not None:
+            self.rate = floor
+        self.cycle_start = now
+        self.cycle_successes = 0
+        self.cycle_idle = 0.0
+        self.last_refusal = now
+        # The quota is empty until the pause ends; after it, the probe's answer tells the rest.
+        self.remaining = None
+
+    def _forget_stale(self, now: float) -> None:
+        if now - self.last_refusal > PACE_MEMORY and (self.rate is not None or self.quota_rate is not None):
+            self.rate = None
+            self.quota_rate = None
+            self.cycle_start = None
+            self.cycle_successes = 0
+            self.cycle_idle = 0.0
+
+
 class RateLimiter:
     """The shared request budget of one Mimecast app. See the module docstring.
 
     Args:
         name: shown in log lines (not a secret; the client passes the client id).
         max_concurrency: requests in flight at once.
-        max_requests_per_second: minimum spacing of request starts; ``None`` = react to 429s only.
+        max_requests_per_second: a cap on the pace of request starts; ``None`` = learn it from answers.
         backoff_initial: first pause after a 429 without headers, in seconds.
         backoff_max: longest such pause.
         clock: monotonic seconds (tests may pass their own).
@@ -174,19 +320,15 @@ class RateLimiter:
         self._pause_until = 0.0
         self._last_start = -math.inf
         self._streak = 0  # 429s without headers since the last success
-        # A rate-limit episode runs from a 429 until a request succeeds with nobody waiting. In it,
-        # one request probes the quota after each pause (letting every waiter rush in just earns
-        # more 429s), and request starts are spaced: the spacing doubles (at least to the server's
-        # hint) on each 429 and shrinks by SPACING_DECAY on each success - so a sustained overload
-        # settles near the quota's refill rate instead of alternating bursts and 429s.
+        self._refusals_in_a_row = 0  # 429s that counted since the last success
+        self.pacer = Pacer()
+        # After a pause one request probes the quota alone (letting every waiter rush in just earns
+        # more 429s); the others follow once it succeeded.
         self._probing = False
-        self._spacing = 0.0
+        self._paced = False  # the latest start waited for the pace
+        self._idle_since: float | None = self._clock()
         self._episode_start: float | None = None  # first 429 of the current rate-limit episode
         self._episode_refusals = 0
-        self._floor = 0.0  # the refill interval learned from 429s: spacing never shrinks below it
-        self._last_refusal = -math.inf
-        self._paced_successes = 0  # successes since the last 429 (the spacing was tested by them)
-        self._episode_successes = 0  # successes since the episode's first 429
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -206,7 +348,7 @@ class RateLimiter:
 
     @property
     def rate_limited(self) -> bool:
-        """True from a 429 until the next successful request (a rate-limit episode)."""
+        """True from a 429 until a request succeeds with nobody waiting (a rate-limit episode)."""
         return self._episode_start is not None
 
     @property
@@ -215,14 +357,15 @@ class RateLimiter:
         return 1 if self._probing else self.max_concurrency
 
     @property
-    def learned_interval(self) -> float:
-        """The least spacing of request starts learned from 429s (0 once FLOOR_MEMORY passed without one)."""
-        return self._floor_now(self._clock())
+    def pace(self) -> float | None:
+        """The learned pace of request starts in requests per second (``None``: unpaced)."""
+        self.pacer.interval(self._clock())
+        return self.pacer.rate
 
-    def _floor_now(self, now: float) -> float:
-        if self._floor and now - self._last_refusal > FLOOR_MEMORY:
-            self._floor = 0.0
-        return self._floor
+    @property
+    def learned_interval(self) -> float:
+        """Least seconds between request starts learned from the quota (0 when unpaced)."""
+        return self.pacer.interval(self._clock())
 
     def configure(self, settings: RateLimitSettings) -> None:
         """Apply a tenant's ``rate_limit`` settings (the latest configuration wins)."""
@@ -230,7 +373,7 @@ class RateLimiter:
         self.max_requests_per_second = settings.max_requests_per_second
         self._wake_head()
 
-    # --- 429 handling ---------------------------------------------------------------------------
+    # --- answers ----------------------------------------------------------------------------------
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of this app for ``seconds`` from now (extends, never shortens, a pause)."""
@@ -240,27 +383,20 @@ class RateLimiter:
         for waiter in self._queue:
             waiter.wake.set()
 
-    def on_rate_limited(self, retry_after: float | None, *, refill_hint: float | None = None) -> float:
+    def on_rate_limited(self, retry_after: float | None) -> float:
         """Record a 429 and pause the app; returns the pause applied, in seconds.
 
-        With a server hint (``retry_after``) the pause is exactly that. Without one the pause grows
-        exponentially with each 429 that arrives after the previous pause ended (with jitter, so
-        several apps do not wake in lock-step); 429s answered to requests that were already in flight
-        during a pause do not escalate it.
-
-        Args:
-            retry_after: seconds to pause, from the response headers (:func:`retry_after_seconds`).
-            refill_hint: seconds until the quota adds a request back (``X-RateLimit-Reset``, see
-                :func:`refill_hint_seconds`); a lower bound of the refill interval, learned as the
-                least spacing of request starts for the rest of the episode.
+        With a server hint (``retry_after``, see :func:`retry_after_seconds`) the pause is exactly
+        that. Without one the pause grows exponentially with each 429 that arrives after the previous
+        pause ended (with jitter, so several apps do not wake in lock-step). 429s answered to
+        requests that were already in flight during a pause do not escalate it and teach nothing.
         """
-        in_episode = self._episode_start is not None
-        if not in_episode:
-            self._episode_start = self._clock()
+        now = self._clock()
+        if self._episode_start is None:
+            self._episode_start = now
             self._episode_refusals = 0
-            self._episode_successes = 0
         self._episode_refusals += 1
-        already_paused = self.paused_for() > 0
+        already_paused = self._pause_until > now
         if retry_after is not None:
             seconds = retry_after
         else:
@@ -269,49 +405,31 @@ class RateLimiter:
             base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, self._streak - 1))
             seconds = base * random.uniform(0.5, 1.0)
             if already_paused:
-                seconds = min(seconds, self.paused_for())
+                seconds = min(seconds, self._pause_until - now)
         if not already_paused:  # answers to requests sent before the pause say nothing new
             self._probing = True
-            if in_episode and self._paced_successes and self._spacing > 0:
-                # Requests paced this far apart were still refused: the refill is slower.
-                self._floor = max(self._floor, self._spacing * FLOOR_MARGIN, self._measured_interval())
-            if refill_hint is not None:
-                # A Retry-After shorter than the reset says a request is allowed sooner: trust it.
-                self._floor = max(self._floor, min(refill_hint, seconds) * FLOOR_MARGIN)
-            self._floor = min(MAX_SPACING, self._floor)
-            self._last_refusal = self._clock()
-            # The least spacing matters when the server keeps saying "retry now" (Retry-After: 0, a
-            # reset in the past): doubling from zero would stay zero and hammer Mimecast in a busy loop.
-            self._spacing = min(MAX_SPACING, max(self._spacing * 2, seconds, FIRST_SPACING, self._floor))
-            self._paced_successes = 0
+            self._refusals_in_a_row += 1
+            self.pacer.refused(now, pause=seconds)
+            # A server that keeps saying "retry now" (Retry-After: 0, a reset in the past) while
+            # refusing every probe must not be hammered: the least pause doubles per refused probe.
+            least = MIN_PROBE_SPACING * 2 ** min(self._refusals_in_a_row - 1, 20)
+            seconds = max(seconds, min(least, self.backoff_max))
         self.pause(seconds)
         return seconds
 
-    def _measured_interval(self) -> float:
-        """The refill interval as this episode measured it (0 until it has enough successes).
-
-        The quota was empty at the episode's first 429 and is empty again at this one, so every
-        success in between used a request the quota added back: elapsed time / successes is the
-        refill interval, within one request either way. Other users of the same app make it larger,
-        which is the share this process should pace to.
-        """
-        if self._episode_start is None or self._episode_successes < RATE_SAMPLE_MIN:
-            return 0.0
-        return (self._clock() - self._episode_start) / self._episode_successes
-
-    def on_success(self) -> None:
-        """A request was not rate limited: the probe succeeded, spacing shrinks, maybe the episode ends."""
+    def on_success(self, headers: Mapping[str, str] | None = None) -> None:
+        """A request was not rate limited (``headers``: its answer's, read for ``X-RateLimit-*``)."""
         self._streak = 0
+        self._refusals_in_a_row = 0
         if self._probing:
             self._probing = False
             self._wake_head()
-        if self._episode_start is None:
+        self.pacer.succeeded(
+            self._clock(), paced=self._paced, headers=QuotaHeaders.parse(headers), in_flight=self._in_flight
+        )
+        self._wake_head()  # the quota headers may allow a start sooner
+        if self._episode_start is None or self._queue:
             return
-        self._paced_successes += 1
-        self._episode_successes += 1
-        self._spacing = max(self._floor, self._spacing * SPACING_DECAY)
-        if self._queue and self._spacing >= MIN_SPACING:
-            return  # callers still queue: keep pacing near the refill rate
         log.info(
             "Rate limiting of Mimecast app %s ended after %.1f s and %d refused requests.",
             self.name,
@@ -320,7 +438,6 @@ class RateLimiter:
             extra={"rate_limited_seconds": round(self._clock() - self._episode_start, 3)},
         )
         self._episode_start = None
-        self._spacing = 0.0  # the learned floor keeps pacing starts until FLOOR_MEMORY passes
 
     # --- slots ------------------------------------------------------------------------------------
 
@@ -356,9 +473,7 @@ class RateLimiter:
                     delay = self._starts_in(now)
                     if delay <= 0:
                         heapq.heappop(self._queue)
-                        self._in_flight += 1
-                        self._last_start = now
-                        self._wake_head()
+                        self._start(now)
                         return Permit(waited=now - start, paused=paused)
                 timeout = delay
                 if deadline is not None:
@@ -375,6 +490,19 @@ class RateLimiter:
         except BaseException:
             self._forget(waiter)
             raise
+
+    def _start(self, now: float) -> None:
+        # Paced: the start came as soon as the pace allowed, so the pace, not demand, bounded it.
+        learned = self.pacer.interval(now)
+        self._paced = learned > 0 and now - self._last_start <= learned * PACED_SLACK + 0.005
+        if self._idle_since is not None:
+            # Time in a pause or waiting for the pace is the quota's: only the rest is "nobody asked".
+            self.pacer.idle(now - max(self._idle_since, self._pause_until, self._last_start + learned))
+            self._idle_since = None
+        self._in_flight += 1
+        self._last_start = now
+        self.pacer.started(now)
+        self._wake_head()
 
     async def wait_out_pause(self, *, max_wait: float | None = None) -> float:
         """Sleep until the app-wide pause is over, without taking a slot; returns the seconds slept.
@@ -398,20 +526,26 @@ class RateLimiter:
         if self._in_flight <= 0:
             raise RuntimeError("RateLimiter.release() called more often than acquire()")
         self._in_flight -= 1
+        if self._in_flight == 0 and not self._queue:
+            self._idle_since = self._clock()
         self._wake_head()
 
     # --- internals --------------------------------------------------------------------------------
 
     def next_start_in(self) -> float:
-        """Seconds until the pause and the pacing allow the next request to start (<= 0: now)."""
+        """Seconds until the pause, the quota headers and the pace allow the next request to start (<= 0: now)."""
         return self._starts_in(self._clock())
 
     def _starts_in(self, now: float) -> float:
-        """Seconds until the head waiter may start: the pause and the pacing interval, whichever is later."""
-        interval = max(self._spacing, self._floor_now(now))
+        """Seconds until the head waiter may start: the pause, the quota headers and the pace."""
+        wait = self._pause_until - now
+        budget = self.pacer.budget_wait(now) if wait <= 0 else None
+        learned = self.pacer.interval(now) if budget is None else 0.0
+        wait = max(wait, budget or 0.0)
+        interval = learned
         if self.max_requests_per_second:
             interval = max(interval, 1.0 / self.max_requests_per_second)
-        return max(self._pause_until - now, self._last_start + interval - now)
+        return max(wait, self._last_start + interval - now)
 
     def _wake_head(self) -> None:
         if self._queue:
@@ -428,7 +562,7 @@ class RateLimiter:
     def __repr__(self) -> str:
         return (
             f"RateLimiter({self.name!r}, in_flight={self._in_flight}, waiting={len(self._queue)}, "
-            f"paused_for={self.paused_for():.1f})"
+            f"paused_for={self.paused_for():.1f}, pace={self.pacer.rate})"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,7 @@ from mimecast_siem.simulator.responses import (
     error_status,
     json_response,
     malformed,
+    quota_headers,
     rate_limited,
     unauthorized,
     world_of,
@@ -169,6 +171,8 @@ def api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             )
         if result.stream and not result.fail:
             world.stats.records_served[(result.stream, client_id)] += result.records
+        if verdict is not None and faults.settings.quota is not None and faults.settings.quota.headers == "always":
+            response.headers.update(quota_headers(verdict.limit, verdict.remaining, verdict.reset_ms))
         return response
 
     return handle
@@ -347,13 +351,17 @@ class RunningSimulator:
 
 @contextlib.asynccontextmanager
 async def run_simulator(
-    config: SimulatorConfig | None = None, *, registry: EndpointRegistry | None = None
+    config: SimulatorConfig | None = None,
+    *,
+    registry: EndpointRegistry | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[RunningSimulator]:
     """Serve a simulator for the duration of the ``async with`` block.
 
     Args:
         config: Settings; defaults to :class:`SimulatorConfig()`.
         registry: Endpoints to serve; defaults to the stream endpoints plus ``actions_*`` modules.
+        ssl_context: serve HTTPS with this server context (the URL is then ``https://``).
     """
     config = config or SimulatorConfig()
     world = World(config)
@@ -361,11 +369,12 @@ async def run_simulator(
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
         await site.start()
         host, port = runner.addresses[0][:2]
         display = f"[{host}]" if ":" in host else host
-        sim = RunningSimulator(url=f"http://{display}:{port}", world=world, apps=list(config.apps))
+        scheme = "https" if ssl_context is not None else "http"
+        sim = RunningSimulator(url=f"{scheme}://{display}:{port}", world=world, apps=list(config.apps))
         logger.info("Mimecast API simulator is listening on %s.", sim.url)
         yield sim
     finally:

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 from mimecast_siem.simulator.app import run_simulator
 from mimecast_siem.simulator.config import (
     EMAIL_QUEUE_SHAPES,
+    QUOTA_HEADERS,
+    QUOTA_SHAPES,
     RATED_STREAMS,
     THREAT_FEEDS,
     FaultSettings,
@@ -165,6 +168,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--quota", type=_quota, default=None, metavar="N[/PERIOD]", help="request quota per client id, e.g. 100/60s"
     )
     p.add_argument(
+        "--quota-shape",
+        choices=QUOTA_SHAPES,
+        default="bucket",
+        help="bucket: one request back every PERIOD/N; window: all N back at the end of each PERIOD (default bucket)",
+    )
+    p.add_argument(
+        "--quota-headers",
+        choices=QUOTA_HEADERS,
+        default="refused",
+        help="send X-RateLimit-* with 429s only (refused, default) or with every API answer (always)",
+    )
+    p.add_argument(
         "--error-rate",
         type=_error_rate,
         action="append",
@@ -200,6 +215,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--fault-seed", type=int, default=None, help="seed of the random faults (default: derived from --seed)"
     )
+    p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", type=Path, default=None, help="private key of --tls-cert (PEM)")
     p.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default INFO)"
     )
@@ -217,8 +234,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     if args.hold_duration is not None:
         holds.min_hold, holds.max_hold = args.hold_duration
     malformed = args.malformed_rate / 3
+    quota = args.quota
+    if quota is not None:
+        quota = RequestQuota(quota.limit, quota.period, shape=args.quota_shape, headers=args.quota_headers)
     faults = FaultSettings(
-        quota=args.quota,
+        quota=quota,
         error_rates=dict(args.error_rate),
         latency=args.latency,
         latency_jitter=args.latency_jitter,
@@ -268,12 +288,17 @@ async def simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    try:
+        ssl_context = _server_tls(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with run_simulator(config) as sim:
+        async with run_simulator(config, ssl_context=ssl_context) as sim:
             _say(f"Mimecast API simulator listening on {sim.url}")
             for client_id, secret in config.apps:
                 _say(f"app client_id={client_id} client_secret={secret}")
@@ -291,6 +316,20 @@ async def simulate(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 args.port_file.unlink()
     return 0
+
+
+def _server_tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The HTTPS server context of ``--tls-cert``/``--tls-key``; ``None`` serves plain HTTP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together; give both or neither")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load --tls-cert {cert} / --tls-key {key}: {exc}") from None
+    return context
 
 
 def _say(line: str) -> None:

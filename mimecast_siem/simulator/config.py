@@ -35,6 +35,11 @@ GROUND_TRUTH_STREAMS: tuple[str, ...] = (
 EmailQueueShape = Literal["numbers", "samples", "alternate"]
 EMAIL_QUEUE_SHAPES: tuple[str, ...] = ("numbers", "samples", "alternate")
 
+QuotaShape = Literal["bucket", "window"]
+QUOTA_SHAPES: tuple[str, ...] = ("bucket", "window")
+QuotaHeaders = Literal["refused", "always"]
+QUOTA_HEADERS: tuple[str, ...] = ("refused", "always")
+
 ScriptedKind = Literal["status", "drop", "invalid_json", "truncated", "html", "delay"]
 SCRIPTED_KINDS: tuple[str, ...] = ("status", "drop", "invalid_json", "truncated", "html", "delay")
 
@@ -120,14 +125,28 @@ class HeldQueueSettings:
 
 @dataclass
 class RequestQuota:
-    """Per-client-id request budget: ``limit`` requests, refilled evenly over ``period`` seconds.
+    """Per-client-id request budget: ``limit`` requests per ``period`` seconds, in one of two shapes.
 
-    Mimecast "adds at least one request back per reset interval" (mimecast-api.md section 3), so
-    this is a token bucket: one request comes back every ``period / limit`` seconds.
+    Mimecast "adds at least one request back per reset interval" and answers ``X-RateLimit-Reset``
+    (milliseconds until then) with a 429 (mimecast-api.md section 3). Two quotas fit that text:
+
+    * ``bucket``: a token bucket - one request comes back every ``period / limit`` seconds, and at
+      most ``limit`` are saved up;
+    * ``window``: a fixed window - all ``limit`` requests come back at once at the end of each
+      ``period`` (``Reset`` then counts down to the window's end).
+
+    Attributes:
+        limit: requests per period (and the bucket's capacity).
+        period: seconds.
+        shape: ``bucket`` or ``window``.
+        headers: ``refused`` sends the ``X-RateLimit-*`` headers only with a 429 (what Elastic saw of
+            Mimecast); ``always`` sends them with every answer to an API request.
     """
 
     limit: int
     period: float = 60.0
+    shape: QuotaShape = "bucket"
+    headers: QuotaHeaders = "refused"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
@@ -135,6 +154,10 @@ class RequestQuota:
             raise _bad("faults.quota.limit", self.limit, "an integer >= 1")
         if not (isinstance(self.period, int | float) and self.period > 0):
             raise _bad("faults.quota.period", self.period, "a number of seconds > 0")
+        if self.shape not in QUOTA_SHAPES:
+            raise _bad("faults.quota.shape", self.shape, ", ".join(QUOTA_SHAPES))
+        if self.headers not in QUOTA_HEADERS:
+            raise _bad("faults.quota.headers", self.headers, ", ".join(QUOTA_HEADERS))
 
 
 @dataclass

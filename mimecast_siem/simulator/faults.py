@@ -45,10 +45,47 @@ class QuotaBucket:
             self.updated = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
-            return QuotaVerdict(True, q.limit, int(self.tokens), 0)
-        # Round away float noise before ceil, so 400.0000001 ms reads 400.
-        reset_ms = max(1, math.ceil(round((1.0 - self.tokens) * interval * 1000, 6)))
+            return QuotaVerdict(True, q.limit, int(self.tokens), _ms((1.0 - self.tokens % 1.0) * interval))
+        return QuotaVerdict(False, q.limit, 0, _ms((1.0 - self.tokens) * interval))
+
+
+class QuotaWindow:
+    """Fixed window of one client id: ``limit`` requests per ``period``, all given back at its end.
+
+    Windows are aligned to the first request (``now`` at creation): window ``k`` covers
+    ``[start + k * period, start + (k + 1) * period)``.
+    """
+
+    def __init__(self, quota: RequestQuota, now: float) -> None:
+        self.quota = quota
+        self.start = now
+        self.window = 0
+        self.used = 0
+
+    def charge(self, now: float) -> QuotaVerdict:
+        """Count one request against the current window if it has one left."""
+        q = self.quota
+        window = max(self.window, math.floor((now - self.start) / q.period))
+        if window != self.window:
+            self.window, self.used = window, 0
+        reset_ms = _ms(self.start + (window + 1) * q.period - now)
+        if self.used < q.limit:
+            self.used += 1
+            return QuotaVerdict(True, q.limit, q.limit - self.used, reset_ms)
         return QuotaVerdict(False, q.limit, 0, reset_ms)
+
+
+Quota = QuotaBucket | QuotaWindow
+
+
+def new_quota(quota: RequestQuota, now: float) -> Quota:
+    """The quota state of one client id, in the shape ``quota`` asks for."""
+    return QuotaWindow(quota, now) if quota.shape == "window" else QuotaBucket(quota, now)
+
+
+def _ms(seconds: float) -> int:
+    # Round away float noise before ceil, so 400.0000001 ms reads 400.
+    return max(1, math.ceil(round(seconds * 1000, 6)))
 
 
 class FaultState:
@@ -65,7 +102,7 @@ class FaultState:
         self._rng = random.Random()
         self._script: list[ScriptedFault] = []
         self._force_401 = 0
-        self._quotas: dict[str, QuotaBucket] = {}
+        self._quotas: dict[str, Quota] = {}
         self._siem: dict[str, int] = {}
         self.configure(settings)
 
@@ -125,7 +162,7 @@ class FaultState:
             return None
         bucket = self._quotas.get(client_id)
         if bucket is None:
-            bucket = self._quotas[client_id] = QuotaBucket(quota, now)
+            bucket = self._quotas[client_id] = new_quota(quota, now)
         return bucket.charge(now)
 
     def latency(self) -> float:

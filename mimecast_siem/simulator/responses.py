@@ -35,13 +35,18 @@ def unauthorized(message: str) -> web.Response:
     return json_response(error_envelope(401, ERR_UNAUTHORIZED, message), status=401)
 
 
-def rate_limited(limit: int, remaining: int, reset_ms: int) -> web.Response:
-    """429 with the ``X-RateLimit-*`` headers Mimecast sends only once the quota is exceeded."""
-    headers = {
+def quota_headers(limit: int, remaining: int, reset_ms: int) -> dict[str, str]:
+    """The ``X-RateLimit-*`` headers (mimecast-api.md section 3; ``Reset`` in milliseconds)."""
+    return {
         "X-RateLimit-Limit": str(limit),
         "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": str(reset_ms),
     }
+
+
+def rate_limited(limit: int, remaining: int, reset_ms: int) -> web.Response:
+    """429 with the ``X-RateLimit-*`` headers Mimecast sends only once the quota is exceeded."""
+    headers = quota_headers(limit, remaining, reset_ms)
     body = error_envelope(
         429, ERR_RATE_LIMIT, "Rate limit exceeded; retry after X-RateLimit-Reset milliseconds", retryable=True
     )

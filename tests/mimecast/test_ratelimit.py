@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,15 +14,11 @@ from mimecast_siem.config.models import RateLimitSettings
 from mimecast_siem.errors import RateLimited
 from mimecast_siem.mimecast import Priority, RateLimiter, limiter_for, reset_limiters
 from mimecast_siem.mimecast.ratelimit import (
-    FLOOR_MARGIN,
-    FLOOR_MEMORY,
     MAX_HEADER_PAUSE,
-    MAX_SPACING,
-    refill_hint_seconds,
+    MIN_PROBE_SPACING,
+    PACE_MEMORY,
     retry_after_seconds,
 )
-from mimecast_siem.simulator.config import RequestQuota
-from mimecast_siem.simulator.faults import QuotaBucket
 
 WAIT = 5.0  # upper bound for any wait in these tests (they finish in milliseconds)
 
@@ -271,95 +266,59 @@ async def test_after_a_429_one_probe_goes_first_then_spacing_shrinks_until_the_q
     assert not limiter.rate_limited
 
 
-async def test_spacing_doubles_on_each_new_429_and_follows_the_server_hint() -> None:
+async def test_a_zero_pause_still_spaces_probes_and_doubles_while_they_are_refused() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert limiter.on_rate_limited(0.0) == pytest.approx(MIN_PROBE_SPACING)
+    now[0] += 1.0
+    assert limiter.on_rate_limited(0.0) == pytest.approx(2 * MIN_PROBE_SPACING)
+    now[0] += 1.0
+    limiter.on_success()
+    now[0] += 1.0
+    assert limiter.on_rate_limited(0.0) == pytest.approx(MIN_PROBE_SPACING)
+
+
+async def test_the_pace_comes_from_successes_between_429s_not_from_the_reset_header() -> None:
+    """A window quota: 40 requests per 10 s. The reset says 9.6 s; the quota sustains 4 requests/s."""
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.on_rate_limited(9.6)  # the burst spent the first window
+    assert limiter.pace is None  # one 429 measures nothing yet: wait it out, then go
+    now[0] = 9.6
+    for _ in range(40):
+        await limiter.acquire()
+        now[0] += 0.01  # the round trip
+        limiter.release()
+        limiter.on_success()
+    limiter.on_rate_limited(9.6)
+    assert limiter.pace == pytest.approx(40 / 10.0, rel=0.01)
+    assert limiter.learned_interval == pytest.approx(0.25, rel=0.01)
+
+
+async def test_learned_pacing_is_forgotten_once_stale() -> None:
     now = [0.0]
     limiter = RateLimiter(clock=lambda: now[0])
     limiter.on_rate_limited(0.1)
-    assert limiter.next_start_in() == pytest.approx(0.1)  # the pause
     now[0] += 1.0
-    limiter.on_rate_limited(0.01)  # a small hint cannot shrink the learned spacing: 0.1 doubles
-    now[0] += 1.0
-    assert limiter.next_start_in() <= 0
-    await limiter.acquire()  # starts at once (the fake clock says the pause is over)
-    limiter.release()
-    assert limiter.next_start_in() == pytest.approx(0.2)
-    limiter.on_success()  # nobody waits: the episode ends and the spacing with it
+    limiter.on_success()
+    limiter.on_rate_limited(0.1)
+    assert limiter.pace is not None
+    now[0] += PACE_MEMORY + 1
+    assert limiter.pace is None
     assert limiter.next_start_in() <= 0
 
 
-async def _drain_backlog_through_a_quota(
-    limiter: RateLimiter, quota: RequestQuota, seconds: float
-) -> tuple[list[int], float]:
-    """Four callers hammer a token-bucket quota (the simulator's) for ``seconds``, as the client does.
-
-    Returns the index (in request order) of every refused request, and the interval the limiter had
-    learned while the backlog lasted.
-    """
-    bucket = QuotaBucket(quota, time.monotonic())
-    end = time.monotonic() + seconds
-    order = itertools.count()
-    refused: list[int] = []
-    learned = 0.0
-
-    async def caller() -> None:
-        nonlocal learned
-        while time.monotonic() < end:
-            async with limiter.slot(Priority.BACKFILL):
-                n = next(order)
-                verdict = bucket.charge(time.monotonic())
-                await asyncio.sleep(0.002)  # the round trip
-            if verdict.allowed:
-                limiter.on_success()
-            else:
-                hint = verdict.reset_ms / 1000
-                limiter.on_rate_limited(hint, refill_hint=hint)
-                refused.append(n)
-            learned = limiter.learned_interval or learned
-
-    await asyncio.gather(*(caller() for _ in range(4)))
-    return refused, learned
-
-
-async def test_a_long_backlog_learns_the_refill_interval_and_stops_earning_429s() -> None:
-    """Mimecast adds a request back every interval; after the first 429 the limiter paces to it.
-
-    Before the learned floor the spacing shrank 10% per success below the interval and earned a 429
-    every few requests (the benchmark counted ~95 in 60 s).
-    """
-    quota = RequestQuota(limit=10, period=0.25)  # a burst of 10, then one request every 25 ms
-    limiter = RateLimiter(max_concurrency=4)
-    refused, learned = await _drain_backlog_through_a_quota(limiter, quota, seconds=3.0)
-    assert refused, "the burst must run out"
-    late = [n for n in refused if n > refused[0] + 1]
-    assert len(late) <= 3, f"{len(late)} 429s after the first (at requests {late})"
-    # Both 429s of a drain find the quota empty, so elapsed / successes between them measures the
-    # interval (within one request): the floor lands just above it, not at a fraction of it.
-    assert 0.025 * 0.95 <= learned <= 0.025 * 1.25
-
-
-async def test_the_learned_interval_paces_starts_beyond_the_episode_then_is_forgotten() -> None:
+async def test_remaining_header_lets_requests_go_and_waits_for_the_reset_when_empty() -> None:
     now = [0.0]
     limiter = RateLimiter(clock=lambda: now[0])
-    limiter.on_rate_limited(0.5, refill_hint=0.5)
-    floor = 0.5 * FLOOR_MARGIN
-    assert limiter.learned_interval == pytest.approx(floor)
-    now[0] += 1.0
-    limiter.on_success()  # nobody waits: the episode ends ...
-    assert not limiter.rate_limited
-    await limiter.acquire()  # the pause is over: starts at once
-    limiter.release()
-    assert limiter.next_start_in() == pytest.approx(floor)  # ... but the next start is still paced
-    now[0] += FLOOR_MEMORY + 1
-    assert limiter.learned_interval == 0.0
-    assert limiter.next_start_in() <= 0
-
-
-def test_refill_hint_is_the_reset_header_in_seconds() -> None:
-    assert refill_hint_seconds({"X-RateLimit-Reset": "250"}) == 0.25
-    assert refill_hint_seconds({"Retry-After": "5"}) is None
-    assert refill_hint_seconds({"X-RateLimit-Reset": "0"}) is None
-    assert refill_hint_seconds({"X-RateLimit-Reset": "nan"}) is None
-    assert refill_hint_seconds({"X-RateLimit-Reset": "99999999"}) == MAX_SPACING
+    limiter.on_success({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "500"})
+    for _ in range(2):
+        assert limiter.next_start_in() <= 0
+        await limiter.acquire()
+        limiter.release()
+    assert limiter.next_start_in() == pytest.approx(0.5)  # nothing left: wait for the reset, no 429 needed
+    now[0] += 0.5
+    assert limiter.next_start_in() <= 0  # one request probes what came back
 
 
 # --- headers -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from mimecast_siem.simulator import (
     ScriptedFault,
     SimulatorConfig,
 )
-from mimecast_siem.simulator.faults import FaultState, QuotaBucket
+from mimecast_siem.simulator.faults import FaultState, QuotaBucket, QuotaWindow, new_quota
 
 
 def test_defaults_are_valid() -> None:
@@ -62,6 +62,26 @@ def test_quota_bucket_refills_one_request_per_interval() -> None:
     assert bucket.charge(100.5).allowed
     assert not bucket.charge(100.5).allowed
     assert bucket.charge(110.0).remaining == 3  # never more than the limit
+
+
+def test_quota_window_gives_every_request_back_at_the_end_of_the_window() -> None:
+    window = QuotaWindow(RequestQuota(limit=3, period=10.0, shape="window"), now=100.0)
+    verdicts = [window.charge(101.0) for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert [v.remaining for v in verdicts[:3]] == [2, 1, 0]
+    assert verdicts[3].reset_ms == 9000  # until the window ends, not one interval
+    assert not window.charge(109.9).allowed
+    assert window.charge(110.0).remaining == 2  # the whole window came back at once
+    assert window.charge(135.0).remaining == 2  # a later window starts full again
+
+
+def test_quota_settings_name_a_bad_shape() -> None:
+    with pytest.raises(ValueError, match=r"faults\.quota\.shape"):
+        RequestQuota(limit=3, shape="leaky").validate()  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"faults\.quota\.headers"):
+        RequestQuota(limit=3, headers="sometimes").validate()  # type: ignore[arg-type]
+    assert isinstance(new_quota(RequestQuota(limit=1, shape="window"), 0.0), QuotaWindow)
+    assert isinstance(new_quota(RequestQuota(limit=1), 0.0), QuotaBucket)
 
 
 def test_script_counts_are_consumed_without_touching_the_config() -> None:
