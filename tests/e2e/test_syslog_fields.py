@@ -23,6 +23,8 @@ from mimecast_siem.sinks.syslog import SyslogSink
 from tests.fixtures.receivers import Received, SyslogReceiver, stored_msg
 from tests.sinks.test_cef_leef_golden import CASES, load_event
 
+STREAMS_GOLDEN = Path(__file__).resolve().parents[1] / "streams" / "golden"
+
 pytestmark = pytest.mark.e2e
 
 NASTY_TENANT = 'ten"ant\\with]brackets é'
@@ -37,13 +39,28 @@ def make_sink(tmp_path: Path, port: int, fmt: str = "cef", **options: Any) -> Sy
 
 
 def golden_events() -> list[Event]:
-    """One event per golden case (every stream), with a nasty tenant and distinct times."""
+    """One event per golden case, plus the first golden event of every stream they lack (tests/streams),
+    with a nasty tenant and distinct times."""
+    loaded = [load_event(case) for case in CASES]
+    covered = {e.stream for e in loaded}
+    for stream in STREAM_NAMES:
+        if stream not in covered:
+            first = orjson.loads((STREAMS_GOLDEN / f"{stream}.expected.json").read_bytes())[0]
+            loaded.append(
+                Event(
+                    event_id=first["event_id"],
+                    tenant=first["tenant"],
+                    stream=first["stream"],
+                    timestamp=datetime.fromisoformat(first["timestamp"]),
+                    document=first["document"],
+                    raw=first["raw"],
+                    kind=first.get("kind", "log"),
+                )
+            )
     events = []
-    for n, case in enumerate(CASES):
-        event = load_event(case)
-        events.append(
-            replace(event, tenant=NASTY_TENANT, timestamp=datetime(2026, 11, 25, 10, 0, n, 123456, tzinfo=UTC))
-        )
+    for n, event in enumerate(loaded):
+        when = datetime(2026, 11, 25, 10, n // 60, n % 60, 123456, tzinfo=UTC)
+        events.append(replace(event, tenant=NASTY_TENANT, timestamp=when))
     return events
 
 
