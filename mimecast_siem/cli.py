@@ -15,7 +15,6 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad input or configuration, 3 Mimecast re
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -120,7 +119,9 @@ def _register_simulator(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _register_demo(sub: argparse._SubParsersAction[Any]) -> None:
-    importlib.import_module("mimecast_siem.demo").register(sub)  # demo
+    from mimecast_siem import demo
+
+    demo.register(sub)  # demo
 
 
 #: Every room's registration, in ``--help`` order, with the commands it adds.

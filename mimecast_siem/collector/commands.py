@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mimecast_siem.checkpoints import StateStore, StateStoreError
-from mimecast_siem.collector import backfill_commands
+from mimecast_siem.collector.backfill import commands as backfill_commands
 from mimecast_siem.config import (
     STREAM_NAMES,
     Settings,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mimecast_siem.cli import build_parser, main
-from mimecast_siem.collector.backfill_commands import backfill_command
+from mimecast_siem.collector.backfill.commands import backfill_command
 from tests.collector.helpers import daemon_config, delivered_ids, expected_ids
 from tests.collector.processes import ground_truth, sim_get, write_config
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mimecast_siem.checkpoints import count_windows, split_range
-from mimecast_siem.collector.backfill_plan import (
+from mimecast_siem.collector.backfill.plan import (
     BackfillInputError,
     BackfillRequest,
     backfillable_streams,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from mimecast_siem.collector.progress import (
+from mimecast_siem.collector.backfill.progress import (
     BarDisplay,
     JobProgress,
     LogDisplay,

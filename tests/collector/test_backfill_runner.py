@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mimecast_siem.checkpoints import BackfillStatus, StateStore, WindowStatus
-from mimecast_siem.collector.progress import JobProgress
+from mimecast_siem.collector.backfill.progress import JobProgress
 from mimecast_siem.simulator import ScriptedFault
 from tests.collector.helpers import delivered_ids, expected_ids
 from tests.collector.test_backfill_support import backfill_settings, open_parts, whole_minute_ago

@@ -12,7 +12,7 @@ from typing import Any
 
 from mimecast_siem.checkpoints import BackfillJob, StateStore
 from mimecast_siem.collector.backfill import BackfillOutcome, BackfillRunner, SinkSelection
-from mimecast_siem.collector.progress import ProgressDisplay
+from mimecast_siem.collector.backfill.progress import ProgressDisplay
 from mimecast_siem.config.models import Settings
 from mimecast_siem.mimecast import MimecastClient, reset_limiters
 from mimecast_siem.observability.metrics import Metrics, reset_metrics

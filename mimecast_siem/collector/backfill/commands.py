@@ -43,7 +43,7 @@ from mimecast_siem.checkpoints import (
     StateStoreError,
 )
 from mimecast_siem.collector.backfill import BackfillOutcome, BackfillRunner, SinkSelection
-from mimecast_siem.collector.backfill_plan import (
+from mimecast_siem.collector.backfill.plan import (
     BackfillInputError,
     BackfillPlan,
     BackfillRequest,
@@ -51,8 +51,8 @@ from mimecast_siem.collector.backfill_plan import (
     plan_backfill,
     target_sinks,
 )
+from mimecast_siem.collector.backfill.progress import choose_display, format_seconds, render_summary
 from mimecast_siem.collector.daemon import PortUnavailable
-from mimecast_siem.collector.progress import choose_display, format_seconds, render_summary
 from mimecast_siem.config import (
     Settings,
     add_config_arguments,
