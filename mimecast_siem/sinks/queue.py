@@ -1,0 +1,446 @@
+"""A durable per-sink queue: append-only, fsync'd segment files with a committed read offset.
+
+Layout (one directory per sink, ``<data_dir>/queues/<sink>/``)::
+
+    00000000000000000001.seg   records, appended only
+    00000000000000000002.seg   the next segment once the previous one passed SEGMENT_MAX_BYTES
+    cursor                     the committed read position: "<segment> <offset> <crc32>\\n"
+    append.lock                flock held while appending (several processes may append)
+    drain.lock                 flock held by the one process that drains
+
+Record framing: a 16-byte header ``>IIQ`` (payload length, CRC-32 of the enqueue time and payload,
+enqueue time in milliseconds since the epoch), then the payload: one event as JSON
+(:func:`~mimecast_siem.sinks.deadletter.event_to_json`).
+
+Guarantees:
+
+* :meth:`SegmentQueue.append` returns only after the records and (for a new segment) the directory
+  entry are fsync'd: an appended event survives a SIGKILL or a power loss.
+* The cursor is replaced atomically (write, fsync, rename, fsync directory) only after the drained
+  events were accepted by the sink: after a crash the drain restarts at the last committed batch,
+  so at most the batch in flight is sent twice (same ``event.id``).
+* A torn tail (a record cut by a crash during an append that therefore never returned) and a record
+  whose CRC does not match are reported as :class:`Corruption` and skipped (the caller dead-letters
+  them with the reason), never re-read in a loop; intact records after them are still read.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from mimecast_siem.events import Event
+from mimecast_siem.sinks.deadletter import dumps_event_json, event_from_json, event_to_json
+
+HEADER = struct.Struct(">IIQ")
+#: A single record larger than this is refused (a corrupt length field is recognised by it too).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+SEGMENT_SUFFIX = ".seg"
+CURSOR_NAME = "cursor"
+#: Bytes of a corrupt region kept (base64) in its dead-letter entry.
+CORRUPT_SAMPLE_BYTES = 4096
+
+
+class QueueFull(Exception):
+    """The append would pass the queue's bounds (``max_bytes`` or ``max_age``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A place in the queue: segment number and byte offset within it."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One queued event as read back, with where the next record starts."""
+
+    event: Event
+    enqueued_at: float
+    size: int
+    next: Position
+
+
+@dataclass(frozen=True, slots=True)
+class Corruption:
+    """A region of a segment that cannot be read: what, where and why."""
+
+    segment: int
+    offset: int
+    length: int
+    reason: str
+    sample: bytes
+
+    def as_event(self, sink: str) -> Event:
+        """The region as a placeholder event for the dead letters (its bytes base64, up to a limit)."""
+        from datetime import UTC, datetime
+
+        return Event(
+            event_id=f"queue-{sink}-{self.segment}-{self.offset}",
+            tenant="-",
+            stream="-",
+            timestamp=datetime.now(UTC),
+            document={},
+            raw={
+                "queue": sink,
+                "segment": self.segment,
+                "offset": self.offset,
+                "length": self.length,
+                "bytes_base64": base64.b64encode(self.sample).decode(),
+            },
+            kind="corrupt-queue-record",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """What one :meth:`SegmentQueue.read` found: records in order, corruptions skipped, the end."""
+
+    records: list[Record]
+    corruptions: list[Corruption]
+    end: Position
+
+
+def encode_record(event: Event, enqueued_at: float) -> bytes:
+    """Frame one event (header + JSON payload)."""
+    payload = dumps_event_json(event_to_json(event))
+    millis = int(enqueued_at * 1000)
+    crc = zlib.crc32(payload, zlib.crc32(struct.pack(">Q", millis)))
+    return HEADER.pack(len(payload), crc, millis) + payload
+
+
+def _segment_name(number: int) -> str:
+    return f"{number:020d}{SEGMENT_SUFFIX}"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class SegmentQueue:
+    """The files of one sink's queue (blocking calls: run them in a thread from async code).
+
+    Args:
+        directory: the queue's directory (created).
+        max_bytes: bound of the queued bytes (records not yet drained) - appends past it raise QueueFull.
+        max_age: seconds; while the oldest queued event is older, appends raise QueueFull (None = no bound).
+        segment_max_bytes: a new segment is started once the current one is at least this large.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int,
+        max_age: float | None = None,
+        segment_max_bytes: int | None = None,
+    ) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.segment_max_bytes = segment_max_bytes or max(64 * 1024, min(16 * 1024 * 1024, max_bytes // 8))
+        directory.mkdir(parents=True, exist_ok=True)
+        self._append_lock = directory / "append.lock"
+        self._drain_fd: int | None = None
+        #: Oldest enqueue time at the read position (None: unknown or empty), refreshed by reads.
+        self.oldest_enqueued: float | None = None
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    def segments(self) -> list[int]:
+        """Numbers of the segment files present, in order."""
+        numbers = []
+        for path in self.directory.glob("*" + SEGMENT_SUFFIX):
+            with contextlib.suppress(ValueError):
+                numbers.append(int(path.name[: -len(SEGMENT_SUFFIX)]))
+        return sorted(numbers)
+
+    def _path(self, number: int) -> Path:
+        return self.directory / _segment_name(number)
+
+    def cursor(self) -> Position:
+        """The committed read position (the start of the first segment when none was committed)."""
+        path = self.directory / CURSOR_NAME
+        try:
+            text = path.read_text()
+            segment_text, offset_text, crc_text = text.split()
+            body = f"{segment_text} {offset_text}"
+            if zlib.crc32(body.encode()) != int(crc_text):
+                raise ValueError("cursor CRC mismatch")
+            return Position(int(segment_text), int(offset_text))
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            # A cursor is replaced by rename, so it is never torn; a bad one was damaged outside us.
+            # Restarting at the first segment still present re-sends, it never loses.
+            pass
+        segments = self.segments()
+        return Position(segments[0] if segments else 1, 0)
+
+    def commit(self, position: Position) -> None:
+        """Durably move the read position to ``position`` and delete the segments wholly before it."""
+        body = f"{position.segment} {position.offset}"
+        data = f"{body} {zlib.crc32(body.encode())}\n".encode()
+        tmp = self.directory / (CURSOR_NAME + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.directory / CURSOR_NAME)
+        for number in self.segments():
+            if number < position.segment:
+                with contextlib.suppress(FileNotFoundError):
+                    self._path(number).unlink()
+        _fsync_dir(self.directory)
+
+    # -- size --------------------------------------------------------------------------------------
+
+    def depth_bytes(self) -> int:
+        """Bytes not yet drained (records after the committed cursor)."""
+        cursor = self.cursor()
+        total = 0
+        for number in self.segments():
+            if number < cursor.segment:
+                continue
+            try:
+                size = self._path(number).stat().st_size
+            except FileNotFoundError:
+                continue
+            total += size - cursor.offset if number == cursor.segment else size
+        return max(total, 0)
+
+    def count(self) -> tuple[int, int]:
+        """(events, bytes) after the cursor, counted by reading the headers (used at start-up)."""
+        cursor = self.cursor()
+        events = 0
+        total = 0
+        for number in self.segments():
+            if number < cursor.segment:
+                continue
+            offset = cursor.offset if number == cursor.segment else 0
+            try:
+                with open(self._path(number), "rb") as handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    while offset + HEADER.size <= size:
+                        handle.seek(offset)
+                        length, _crc, millis = HEADER.unpack(handle.read(HEADER.size))
+                        if length > MAX_RECORD_BYTES or offset + HEADER.size + length > size:
+                            break
+                        if events == 0:
+                            self.oldest_enqueued = millis / 1000
+                        events += 1
+                        total += HEADER.size + length
+                        offset += HEADER.size + length
+            except FileNotFoundError:
+                continue
+        if events == 0:
+            self.oldest_enqueued = None
+        return events, total
+
+    # -- append ------------------------------------------------------------------------------------
+
+    def append(self, events: Sequence[Event], *, now: float | None = None) -> int:
+        """Append ``events`` durably (one write, one fsync); return the bytes written.
+
+        Raises:
+            QueueFull: the queue is at its bounds; nothing was written.
+            OSError: the disk failed; nothing is acknowledged (a partial write is a torn tail).
+        """
+        if not events:
+            return 0
+        stamp = time.time() if now is None else now
+        data = b"".join(encode_record(event, stamp) for event in events)
+        with _flock(self._append_lock):
+            depth = self.depth_bytes()
+            if depth > 0 and depth + len(data) > self.max_bytes:
+                raise QueueFull(f"{depth} bytes queued, the bound is {self.max_bytes}")
+            oldest = self.oldest_enqueued
+            if self.max_age is not None and depth > 0 and oldest is not None and stamp - oldest > self.max_age:
+                raise QueueFull(f"the oldest queued event waits for more than {self.max_age:.0f} s")
+            segments = self.segments()
+            number = segments[-1] if segments else max(self.cursor().segment, 1)
+            path = self._path(number)
+            created = not path.exists()
+            if not created and path.stat().st_size >= self.segment_max_bytes:
+                number += 1
+                path = self._path(number)
+                created = True
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                before = os.fstat(fd).st_size
+                try:
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                except OSError:
+                    # Not acknowledged: take the partial write back so no torn record stays behind.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, before)
+                    raise
+            finally:
+                os.close(fd)
+            if created:
+                _fsync_dir(self.directory)
+        if self.oldest_enqueued is None:
+            self.oldest_enqueued = stamp
+        return len(data)
+
+    # -- drain -------------------------------------------------------------------------------------
+
+    def try_drain_lock(self) -> bool:
+        """Take the drainer's lock (one process drains a queue); False when another process holds it."""
+        if self._drain_fd is not None:
+            return True
+        fd = os.open(self.directory / "drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._drain_fd = fd
+        return True
+
+    def release_drain_lock(self) -> None:
+        """Give the drainer's lock back (idempotent)."""
+        if self._drain_fd is not None:
+            os.close(self._drain_fd)
+            self._drain_fd = None
+
+    def read(self, start: Position, max_events: int, max_bytes: int) -> ReadBatch:
+        """Read up to ``max_events`` records (and about ``max_bytes``) from ``start``.
+
+        A damaged region (bad CRC, impossible length, undecodable payload, torn tail) is reported as a
+        :class:`Corruption` and skipped: reading resumes at the next intact record of the segment (found
+        by its payload's fixed start and checked by its CRC), so records appended after a torn tail are
+        never lost. Bytes cut short at the end of the LAST segment may be an append in progress: they
+        are judged under the append lock, and left for the next read when an append is still writing.
+        """
+        records: list[Record] = []
+        corruptions: list[Corruption] = []
+        position = start
+        taken = 0
+        while len(records) < max_events and taken < max_bytes:
+            segments = [n for n in self.segments() if n >= position.segment]
+            if not segments:
+                break
+            if segments[0] != position.segment:
+                position = Position(segments[0], 0)
+            is_last = position.segment == segments[-1]
+            try:
+                with open(self._path(position.segment), "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                position = Position(position.segment + 1, 0)
+                continue
+            offset = position.offset
+            while offset < len(data) and len(records) < max_events and taken < max_bytes:
+                record, problem = _parse(data, offset, position.segment)
+                if record is not None:
+                    records.append(record)
+                    taken += record.size
+                    offset = record.next.offset
+                    continue
+                resume = _resync(data, offset + 1)
+                if resume is None and is_last and not self._damaged_under_lock(position.segment, offset):
+                    break  # an append still being written: read it next time
+                stop = len(data) if resume is None else resume
+                corruptions.append(
+                    Corruption(
+                        position.segment,
+                        offset,
+                        stop - offset,
+                        f"queue segment {_segment_name(position.segment)} in {self.directory},"
+                        f" offset {offset}: {problem}",
+                        bytes(data[offset : min(stop, offset + CORRUPT_SAMPLE_BYTES)]),
+                    )
+                )
+                offset = stop
+            if offset < len(data) or is_last:
+                position = Position(position.segment, offset)
+                break
+            position = Position(position.segment + 1, 0)
+        if records:
+            self.oldest_enqueued = records[0].enqueued_at
+        return ReadBatch(records, corruptions, position)
+
+    def _damaged_under_lock(self, number: int, offset: int) -> bool:
+        """True when the last segment is really damaged at ``offset`` (no append is writing there).
+
+        Holding the append lock, no append is in progress: what is still unreadable now is damaged.
+        """
+        with _flock(self._append_lock):
+            with open(self._path(number), "rb") as handle:
+                data = handle.read()
+            record, _problem = _parse(data, offset, number)
+            return record is None and offset < len(data)
+
+
+#: Every payload starts so (``event_to_json`` puts ``event_id`` first): where to look for the next record.
+_PAYLOAD_START = b'{"event_id":'
+
+
+def _parse(data: bytes, offset: int, segment: int) -> tuple[Record | None, str]:
+    """The record at ``offset`` of a segment's bytes, or None and why it is unreadable."""
+    if offset + HEADER.size > len(data):
+        return None, f"torn tail: {len(data) - offset} bytes, less than a record header"
+    length, crc, millis = HEADER.unpack_from(data, offset)
+    if length > MAX_RECORD_BYTES:
+        return None, f"record length {length} exceeds {MAX_RECORD_BYTES} (damaged header)"
+    end = offset + HEADER.size + length
+    if end > len(data):
+        return None, f"torn tail: a record of {length} bytes cut after {len(data) - offset - HEADER.size}"
+    payload = data[offset + HEADER.size : end]
+    if zlib.crc32(payload, zlib.crc32(struct.pack(">Q", millis))) != crc:
+        return None, "bad CRC"
+    try:
+        event = event_from_json(orjson.loads(payload))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        return None, f"undecodable record: {exc}"
+    return Record(event, millis / 1000, end - offset, Position(segment, end)), ""
+
+
+def _resync(data: bytes, start: int) -> int | None:
+    """Offset of the next intact record at or after ``start``, or None."""
+    find_from = start + HEADER.size
+    while True:
+        index = data.find(_PAYLOAD_START, find_from)
+        if index < 0:
+            return None
+        candidate = index - HEADER.size
+        if candidate >= start and _parse(data, candidate, 0)[0] is not None:
+            return candidate
+        find_from = index + 1
