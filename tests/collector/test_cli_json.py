@@ -47,7 +47,8 @@ def test_checkpoints_list_json(config: Path, capsys: pytest.CaptureFixture[str])
     asyncio.run(_seed(config))
     assert main(["checkpoints", "list", "--config", str(config), "-o", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["checkpoints"]
-    assert set(row) == {"tenant", "stream", "checkpoint", "lag_seconds", "updated_by", "lease_holder"}
+    assert set(row) == {"tenant", "stream", "checkpoint", "lag_seconds", "updated_by", "lease_holder", "note"}
+    assert row["note"] is None  # only SIEM streams keep notes (a gap, a replaced cursor: docs/siem.md)
     assert row["tenant"] == "acme"
     assert row["stream"] == "ttp-url"
     assert row["checkpoint"] == "2026-11-25T10:00:00Z"
