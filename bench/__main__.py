@@ -22,7 +22,17 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import api_efficiency, cpu_floor, memory, scaling, siem_files, sink_matrix, sink_throughput, throughput
+from bench import (
+    api_efficiency,
+    compare,
+    cpu_floor,
+    memory,
+    scaling,
+    siem_files,
+    sink_matrix,
+    sink_throughput,
+    throughput,
+)
 from bench.machine import Machine, describe_machine
 from bench.report import Section, Table, all_targets
 from bench.settings import BenchOptions
@@ -40,6 +50,7 @@ BENCHMARKS: dict[int, tuple[str, Callable[[BenchOptions], Section]]] = {
     6: ("scaling with tenants", scaling.run),
     7: ("every sink vs the file sink", sink_matrix.run),
     8: ("SIEM batch files: events/s and memory of one 1 GB file", siem_files.run),
+    9: ("like with like: a reference pager vs our backfill and daemon", compare.run),
 }
 
 
