@@ -52,7 +52,7 @@ from mimecast_siem.actions.service import (
     what_to_check,
 )
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
-from mimecast_siem.checkpoints import IdempotencyClaim, IdempotencyState
+from mimecast_siem.checkpoints import IdempotencyClaim, IdempotencyState, StateStoreError
 from mimecast_siem.checkpoints.records import require_idempotency_key
 from mimecast_siem.events import within_depth
 
@@ -244,7 +244,14 @@ class ActionHttp:
         if self._keyed_requests % PRUNE_EVERY == 0:
             await self._prune_keys()
         digest = params_digest({"action": spec.name, "body": dict(body)})
-        claim = await self.idempotency.claim_idempotency(call.who, key, digest, ttl=IDEMPOTENCY_TTL)
+        try:
+            claim = await self.idempotency.claim_idempotency(call.who, key, digest, ttl=IDEMPOTENCY_TTL)
+        except StateStoreError as exc:
+            detail = (
+                f"the {IDEMPOTENCY_HEADER} could not be checked ({type(exc).__name__}); nothing was sent, retry later"
+            )
+            result = await self.service.refuse(call, Outcome.STORE_UNAVAILABLE, detail, {"retry_after": 5.0})
+            return self.problem_response(request, _problem(result))
         if claim.state is IdempotencyState.REPLAY and claim.status is not None and claim.response is not None:
             await self.service.refuse(call, Outcome.REPLAYED, "stored answer replayed")
             return _stored_response(claim.status, claim.response)
@@ -272,9 +279,19 @@ class ActionHttp:
                 stored = {"content_type": PROBLEM_CONTENT_TYPE, "body": result.problem.document(instance=request.path)}
             else:
                 stored = {"content_type": "application/json", "body": result.document}
-            await self.idempotency.complete_idempotency(call.who, key, result.status, orjson.dumps(stored).decode())
+            finish = self.idempotency.complete_idempotency(call.who, key, result.status, orjson.dumps(stored).decode())
         else:
-            await self.idempotency.release_idempotency(call.who, key)
+            finish = self.idempotency.release_idempotency(call.who, key)
+        try:
+            await finish
+        except StateStoreError as exc:
+            # The key stays pending: repeats get 409, then (after 10 min) "unknown" - never a second run.
+            log.error(
+                "Could not store the answer of an idempotency key for action %s (%s); repeats of the key will be "
+                "answered as in progress, then unknown.",
+                spec.name,
+                type(exc).__name__,
+            )
         return response
 
     async def _prune_keys(self) -> None:

@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"  # a repeated Idempotency-Key: the stored answer was returned, nothing sent
     IDEMPOTENCY_MISMATCH = "idempotency_mismatch"  # the key was used with another request body
     IN_PROGRESS = "in_progress"  # the first request with this key is still running
+    STORE_UNAVAILABLE = "store_unavailable"  # an Idempotency-Key could not be checked; nothing was sent
     ERROR = "error"  # a bug: logged, answered 500
 
 
@@ -70,6 +71,7 @@ RULES: dict[Outcome, OutcomeRule] = {
     Outcome.REPLAYED: OutcomeRule(200, 0, "Replayed"),
     Outcome.IDEMPOTENCY_MISMATCH: OutcomeRule(422, 2, "Idempotency key reused with another request"),
     Outcome.IN_PROGRESS: OutcomeRule(409, 2, "A request with this idempotency key is in progress"),
+    Outcome.STORE_UNAVAILABLE: OutcomeRule(503, 1, "State store unavailable"),
     Outcome.ERROR: OutcomeRule(500, 1, "Internal error"),
 }
 

@@ -171,3 +171,46 @@ async def test_expired_keys_are_pruned_now_and_then(
         for i in range(4):
             await client.post("/v1/actions/get-managed-urls", json={}, headers=keyed("ops", f"p-{i}"))
     assert len(calls) == 2
+
+
+async def test_an_unavailable_store_sends_nothing(
+    action_env: ActionEnv, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mimecast_siem.checkpoints import StateStoreUnavailable
+
+    async def broken(*_a: Any, **_k: Any) -> Any:
+        raise StateStoreUnavailable("down")
+
+    monkeypatch.setattr(store, "claim_idempotency", broken)
+    service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit))
+    before = path_count(action_env, CREATE)
+    async with TestClient(TestServer(build_actions_app(service, idempotency=store), host="127.0.0.1")) as client:
+        resp = await client.post(
+            "/v1/actions/create-managed-url", json=managed("https://k8.example.net/"), headers=keyed("ops", "k-8")
+        )
+        doc = await resp.json(content_type=None)
+    assert resp.status == 503, doc
+    assert "nothing was sent" in doc["detail"]
+    assert path_count(action_env, CREATE) == before
+
+
+async def test_a_failed_store_write_after_the_action_still_answers(
+    action_env: ActionEnv, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mimecast_siem.checkpoints import StateStoreUnavailable
+
+    async def broken(*_a: Any, **_k: Any) -> None:
+        raise StateStoreUnavailable("down")
+
+    monkeypatch.setattr(store, "complete_idempotency", broken)
+    service = ActionService(action_env.settings, audit=AuditTrail(store.record_audit))
+    async with TestClient(TestServer(build_actions_app(service, idempotency=store), host="127.0.0.1")) as client:
+        first = await client.post(
+            "/v1/actions/create-managed-url", json=managed("https://k9.example.net/"), headers=keyed("ops", "k-9")
+        )
+        again = await client.post(
+            "/v1/actions/create-managed-url", json=managed("https://k9.example.net/"), headers=keyed("ops", "k-9")
+        )
+    assert first.status == 200
+    assert again.status == 409  # the key stayed pending: never a second run
+    assert path_count(action_env, CREATE) == 1
