@@ -238,6 +238,14 @@ class Supervisor:
         for sink in self.settings.sinks_for(tenant, stream):
             m.events_delivered.labels(tenant=tenant, stream=stream, sink=sink.name)
             m.events_dead_lettered.labels(tenant=tenant, stream=stream, sink=sink.name)
+        if CATALOGUE[stream].kind == "siem":
+            for outcome in ("listed", "downloaded", "expired", "failed"):
+                m.siem_files.labels(tenant=tenant, stream=stream, outcome=outcome)
+            m.siem_file_bytes.labels(tenant=tenant, stream=stream)
+            m.siem_corrupt_lines.labels(tenant=tenant, stream=stream)
+            m.siem_gap_seconds.labels(tenant=tenant, stream=stream)
+            for reason in ("expired", "rejected", "stalled"):
+                m.siem_cursor_resets.labels(tenant=tenant, stream=stream, reason=reason)
 
     def waiting_reason(self, key: Key) -> str | None:
         """Why the stream task of ``key`` may legitimately make no progress now, or ``None``.

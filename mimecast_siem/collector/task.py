@@ -291,11 +291,9 @@ class StreamTask:
             idle = await self._siem.poll()
         finally:
             in_flight.dec()
-        result = self._siem.last_result
-        if result.pages or result.delivered:
-            checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
-            if checkpoint is not None:
-                self._completed(None, result, checkpoint)
+        checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
+        if checkpoint is not None:
+            self._completed(None, self._siem.last_result, checkpoint)
         return idle
 
     # --- log streams -------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ from tests.sinks.hec_receiver import HecReceiver, HecToken, IndexedEvent, Reques
 HEC_TOKEN = "5b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 ACTION_TOKEN = "act-0d9c8b7a6f5e4d3c2b1a"
 GLOBEX_SECRET = "globex-wrong-secret-8c1f"
-ACME_STREAMS = ("ttp-url", "ttp-attachment", "held-messages", "hold-summary", "email-queues")
+# siem-receipt: one SIEM type (batch files), so the SIEM metrics are exposed too (docs/siem.md).
+ACME_STREAMS = ("ttp-url", "ttp-attachment", "held-messages", "hold-summary", "email-queues", "siem-receipt")
 BACKFILL_STREAM = "audit"  # not polled live: everything the metrics say of it comes from the backfill
 BACKFILL_WINDOWS = 3
 LOG_STREAMS = ("ttp-url", "ttp-attachment")
@@ -156,7 +157,10 @@ def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int
         "routes": [
             {"streams": ["ttp-url"], "sinks": ["archive", "splunk", "siem"]},
             {"streams": ["ttp-attachment"], "sinks": ["archive", "splunk"]},
-            {"streams": ["held-messages", "hold-summary", "email-queues", "audit"], "sinks": ["archive"]},
+            {
+                "streams": ["held-messages", "hold-summary", "email-queues", "audit", "siem-receipt"],
+                "sinks": ["archive"],
+            },
         ],
         "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
         "state": {"lease_ttl": "30s"},
