@@ -177,7 +177,7 @@ def test_shallow_overrides_apply_before_deep_ones() -> None:
     assert settings.tenants[0].timeout == 40
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(st.integers(min_value=15, max_value=120), st.integers(min_value=0, max_value=65535))
 def test_any_numeric_override_round_trips(timeout: int, port: int) -> None:
     tree = settings_tree()

@@ -159,7 +159,7 @@ _secret_text = st.text(
 )
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(secret=_secret_text)
 def test_no_problem_ever_shows_a_secret(write_config: WriteConfig, secret: str) -> None:
     redactor().clear()

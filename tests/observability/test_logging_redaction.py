@@ -200,7 +200,7 @@ def test_secret_with_regex_characters_and_nested_secrets() -> None:
     assert r.scrub("outer-secret-with-inner-part") == "****"
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     st.text(
         alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF),
