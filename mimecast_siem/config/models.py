@@ -419,6 +419,29 @@ def _name_of(data: Any) -> str:
 # --- Sinks and routing -----------------------------------------------------------------------------
 
 
+class SinkQueueSettings(_Model):
+    """A durable queue in front of one sink (docs/sinks.md, "Durable queues"): opt-in per sink."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Queue this sink's events durably on the data volume; the stream's checkpoint moves once they "
+        "are queued, and the sink drains the queue at its own pace (an outage of this sink no longer holds the others).",
+    )
+    max_bytes: int = Field(
+        default=1_073_741_824, ge=65_536, description="Bound of the queued (not yet delivered) bytes on disk."
+    )
+    max_age: Duration | None = Field(
+        default=timedelta(days=1),
+        description="Bound of the oldest queued event's wait; past it the queue counts as full. null = no bound.",
+    )
+    when_full: Literal["block", "drop_newest"] = Field(
+        default="block",
+        description="block: hold the stream's checkpoint until the queue drains (as without a queue); drop_newest: "
+        "drop the new events, counted (mimecast_siem_queue_dropped_events_total) and logged with their ids.",
+    )
+    path: Path | None = Field(default=None, description="The queue's directory; default <data_dir>/queues/<sink name>.")
+
+
 class SinkSettings(BaseModel):
     """One destination. Type-specific keys sit beside these and are validated by the sink's own model."""
 
@@ -433,6 +456,9 @@ class SinkSettings(BaseModel):
     batch_max_events: int = Field(default=500, ge=1, le=100_000, description="Events per send() at most.")
     batch_max_bytes: int = Field(
         default=1_000_000, ge=1024, le=100_000_000, description="Encoded bytes per send() at most."
+    )
+    queue: SinkQueueSettings = Field(
+        default_factory=SinkQueueSettings, description="Durable queue in front of the sink (opt-in)."
     )
 
     @model_validator(mode="before")

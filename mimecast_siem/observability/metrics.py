@@ -156,6 +156,40 @@ class Metrics:
             ["sink", "kind"],
             registry=r,
         )
+        # --- durable per-sink queues (sinks/queue.py)
+        self.queue_events = Gauge(
+            p + "queue_events", "Events in the sink's durable queue, not yet delivered.", ["sink"], registry=r
+        )
+        self.queue_bytes = Gauge(
+            p + "queue_bytes", "Bytes of the sink's durable queue not yet delivered.", ["sink"], registry=r
+        )
+        self.queue_oldest_age = Gauge(
+            p + "queue_oldest_age_seconds",
+            "Age of the oldest event in the sink's durable queue (0 when empty).",
+            ["sink"],
+            registry=r,
+        )
+        self.queue_enqueued = Counter(
+            p + "queue_enqueued_events_total", "Events written durably to the sink's queue.", ["sink"], registry=r
+        )
+        self.queue_drained = Counter(
+            p + "queue_drained_events_total",
+            "Events the sink took off its queue (delivered or dead-lettered); its rate is the drain rate.",
+            ["sink"],
+            registry=r,
+        )
+        self.queue_dropped = Counter(
+            p + "queue_dropped_events_total",
+            "Events dropped because the sink's queue was full (when_full: drop_newest).",
+            ["sink"],
+            registry=r,
+        )
+        self.queue_corrupt = Counter(
+            p + "queue_corrupt_records_total",
+            "Damaged regions of a queue segment (bad CRC, torn tail) moved to the dead letters.",
+            ["sink"],
+            registry=r,
+        )
         self.sink_up = Gauge(p + "sink_up", "1 when the sink's last health check passed.", ["sink"], registry=r)
         self.sink_connections = Counter(
             p + "sink_connections_total",

@@ -19,17 +19,22 @@ Per routed sink (all sinks concurrently, batches of one sink in order):
   and moves on - a misconfigured sink never wedges the pipeline, and nothing is dropped silently;
 * events the sink rejects one by one go to the dead-letter file; they count as handled once fsync'd;
 * a sink whose transport gives no delivery feedback (syslog over UDP) returns ``confirmed=False``:
-  its events count as *sent* (``events_sent_total``, ``SinkOutcome.sent``), never as delivered.
+  its events count as *sent* (``events_sent_total``, ``SinkOutcome.sent``), never as delivered;
+* a sink with a durable queue (``queue.enabled``) counts as done once the events are fsync'd in its
+  queue (``SinkOutcome.queued``); a background task per such sink drains the queue in order through
+  the same batches, retries and dead-letter rules (:mod:`mimecast_siem.sinks.queueing`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -41,6 +46,7 @@ from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks.base import Rejection, Sink, SinkHealth, SinkPermanentError
 from mimecast_siem.sinks.deadletter_store import DeadLetterStore
+from mimecast_siem.sinks.queueing import QueueBlocked, SinkQueue
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -119,6 +125,10 @@ class SinkOutcome:
     retries: int = 0
     #: Events sent without delivery feedback (UDP): handed over, not known delivered.
     sent: int = 0
+    #: Events written durably to the sink's queue (delivered later by its drainer).
+    queued: int = 0
+    #: Events dropped because the sink's queue was full (when_full: drop_newest; counted and logged).
+    dropped: int = 0
 
 
 @dataclass(slots=True)
@@ -149,6 +159,8 @@ class _Route:
     settings: SinkSettings
     status: SinkStatus = field(default_factory=SinkStatus)
     start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queue: SinkQueue | None = None
+    drainer: asyncio.Task[None] | None = None
 
 
 class Router:
@@ -189,6 +201,10 @@ class Router:
             problems += [ConfigProblem(f"sinks.{n}", "sink is not in the configuration") for n in unknown]
             raise ConfigError("the router's sinks do not match the configuration", problems)
         self._routes = {name: _Route(name, sink, by_name[name]) for name, sink in sinks.items()}
+        for route in self._routes.values():
+            queue_settings = getattr(route.settings, "queue", None)
+            if queue_settings is not None and queue_settings.enabled:
+                route.queue = SinkQueue(route.name, queue_settings, Path(settings.data_dir), self.metrics)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -215,6 +231,10 @@ class Router:
             else:
                 # Started but nothing sent yet: up until a health probe or a delivery says otherwise.
                 self.metrics.sink_up.labels(sink=route.name).set(1)
+        for route in self._routes.values():
+            if route.queue is not None and route.drainer is None:
+                await route.queue.open()
+                route.drainer = asyncio.create_task(self._drain(route, route.queue), name=f"drain-{route.name}")
 
     def stop(self) -> None:
         """Stop retrying: a sink that fails from now on makes ``deliver`` raise DeliveryAborted.
@@ -225,7 +245,18 @@ class Router:
         self._stop_event.set()
 
     async def close(self) -> None:
-        """Close every sink (errors are logged, never raised)."""
+        """Stop the queue drainers, then close every sink (errors are logged, never raised).
+
+        A batch a drainer was sending is not committed: it is sent again by the next drain (same ids).
+        """
+        for route in self._routes.values():
+            if route.drainer is not None:
+                route.drainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await route.drainer
+                route.drainer = None
+            if route.queue is not None:
+                route.queue.close()
         for route in self._routes.values():
             try:
                 await route.sink.close()
@@ -306,6 +337,15 @@ class Router:
 
     async def _deliver_to(self, route: _Route, tenant: str, stream: str, events: Sequence[Event]) -> SinkOutcome:
         outcome = SinkOutcome()
+        if route.queue is not None:
+            await self._enqueue(route, route.queue, events, outcome)
+            return outcome
+        await self._deliver_batches(route, tenant, stream, events, outcome)
+        return outcome
+
+    async def _deliver_batches(
+        self, route: _Route, tenant: str, stream: str, events: Sequence[Event], outcome: SinkOutcome
+    ) -> None:
         fmt = route.settings.format
         # A sink that bounds its own writes by their real encoded size (bounds_own_bytes) is cut by
         # events only: estimating means serialising every event once more (~10% of the daemon's CPU).
@@ -314,7 +354,6 @@ class Router:
         for batch in batches:
             await self._send_batch(route, tenant, stream, batch, outcome)
             outcome.batches += 1
-        return outcome
 
     async def _send_batch(
         self, route: _Route, tenant: str, stream: str, batch: list[Event], outcome: SinkOutcome
@@ -399,6 +438,53 @@ class Router:
             route.status.last_error = None
             m.sink_up.labels(sink=route.name).set(1)
             return
+
+    async def _enqueue(self, route: _Route, queue: SinkQueue, events: Sequence[Event], outcome: SinkOutcome) -> None:
+        """Write the events to the sink's queue; a failing disk is retried like a failing sink."""
+        attempt = 0
+        while True:
+            try:
+                if await queue.enqueue(events, self._stop_event):
+                    outcome.queued += len(events)
+                else:
+                    outcome.dropped += len(events)
+                return
+            except QueueBlocked as exc:
+                raise DeliveryAborted(str(exc)) from None
+            except OSError as exc:
+                attempt += 1
+                if self._stopping:
+                    raise DeliveryAborted(f"the queue of sink {route.name} is not writable: {exc}") from None
+                delay = backoff_delay(attempt, self._retry, self._rng.random())
+                log.error("The queue of sink %s could not be written; retrying in %.1f s: %s", route.name, delay, exc)
+                await self._pause(delay, route.name)
+
+    async def _drain(self, route: _Route, queue: SinkQueue) -> None:
+        """The sink's drainer: its queue in order, through the usual batches, retries and dead letters."""
+
+        async def send(tenant: str, stream: str, events: list[Event]) -> None:
+            await self._deliver_batches(route, tenant, stream, events, SinkOutcome())
+
+        async def dead_letter(rejections: list[Rejection]) -> None:
+            await self._dead_letter(route, rejections)
+
+        own = getattr(route.sink, "bounds_own_bytes", False)
+        try:
+            await queue.drain_forever(
+                send,
+                dead_letter,
+                max_events=route.settings.batch_max_events,
+                max_bytes=1 << 62 if own else route.settings.batch_max_bytes,
+                stopping=self._stop_event,
+            )
+        except DeliveryAborted:
+            log.info(
+                "Sink %s stopped draining its queue (shutdown); the rest is drained at the next start.", route.name
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("The queue drainer of sink %s failed; restart the daemon to resume draining.", route.name)
 
     async def record_unreadable(self, source: str, event: Event, reason: str) -> None:
         """Write an item that could not be read at the source (a corrupt SIEM file line) to the dead letters.

@@ -32,6 +32,7 @@ from tests.observability.ops_scenario import (
     FORCED_401,
     HEC_BUSY,
     LOG_STREAMS,
+    QUEUED_SINK,
     RATE_LIMIT_BURST,
     SINKS,
     Observed,
@@ -119,7 +120,7 @@ def test_every_documented_metric_is_exposed_with_samples(observed: Observed) -> 
 STATUS_CLASSES = {"2xx", "3xx", "4xx", "429", "5xx", "error"}
 CLOSED_SETS: dict[str, set[str]] = {
     "tenant": {"acme", "globex"},
-    "sink": set(SINKS),
+    "sink": {*SINKS, QUEUED_SINK},
     "stream": set(STREAM_NAMES),
     "status_class": STATUS_CLASSES,
     "mode": {"live", "backfill"},

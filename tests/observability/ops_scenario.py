@@ -61,6 +61,9 @@ BACKFILL_STREAM = "audit"  # not polled live: everything the metrics say of it c
 BACKFILL_WINDOWS = 3
 LOG_STREAMS = ("ttp-url", "ttp-attachment")
 SINKS = ("archive", "splunk", "siem")
+#: A fourth sink, with a durable queue, on the TTP URL stream only (not in SINKS: its canonical-line
+#: count is "queued", not "delivered").
+QUEUED_SINK = "spool"
 RATE_LIMIT_BURST = 3
 FORCED_401 = 1
 HEC_BUSY = 2
@@ -136,6 +139,8 @@ def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int
         "streams": dict.fromkeys(ACME_STREAMS, stream),
         "sinks": [
             {"name": "archive", "type": "file", "path": str(tmp / "out")},
+            # A file sink behind a durable queue (its metrics; delivery through a queue: test_sink_queues).
+            {"name": QUEUED_SINK, "type": "file", "path": str(tmp / "spool"), "queue": {"enabled": True}},
             {
                 "name": "splunk",
                 "type": "hec",
@@ -155,7 +160,7 @@ def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int
             },
         ],
         "routes": [
-            {"streams": ["ttp-url"], "sinks": ["archive", "splunk", "siem"]},
+            {"streams": ["ttp-url"], "sinks": ["archive", "splunk", "siem", QUEUED_SINK]},
             {"streams": ["ttp-attachment"], "sinks": ["archive", "splunk"]},
             {
                 "streams": ["held-messages", "hold-summary", "email-queues", "audit", "siem-receipt"],

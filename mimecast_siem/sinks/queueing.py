@@ -1,0 +1,212 @@
+"""A sink's durable queue at run time: enqueue for the router, drain in the background, metrics.
+
+The router hands a queued sink's events to :meth:`SinkQueue.enqueue` (the stream's checkpoint may move
+once it returns: the events are fsync'd in the queue) and runs :meth:`SinkQueue.drain_forever`, which
+reads the queue in order, sends each batch through the router's own ``send_batch`` (same retries with
+backoff, same dead-letter rules) and commits the read cursor after each batch. Storage:
+:mod:`mimecast_siem.sinks.queue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mimecast_siem.events import Event
+from mimecast_siem.observability.metrics import Metrics
+from mimecast_siem.sinks.base import Rejection
+from mimecast_siem.sinks.queue import QueueFull, Record, SegmentQueue
+
+log = logging.getLogger("mimecast_siem.sinks.queue")
+
+#: How often an idle drainer looks for events another process (a standalone backfill) appended.
+IDLE_POLL_SECONDS = 1.0
+#: How often a process that does not hold the drain lock tries to take it.
+LOCK_POLL_SECONDS = 2.0
+
+SendBatch = Callable[[str, str, list[Event]], Awaitable[None]]
+DeadLetter = Callable[[list[Rejection]], Awaitable[None]]
+
+
+class SinkQueue:
+    """One sink's queue: bounds, policy, counters and the drain loop.
+
+    Args:
+        sink: the sink's name.
+        settings: the sink's ``queue`` block (:class:`~mimecast_siem.config.models.SinkQueueSettings`).
+        data_dir: the daemon's data directory (the queue lives in ``queues/<sink>`` unless ``path`` is set).
+        metrics: where the queue's gauges and counters go.
+    """
+
+    def __init__(self, sink: str, settings: Any, data_dir: Path, metrics: Metrics) -> None:
+        self.sink = sink
+        self.when_full: str = settings.when_full
+        directory = settings.path or (Path(data_dir) / "queues" / sink)
+        max_age = settings.max_age.total_seconds() if settings.max_age is not None else None
+        self.store = SegmentQueue(Path(directory), max_bytes=settings.max_bytes, max_age=max_age)
+        self.metrics = metrics
+        self.events = 0
+        self.bytes = 0
+        self.freed = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self._warned_full = False
+        metrics.queue_oldest_age.labels(sink=sink).set_function(self.oldest_age)
+        for counter in (metrics.queue_enqueued, metrics.queue_drained, metrics.queue_dropped, metrics.queue_corrupt):
+            counter.labels(sink=sink)  # exposed at 0 from the start (an alert's rate() needs the series)
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest queued event has waited (0 when the queue is empty)."""
+        oldest = self.store.oldest_enqueued
+        if self.events <= 0 or oldest is None:
+            return 0.0
+        return max(0.0, time.time() - oldest)
+
+    async def open(self) -> None:
+        """Count what an earlier run left in the queue (it is drained first)."""
+        self.events, self.bytes = await asyncio.to_thread(self.store.count)
+        self._publish()
+        if self.events:
+            log.info(
+                "Sink %s has %d queued events (%d bytes) from before; draining them first.",
+                self.sink,
+                self.events,
+                self.bytes,
+            )
+
+    def _publish(self) -> None:
+        self.metrics.queue_events.labels(sink=self.sink).set(max(self.events, 0))
+        self.metrics.queue_bytes.labels(sink=self.sink).set(max(self.bytes, 0))
+
+    # -- enqueue (the router's deliver) ------------------------------------------------------------
+
+    async def enqueue(self, events: Sequence[Event], stopping: asyncio.Event) -> bool:
+        """Write ``events`` durably to the queue; False when they were dropped (drop_newest).
+
+        With ``block`` a full queue waits until the drain frees room (the stream's checkpoint holds).
+
+        Raises:
+            QueueBlocked: ``stopping`` was set while waiting for room.
+            OSError: the disk failed (the caller retries like a failing sink).
+        """
+        while True:
+            try:
+                written = await asyncio.to_thread(self.store.append, list(events))
+            except QueueFull as exc:
+                if self.when_full == "drop_newest":
+                    self.metrics.queue_dropped.labels(sink=self.sink).inc(len(events))
+                    log.warning(
+                        "The queue of sink %s is full (%s): %d events dropped (when_full: drop_newest), ids: %s",
+                        self.sink,
+                        exc,
+                        len(events),
+                        " ".join(e.event_id for e in events),
+                    )
+                    return False
+                if not self._warned_full:
+                    self._warned_full = True
+                    log.warning(
+                        "The queue of sink %s is full (%s): holding the stream's checkpoint until it drains "
+                        "(when_full: block).",
+                        self.sink,
+                        exc,
+                    )
+                if stopping.is_set():
+                    raise QueueBlocked(f"the queue of sink {self.sink} is full and the daemon is stopping") from None
+                self.freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(self.freed, stopping), timeout=IDLE_POLL_SECONDS)
+                continue
+            self._warned_full = False
+            self.events += len(events)
+            self.bytes += written
+            self._publish()
+            self.metrics.queue_enqueued.labels(sink=self.sink).inc(len(events))
+            self.arrived.set()
+            return True
+
+    # -- drain (background task) -------------------------------------------------------------------
+
+    async def drain_forever(
+        self,
+        send_batch: SendBatch,
+        dead_letter: DeadLetter,
+        *,
+        max_events: int,
+        max_bytes: int,
+        stopping: asyncio.Event,
+    ) -> None:
+        """Drain the queue in order until ``stopping`` is set (or the task is cancelled).
+
+        ``send_batch(tenant, stream, events)`` returns once the batch is delivered or dead-lettered (it
+        retries transient failures itself and raises when stopped): only then is the cursor committed.
+        """
+        store = self.store
+        while not stopping.is_set():
+            if not await asyncio.to_thread(store.try_drain_lock):
+                await _sleep(LOCK_POLL_SECONDS, stopping)
+                continue
+            position = await asyncio.to_thread(store.cursor)
+            while not stopping.is_set():
+                read = await asyncio.to_thread(store.read, position, max_events, max_bytes)
+                for damage in read.corruptions:
+                    log.error("Sink %s: a damaged region of its queue is dead-lettered: %s", self.sink, damage.reason)
+                    await dead_letter([Rejection(damage.as_event(self.sink), damage.reason)])
+                    self.metrics.queue_corrupt.labels(sink=self.sink).inc()
+                for tenant, stream, group in _groups(read.records):
+                    await send_batch(tenant, stream, [r.event for r in group])
+                if read.records or read.corruptions or read.end != position:
+                    await asyncio.to_thread(store.commit, read.end)
+                    position = read.end
+                    self.events -= len(read.records)
+                    self.bytes -= sum(r.size for r in read.records) + sum(c.length for c in read.corruptions)
+                    self.metrics.queue_drained.labels(sink=self.sink).inc(len(read.records))
+                    self.freed.set()
+                if not read.records and not read.corruptions:
+                    if self.events <= 0:
+                        # Appends of another process (a standalone backfill) are not in our counters.
+                        self.events, self.bytes = await asyncio.to_thread(store.count)
+                    self._publish()
+                    self.arrived.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_first(self.arrived, stopping), timeout=IDLE_POLL_SECONDS)
+                    continue
+                self._publish()
+
+    def close(self) -> None:
+        """Release the drain lock (another process may drain now)."""
+        self.store.release_drain_lock()
+
+
+class QueueBlocked(Exception):
+    """A full queue (when_full: block) was still full when the daemon began to stop."""
+
+
+def _groups(records: Sequence[Record]) -> list[tuple[str, str, list[Record]]]:
+    """Consecutive records of one (tenant, stream), in order (the metrics are labelled by both)."""
+    groups: list[tuple[str, str, list[Record]]] = []
+    for record in records:
+        key = (record.event.tenant, record.event.stream)
+        if groups and (groups[-1][0], groups[-1][1]) == key:
+            groups[-1][2].append(record)
+        else:
+            groups.append((key[0], key[1], [record]))
+    return groups
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _sleep(seconds: float, stopping: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)

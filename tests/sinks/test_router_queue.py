@@ -1,0 +1,178 @@
+"""The router with a durable queue in front of a sink: an outage of one sink no longer holds the others."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mimecast_siem.events import Event
+from mimecast_siem.observability.metrics import Metrics
+from mimecast_siem.sinks.base import SendResult
+from mimecast_siem.sinks.deadletter import DeadLetters
+from mimecast_siem.sinks.queue import HEADER
+from mimecast_siem.sinks.router import RetryPolicy, Router
+from tests.sinks.builders import batch, settings
+from tests.sinks.conftest import metric_value
+from tests.sinks.scripted_sink import ScriptedSink
+
+FAST = RetryPolicy(initial=0.01, maximum=0.05)
+
+
+def queued_settings(tmp_path: Path, **queue: Any) -> Any:
+    return settings(
+        [
+            {"name": "archive", "type": "scripted"},
+            {"name": "siem", "type": "scripted", "batch_max_events": 10, "queue": {"enabled": True, **queue}},
+        ],
+        data_dir=str(tmp_path),
+    )
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+class Down:
+    """A step that fails transiently while ``down`` is set (a destination outage)."""
+
+    def __init__(self, sink: ScriptedSink) -> None:
+        self.down = True
+        self.sink = sink
+
+    def __call__(self, events: Any) -> SendResult:
+        from mimecast_siem.sinks.base import SinkTransientError
+
+        if self.down:
+            raise SinkTransientError("the SIEM is down")
+        return SendResult(accepted=len(events))
+
+
+async def test_an_outage_of_the_queued_sink_does_not_hold_delivery(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    archive, siem = ScriptedSink("archive"), ScriptedSink("siem")
+    outage = Down(siem)
+    siem.script.extend([outage] * 1000)
+    router = Router(
+        queued_settings(tmp_path), {"archive": archive, "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST
+    )
+    await router.start()
+    try:
+        events = batch(35)
+        report = await asyncio.wait_for(router.deliver("acme", "ttp-url", events), 5)
+        assert archive.received == events  # not held by the SIEM's outage
+        assert report.sinks["siem"].queued == 35
+        assert metric_value(fresh_metrics, "mimecast_siem_queue_events", {"sink": "siem"}) == 35
+        await asyncio.sleep(0.2)
+        assert siem.received == []
+        outage.down = False
+        siem.script.clear()
+        await until(lambda: len(siem.received) == 35)
+        assert [e.event_id for e in siem.received] == [e.event_id for e in events]  # in order, once
+        await until(lambda: metric_value(fresh_metrics, "mimecast_siem_queue_events", {"sink": "siem"}) == 0)
+        assert metric_value(fresh_metrics, "mimecast_siem_queue_drained_events_total", {"sink": "siem"}) == 35
+        labels = {"tenant": "acme", "stream": "ttp-url", "sink": "siem"}
+        assert metric_value(fresh_metrics, "mimecast_siem_events_delivered_total", labels) == 35
+    finally:
+        router.stop()
+        await router.close()
+
+
+async def test_queued_events_survive_a_restart(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    archive, siem = ScriptedSink("archive"), ScriptedSink("siem", ["slow"])
+    cfg = queued_settings(tmp_path)
+    router = Router(cfg, {"archive": archive, "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router.start()
+    await router.deliver("acme", "ttp-url", batch(25))
+    await until(lambda: siem.calls == 1)  # the first batch is in flight and never finishes
+    await router.close()  # like a kill: the batch in flight is not committed
+    again = ScriptedSink("siem")
+    router2 = Router(cfg, {"archive": ScriptedSink("archive"), "siem": again}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router2.start()
+    try:
+        await until(lambda: len(again.received) == 25)
+        assert [e.event_id for e in again.received] == [e.event_id for e in batch(25)]
+    finally:
+        router2.stop()
+        await router2.close()
+
+
+async def test_drop_newest_counts_and_logs_every_dropped_event(
+    tmp_path: Path, fresh_metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    siem = ScriptedSink("siem")
+    outage = Down(siem)
+    siem.script.extend([outage] * 1000)
+    cfg = queued_settings(tmp_path, max_bytes=65_536, when_full="drop_newest")
+    router = Router(cfg, {"archive": ScriptedSink("archive"), "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="mimecast_siem.sinks.queue"):
+            await router.deliver("acme", "ttp-url", batch(100))  # the first append always fits
+            dropped = batch(5, start=100)
+            report = await router.deliver("acme", "ttp-url", dropped)
+        assert report.sinks["siem"].dropped == 5
+        assert metric_value(fresh_metrics, "mimecast_siem_queue_dropped_events_total", {"sink": "siem"}) == 5
+        text = caplog.text
+        assert "5 events dropped" in text
+        assert all(e.event_id in text for e in dropped)
+    finally:
+        router.stop()
+        await router.close()
+
+
+async def test_block_holds_delivery_until_the_queue_drains(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    siem = ScriptedSink("siem")
+    outage = Down(siem)
+    siem.script.extend([outage] * 1000)
+    cfg = queued_settings(tmp_path, max_bytes=65_536, when_full="block")
+    router = Router(cfg, {"archive": ScriptedSink("archive"), "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router.start()
+    try:
+        await router.deliver("acme", "ttp-url", batch(100))
+        held = asyncio.create_task(router.deliver("acme", "ttp-url", batch(5, start=100)))
+        await asyncio.sleep(0.3)
+        assert not held.done()  # the checkpoint would hold, as without a queue
+        outage.down = False
+        siem.script.clear()
+        await asyncio.wait_for(held, 10)
+        await until(lambda: len(siem.received) == 105)
+    finally:
+        router.stop()
+        await router.close()
+
+
+async def test_a_corrupt_record_is_dead_lettered_with_its_reason(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    siem = ScriptedSink("siem", ["slow"])
+    cfg = queued_settings(tmp_path)
+    dead = DeadLetters(tmp_path / "dl")
+    router = Router(cfg, {"archive": ScriptedSink("archive"), "siem": siem}, dead, retry=FAST)
+    await router.start()
+    await router.deliver("acme", "ttp-url", batch(3))
+    await router.close()
+    segment = tmp_path / "queues" / "siem" / "00000000000000000001.seg"
+    data = bytearray(segment.read_bytes())
+    data[HEADER.size + 40] ^= 0x55
+    segment.write_bytes(bytes(data))
+    again = ScriptedSink("siem")
+    router2 = Router(cfg, {"archive": ScriptedSink("archive"), "siem": again}, dead, retry=FAST)
+    await router2.start()
+    try:
+        await until(lambda: len(again.received) == 2)
+        await until(
+            lambda: metric_value(fresh_metrics, "mimecast_siem_queue_corrupt_records_total", {"sink": "siem"}) == 1
+        )
+        entries = (await dead.read_all(sink="siem")).entries
+        assert len(entries) == 1
+        assert "bad CRC" in entries[0].reason
+        received: list[Event] = again.received
+        assert [e.event_id for e in received] == [e.event_id for e in batch(3)[1:]]
+    finally:
+        router2.stop()
+        await router2.close()
