@@ -35,6 +35,8 @@ from tests.observability.ops_scenario import (
     QUEUED_SINK,
     RATE_LIMIT_BURST,
     SINKS,
+    UDP_SINK,
+    URL_PAGE_SIZE,
     Observed,
     run_scenario,
 )
@@ -120,7 +122,7 @@ def test_every_documented_metric_is_exposed_with_samples(observed: Observed) -> 
 STATUS_CLASSES = {"2xx", "3xx", "4xx", "429", "5xx", "error"}
 CLOSED_SETS: dict[str, set[str]] = {
     "tenant": {"acme", "globex"},
-    "sink": {*SINKS, QUEUED_SINK},
+    "sink": {*SINKS, QUEUED_SINK, UDP_SINK},
     "stream": set(STREAM_NAMES),
     "status_class": STATUS_CLASSES,
     "mode": {"live", "backfill"},
@@ -130,6 +132,7 @@ CLOSED_SETS: dict[str, set[str]] = {
     "outcome": {o.value for o in Outcome},
     "action": {*CATALOGUE, "unknown"},
     "version": {__version__},
+    "bound": {"within", "after"},
 }
 KINDS = {
     "mimecast_siem_poll_errors_total": {
@@ -190,10 +193,14 @@ def test_fetched_events_equal_what_the_simulator_served(observed: Observed) -> N
         served = stats.served(stream, "client-1")
         assert served > 0, stream
         assert m.one("mimecast_siem_events_fetched_total", tenant="acme", stream=stream) == served, stream
-    # The hold summary is also read by the action call; the daemon's own sample fetched one record per policy.
+    # The hold summary is also read by the action call; each of the daemon's own polls of it fetched one
+    # record per policy (it may have polled it more than once while the scenario waited for late arrivals).
+    polls = _canonical(observed, "hold-summary")
+    assert polls
+    assert all(line["fetched"] == len(observed.hold_summary) for line in polls)
     assert m.one("mimecast_siem_events_fetched_total", tenant="acme", stream="hold-summary") == len(
         observed.hold_summary
-    )
+    ) * len(polls)
     assert m.value("mimecast_siem_events_fetched_total", tenant="globex") == 0
 
 
@@ -217,6 +224,25 @@ def test_delivered_and_dead_lettered_events_equal_what_each_sink_holds(observed:
         == (letters["splunk", "ttp-attachment"])
     )
     assert m.value("mimecast_siem_events_delivered_total", stream="ttp-attachment", sink="splunk") == 0
+
+
+def test_udp_events_are_counted_as_sent_never_as_delivered(observed: Observed) -> None:
+    m, snap = observed.scrape, observed.snapshot
+    sent = m.one("mimecast_siem_events_sent_total", tenant="acme", stream="ttp-attachment", sink=UDP_SINK)
+    assert sent == len(snap.archive["ttp-attachment"]) > 0
+    assert m.value("mimecast_siem_events_delivered_total", sink=UDP_SINK) == 0
+    assert 0 < len(snap.syslog_udp) <= sent  # UDP may lose datagrams: sent, not known delivered
+    assert m.one("mimecast_siem_sink_batch_events_sum", sink=UDP_SINK) == sent
+
+
+def test_in_window_commits_and_late_arrivals_of_ttp_url(observed: Observed) -> None:
+    m = observed.scrape
+    served = observed.snapshot.stats.served("ttp-url", "client-1")
+    # Pages of URL_PAGE_SIZE records: the catch-up windows took several pages each and committed inside.
+    assert served > 4 * URL_PAGE_SIZE
+    assert m.one("mimecast_siem_in_window_commits_total", tenant="acme", stream="ttp-url") >= 1
+    # The records the simulator let appear behind the checkpoint were caught by the overlap re-read.
+    assert m.one("mimecast_siem_late_arrivals_total", tenant="acme", stream="ttp-url", bound="within") > 0
 
 
 def test_one_canonical_line_per_poll_cycle_agrees_with_the_metrics(observed: Observed) -> None:

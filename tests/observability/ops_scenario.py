@@ -9,6 +9,12 @@ One run (module-scoped in ``tests/e2e/test_ops_metrics.py``):
 * three sinks: the file sink ``archive`` (every stream), Splunk HEC ``splunk`` (the strict test
   receiver: busy for two requests, and refusing the index of TTP attachment events, so those are
   dead-lettered) and syslog ``siem`` (a real rsyslog, with a ceiling that truncates long messages);
+  plus syslog over UDP ``siem-udp`` (same rsyslog) for TTP attachment events: sent, never confirmed;
+* TTP URL pages of 50 records, so a one-minute window takes several pages and its progress is
+  committed inside the window (``redelivery_pages``, oldest-first walk);
+* late arrivals: once caught up, the simulator's clock moves on to just before the TTP URL
+  checkpoint, so records stamped inside the daemon's last overlap appear after their window was
+  read; the next poll's overlap re-read delivers them (``late_arrivals_total{bound="within"}``);
 * a backfill job queued before the daemon starts (``backfill --queue``: three one-minute windows of
   the audit stream, which is not polled live), which the daemon runs next to the live streams;
 * two response-action calls on the daemon's port (one allowed, one with a wrong token).
@@ -64,6 +70,8 @@ SINKS = ("archive", "splunk", "siem")
 #: A fourth sink, with a durable queue, on the TTP URL stream only (not in SINKS: its canonical-line
 #: count is "queued", not "delivered").
 QUEUED_SINK = "spool"
+UDP_SINK = "siem-udp"  # not in SINKS: it counts events as sent, never as delivered
+URL_PAGE_SIZE = 50
 RATE_LIMIT_BURST = 3
 FORCED_401 = 1
 HEC_BUSY = 2
@@ -79,7 +87,8 @@ class Snapshot:
     stats: SimulatorStats
     hec_events: list[IndexedEvent]
     hec_requests: list[RequestRecord]
-    syslog: list[Received]
+    syslog: list[Received]  # what the TCP sink ``siem`` sent
+    syslog_udp: list[Received]  # what arrived of the UDP sink's datagrams
     archive: dict[str, list[dict[str, Any]]]
     archive_bytes: int
     dead_letters: list[DeadLetter]
@@ -109,7 +118,7 @@ class Observed:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int) -> dict[str, Any]:
+def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_ports: dict[str, int]) -> dict[str, Any]:
     stream = {
         "poll_interval": "30s",
         "lag": "2s",
@@ -136,7 +145,10 @@ def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int
                 "streams": ["ttp-url"],
             },
         ],
-        "streams": dict.fromkeys(ACME_STREAMS, stream),
+        "streams": {
+            **dict.fromkeys(ACME_STREAMS, stream),
+            "ttp-url": {**stream, "page_size": URL_PAGE_SIZE, "redelivery_pages": 2},
+        },
         "sinks": [
             {"name": "archive", "type": "file", "path": str(tmp / "out")},
             # A file sink behind a durable queue (its metrics; delivery through a queue: test_sink_queues).
@@ -154,14 +166,15 @@ def _config(tmp: Path, sim: RunningSimulator, hec: HecReceiver, syslog_port: int
                 "name": "siem",
                 "type": "syslog",
                 "host": "127.0.0.1",
-                "port": syslog_port,
+                "port": syslog_ports["tcp"],
                 "transport": "tcp",
                 "max_message_bytes": SYSLOG_CEILING,
             },
+            {"name": UDP_SINK, "type": "syslog", "host": "127.0.0.1", "port": syslog_ports["udp"], "transport": "udp"},
         ],
         "routes": [
             {"streams": ["ttp-url"], "sinks": ["archive", "splunk", "siem", QUEUED_SINK]},
-            {"streams": ["ttp-attachment"], "sinks": ["archive", "splunk"]},
+            {"streams": ["ttp-attachment"], "sinks": ["archive", "splunk", UDP_SINK]},
             {
                 "streams": ["held-messages", "hold-summary", "email-queues", "audit", "siem-receipt"],
                 "sinks": ["archive"],
@@ -227,11 +240,13 @@ class _Run:
     ) -> Snapshot:
         archive, size = _archive(self.tmp / "out")
         checkpoints, audit, backfill = await _store_view(self.state_url)
+        records = syslog.records()
         return Snapshot(
             stats=sim.stats().copy(),
             hec_events=list(hec.events),
             hec_requests=list(hec.requests),
-            syslog=syslog.records(),
+            syslog=[r for r in records if r.listener == "tcp"],
+            syslog_udp=[r for r in records if r.listener == "udp"],
             archive=archive,
             archive_bytes=size,
             dead_letters=DeadLetters(self.tmp / "data" / "dead-letters.ndjson").list(),
@@ -272,7 +287,7 @@ class _Run:
         self, sim: RunningSimulator, hec: HecReceiver, syslog: SyslogReceiver, frozen_at: datetime
     ) -> Observed:
         config_path = self.tmp / "config.yaml"
-        config_path.write_text(yaml.safe_dump(_config(self.tmp, sim, hec, syslog.ports["tcp"])))
+        config_path.write_text(yaml.safe_dump(_config(self.tmp, sim, hec, syslog.ports)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIMECAST_SIEM")}
         since = frozen_at - timedelta(minutes=12)
         until = since + timedelta(minutes=BACKFILL_WINDOWS)
@@ -339,6 +354,7 @@ class _Run:
 
         await self._wait(proc, "every acme stream to catch up", caught_up)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            await self._late_arrivals(proc, http, base, sim)
             statuses = {}
             for name, token in (("allowed", ACTION_TOKEN), ("wrong_token", "not-the-action-token-123")):
                 async with http.post(
@@ -364,6 +380,26 @@ class _Run:
             exit_code=exit_code,
             output=self.output(),
         )
+
+    async def _late_arrivals(
+        self, proc: asyncio.subprocess.Process, http: aiohttp.ClientSession, base: str, sim: RunningSimulator
+    ) -> None:
+        """Make TTP URL records appear after their window was read; wait until the overlap re-read caught some.
+
+        The daemon's windows follow the wall clock, the simulator's clock stands at ``frozen_at``: moving
+        it on to 5 s before the committed checkpoint makes the records stamped up to there visible now.
+        Those within the overlap (20 s) before the checkpoint are re-read by the next poll and delivered.
+        """
+        checkpoints, _, _ = await _store_view(self.state_url)
+        visible_from = sim.world.clock.now()
+        gap = (checkpoints["ttp-url"] - visible_from).total_seconds()
+        sim.world.clock.advance(gap - 5.0 if gap > 10.0 else gap / 2)
+
+        async def caught() -> bool:
+            scrape = await self.scrape(http, base)
+            return scrape.value("mimecast_siem_late_arrivals_total", stream="ttp-url", bound="within") > 0
+
+        await self._wait(proc, "the overlap re-read to deliver late TTP URL records", caught)
 
     async def _quiet_snapshot(
         self,
