@@ -103,7 +103,7 @@ def _register_actions(sub: argparse._SubParsersAction[Any]) -> None:
 def _register_sinks(sub: argparse._SubParsersAction[Any]) -> None:
     from mimecast_siem.sinks import commands
 
-    commands.register(sub, open_state=_open_state)  # dead-letters
+    commands.register(sub, open_state=_open_state)  # dead-letters, sinks
 
 
 def _register_config(sub: argparse._SubParsersAction[Any]) -> None:
@@ -128,7 +128,7 @@ def _register_demo(sub: argparse._SubParsersAction[Any]) -> None:
 ROOMS: tuple[tuple[frozenset[str], Callable[[argparse._SubParsersAction[Any]], None]], ...] = (
     (frozenset({"run", "backfill", "checkpoints"}), _register_collector),
     (frozenset({"action", "serve-actions"}), _register_actions),
-    (frozenset({"dead-letters"}), _register_sinks),
+    (frozenset({"dead-letters", "sinks"}), _register_sinks),
     (frozenset({"config"}), _register_config),
     (frozenset({"simulate"}), _register_simulator),
     (frozenset({"demo"}), _register_demo),

@@ -1,4 +1,4 @@
-"""CLI commands of the sinks room: ``mimecast-siem dead-letters list|replay``.
+"""CLI commands of the sinks room: ``mimecast-siem dead-letters list|replay`` and ``sinks status``.
 
 ``list`` shows dead-lettered events (newest last); ``replay`` sends them again through the sink they
 were refused by (or only ``--sink NAME``), removing the ones that are delivered and keeping the rest
@@ -71,6 +71,85 @@ def register(sub: argparse._SubParsersAction[Any], *, open_state: OpenState | No
     replay.add_argument("--sink", metavar="NAME", help="Only replay entries of this sink.")
     replay.add_argument("--dry-run", action="store_true", help="Count what would be sent; send nothing.")
     replay.set_defaults(handler=replay_command, open_state=open_state)
+
+    sinks = sub.add_parser(
+        "sinks",
+        help="Show the configured sinks and their durable queues.",
+        description="Per sink: type, whether it has a durable queue, and the queue's depth (events, bytes), its "
+        "oldest event's age and whether a process is draining it - read from the queue's files.",
+    )
+    sinks_actions = sinks.add_subparsers(dest="sinks_command", metavar="ACTION")
+    sinks.set_defaults(handler=_missing_action(sinks))
+    status = sinks_actions.add_parser("status", help="Queue depth, oldest event age and drain state per sink.")
+    add_config_arguments(status)
+    status.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json"),
+        default="text",
+        help="text (a line per sink) or json: one document {sinks: [{name, type, enabled, queue}]} "
+        "(queue null without a queue; else {path, events, bytes, oldest_age_seconds, max_bytes, when_full, draining}).",
+    )
+    status.set_defaults(handler=status_command)
+
+
+def queue_status(settings: Any, sink: Any, *, now: float | None = None) -> dict[str, Any] | None:
+    """The queue of ``sink`` as ``sinks status`` reports it (None when it has no queue); reads the files."""
+    import time
+    from pathlib import Path
+
+    from mimecast_siem.sinks.queue import SegmentQueue
+
+    queue = getattr(sink, "queue", None)
+    if queue is None or not queue.enabled:
+        return None
+    directory = Path(queue.path or Path(settings.data_dir) / "queues" / sink.name)
+    if not directory.is_dir():
+        events, size, oldest, draining = 0, 0, None, False
+    else:
+        store = SegmentQueue(directory, max_bytes=queue.max_bytes)
+        events, size = store.count()
+        oldest = store.oldest_enqueued
+        draining = not store.try_drain_lock()
+        store.release_drain_lock()
+    current = time.time() if now is None else now
+    return {
+        "path": str(directory),
+        "events": events,
+        "bytes": size,
+        "oldest_age_seconds": round(max(0.0, current - oldest), 3) if events and oldest is not None else 0.0,
+        "max_bytes": queue.max_bytes,
+        "when_full": queue.when_full,
+        "draining": draining,
+    }
+
+
+def status_command(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``sinks status``: every configured sink and its queue (a table, or one JSON document)."""
+    from mimecast_siem.config import settings_from_args
+
+    out = out or sys.stdout
+    settings = settings_from_args(args)
+    rows: list[dict[str, Any]] = [
+        {"name": s.name, "type": s.type, "enabled": s.enabled, "queue": queue_status(settings, s)}
+        for s in settings.sinks
+    ]
+    if getattr(args, "output", "text") == "json":
+        out.write(dumps_event_json({"sinks": rows}).decode() + "\n")
+    else:
+        for row in rows:
+            queue = row["queue"]
+            state = "" if row["enabled"] else "  (disabled)"
+            if queue is None:
+                out.write(f"{row['name']}  {row['type']}  no queue{state}\n")
+                continue
+            drain = "draining" if queue["draining"] else "not draining (no daemon running?)"
+            out.write(
+                f"{row['name']}  {row['type']}  queue: {queue['events']} events, {queue['bytes']} bytes, "
+                f"oldest {queue['oldest_age_seconds']:.0f} s, {drain}{state}\n"
+            )
+    out.flush()
+    return EXIT_OK
 
 
 def _non_negative(text: str) -> int:
