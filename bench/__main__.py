@@ -27,6 +27,7 @@ from bench import (
     compare,
     cpu_floor,
     memory,
+    queue_throughput,
     scaling,
     siem_files,
     sink_matrix,
@@ -51,6 +52,7 @@ BENCHMARKS: dict[int, tuple[str, Callable[[BenchOptions], Section]]] = {
     7: ("every sink vs the file sink", sink_matrix.run),
     8: ("SIEM batch files: events/s and memory of one 1 GB file", siem_files.run),
     9: ("like with like: a reference pager vs our backfill and daemon", compare.run),
+    10: ("durable queues: with a queue in the path vs without", queue_throughput.run),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,8 @@ log = logging.getLogger("mimecast_siem.sinks.queue")
 IDLE_POLL_SECONDS = 1.0
 #: How often a process that does not hold the drain lock tries to take it.
 LOCK_POLL_SECONDS = 2.0
+#: The drain's cursor is fsync'd at most this often (renamed into place after every batch).
+CURSOR_SYNC_SECONDS = 1.0
 
 SendBatch = Callable[[str, str, list[Event]], Awaitable[None]]
 DeadLetter = Callable[[list[Rejection]], Awaitable[None]]
@@ -151,6 +154,7 @@ class SinkQueue:
                 await _sleep(LOCK_POLL_SECONDS, stopping)
                 continue
             position = await asyncio.to_thread(store.cursor)
+            last_sync = time.monotonic()
             while not stopping.is_set():
                 read = await asyncio.to_thread(store.read, position, max_events, max_bytes)
                 for damage in read.corruptions:
@@ -160,7 +164,12 @@ class SinkQueue:
                 for tenant, stream, group in _groups(read.records):
                     await send_batch(tenant, stream, [r.event for r in group])
                 if read.records or read.corruptions or read.end != position:
-                    await asyncio.to_thread(store.commit, read.end)
+                    # fsync the cursor at most once a second: a SIGKILL loses nothing of an unsynced
+                    # cursor, a power loss only makes the drain restart a little earlier (re-sends).
+                    durable = time.monotonic() - last_sync >= CURSOR_SYNC_SECONDS
+                    await asyncio.to_thread(functools.partial(store.commit, read.end, durable=durable))
+                    if durable:
+                        last_sync = time.monotonic()
                     position = read.end
                     self.events -= len(read.records)
                     self.bytes -= sum(r.size for r in read.records) + sum(c.length for c in read.corruptions)

@@ -29,6 +29,7 @@ SECTION_TITLES = {
     7: "Every sink against its test server",
     8: "SIEM batch files",
     9: "Like with like",
+    10: "Durable queues",
 }
 
 
@@ -56,6 +57,9 @@ def test_quick_run_prints_every_table_and_writes_the_report(tmp_path: Path) -> N
     assert re.search(r"deliver_file -> file sink \(json\)\s+[\d,]+\s", out), "benchmark 8 printed no SIEM row"
     assert re.search(r"0 ms\s+reference pager\s+[\d,]+", out), "benchmark 9 printed no reference-pager row"
     assert re.search(r"window quota \+ 5% 503\s+our backfill\s+[\d,]+", out), "benchmark 9 ran no window quota"
+    assert re.search(r"queued: until the drainer wrote every event \(end to end\)\s+[\d,]+\s+[\d.]+", out), (
+        "benchmark 10 printed no queued row"
+    )
     assert "All targets" in out
     report = results.read_text()
     assert "## Machine" in report
