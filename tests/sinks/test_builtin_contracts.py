@@ -61,8 +61,8 @@ class HecTarget(ContractTarget):
             "url": f"http://{self.relay.address}",
             "token": HEC_TOKEN,
             "max_request_bytes": 16384,
-            "timeout": "3s",
-            "connect_timeout": "1s",
+            "timeout": "20s",
+            "connect_timeout": "2s",
         }
 
     async def read_back(self) -> list[str]:

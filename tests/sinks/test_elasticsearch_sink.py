@@ -58,7 +58,7 @@ class OsmemTarget(ContractTarget):
         self.server = server
 
     def sink_block(self) -> dict[str, Any]:
-        return es_block(self.server, timeout="3s", connect_timeout="1s")
+        return es_block(self.server, timeout="30s", connect_timeout="2s")
 
     async def read_back(self) -> list[str]:
         return search_ids(self.server)

@@ -35,8 +35,8 @@ def kafka_block(server: ServerProcess, **extra: Any) -> dict[str, Any]:
         "type": "kafka",
         "format": "json",
         "bootstrap_servers": [server.address],
-        "request_timeout": "3s",
-        "delivery_timeout": "5s",
+        "request_timeout": "10s",
+        "delivery_timeout": "30s",
         **extra,
     }
 

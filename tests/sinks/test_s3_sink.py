@@ -40,8 +40,8 @@ def s3_block(server: ServerProcess, bucket: str, **extra: Any) -> dict[str, Any]
         "access_key_id": CREDENTIALS["aws_access_key_id"],
         "secret_access_key": CREDENTIALS["aws_secret_access_key"],
         "addressing_style": "path",
-        "timeout": "5s",
-        "connect_timeout": "1s",
+        "timeout": "20s",
+        "connect_timeout": "2s",
         **extra,
     }
 

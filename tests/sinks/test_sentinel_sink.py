@@ -38,8 +38,8 @@ def sentinel_block(emulator: SentinelEmulator, ca_file: Path, url: str | None = 
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
         "ca_file": str(ca_file),
-        "timeout": "5s",
-        "connect_timeout": "1s",
+        "timeout": "20s",
+        "connect_timeout": "2s",
         **extra,
     }
 
