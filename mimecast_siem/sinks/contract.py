@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -165,7 +165,12 @@ async def _read_until(target: ContractTarget, events: Sequence[Event], wait: flo
 
 
 class SinkContractSuite:
-    """The contract tests; subclass as ``Test<Sink>Contract`` and provide the ``contract_target`` fixture."""
+    """The contract tests; subclass as ``Test<Sink>Contract`` and provide the ``contract_target`` fixture.
+
+    The tests are coroutines marked for pytest-asyncio, so they also run in its strict mode.
+    """
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
 
     async def test_accepted_means_durable(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         sink, _ = build_sink(contract_target.sink_block(), tmp_path)
