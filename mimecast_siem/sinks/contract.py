@@ -141,7 +141,8 @@ def _settings(block: dict[str, Any], name: str = "contract") -> Settings:
     )
 
 
-def _router(block: dict[str, Any], data_dir: Path) -> tuple[Router, DeadLetters]:
+def router_for(block: dict[str, Any], data_dir: Path) -> tuple[Router, DeadLetters]:
+    """A router with the one sink of ``block`` (named ``contract``) and a dead-letter file in ``data_dir``."""
     settings = _settings(block)
     sink, _ = build_sink(block, data_dir)
     dead = DeadLetters(data_dir / "dead-letters.ndjson")
@@ -213,7 +214,7 @@ class SinkContractSuite:
         bad = contract_target.refused_event(events[0])
         if bad is None:
             pytest.skip("the destination refuses no single event")
-        router, dead = _router(contract_target.sink_block(), tmp_path)
+        router, dead = router_for(contract_target.sink_block(), tmp_path)
         await router.start()
         try:
             report = await asyncio.wait_for(router.deliver("acme", "ttp-url", [*events, bad]), 60)
@@ -227,7 +228,7 @@ class SinkContractSuite:
     async def test_outage_then_recovery(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         events = contract_events(10)
         await contract_target.outage()
-        router, _ = _router(contract_target.sink_block(), tmp_path)
+        router, _ = router_for(contract_target.sink_block(), tmp_path)
         try:
             delivery = asyncio.create_task(router.deliver("acme", "ttp-url", events))
             await asyncio.sleep(1.5)
@@ -282,7 +283,7 @@ class SinkContractSuite:
 
     async def test_clean_shutdown_flushes(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         events = contract_events(30)
-        router, _ = _router(contract_target.sink_block(), tmp_path)
+        router, _ = router_for(contract_target.sink_block(), tmp_path)
         await router.start()
         report = await asyncio.wait_for(router.deliver("acme", "ttp-url", events), 60)
         await router.close()

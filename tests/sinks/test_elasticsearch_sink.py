@@ -15,10 +15,12 @@ from aiohttp import web
 
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
+from mimecast_siem.observability.metrics import Metrics
 from mimecast_siem.sinks.base import SinkContext, SinkPermanentError, SinkTransientError
 from mimecast_siem.sinks.contract import ContractTarget, SinkContractSuite, build_sink, contract_events
 from mimecast_siem.sinks.elasticsearch import ElasticsearchSink
 from tests.fixtures.servers import ServerProcess, osmem_server, running
+from tests.sinks.conftest import metric_value
 
 DATA_STREAM = "logs-mimecast.ttp_url-default"
 
@@ -338,3 +340,24 @@ async def test_mutual_tls_with_a_private_ca(tmp_path: Path) -> None:
     finally:
         await runner.cleanup()
     assert len(fake.stored) == 3
+
+
+async def test_standard_sink_metrics_through_the_router(
+    osmem: ServerProcess, tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    """The router records the standard sink metrics for the new sinks like for the built-in ones."""
+    from mimecast_siem.sinks.contract import router_for
+
+    events = contract_events(8)
+    bad = mapping_refused(events[0])
+    router, _ = router_for(es_block(osmem), tmp_path)
+    await router.start()
+    try:
+        await router.deliver("acme", "ttp-url", [*events, bad])
+    finally:
+        await router.close()
+    labels = {"tenant": "acme", "stream": "ttp-url", "sink": "contract"}
+    assert metric_value(fresh_metrics, "mimecast_siem_events_delivered_total", labels) == 8
+    assert metric_value(fresh_metrics, "mimecast_siem_events_dead_lettered_total", labels) == 1
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_bytes_total", {"sink": "contract"}) > 0
+    assert metric_value(fresh_metrics, "mimecast_siem_sink_batch_events_count", {"sink": "contract"}) == 1
