@@ -98,6 +98,13 @@ def test_the_ha_scenario_has_everything_the_issue_lists(helm: str) -> None:
     assert deploy["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == (
         "topology.kubernetes.io/zone"
     )
+    (pdb,) = by_kind(docs, "PodDisruptionBudget")
+    (job,) = by_kind(docs, "Job")
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert job_labels["app.kubernetes.io/component"] == "backfill"
+    assert pdb["spec"]["selector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "DoesNotExist"}
+    ], "the backfill pod must not count towards the PDB's minAvailable"
 
 
 def _egress_ports(docs: list[dict[str, Any]]) -> set[tuple[int, str]]:
