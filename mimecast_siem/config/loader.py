@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mimecast_siem.config.models import Settings, SinkSettings, StreamSettings
+from mimecast_siem.config.models import SYSLOG_TLS_KEYS, Settings, SinkSettings, StreamSettings
 from mimecast_siem.config.overrides import CONFIG_PATH_ENV, apply_env_defaults, apply_env_overrides
 from mimecast_siem.config.problems import parse_key, problems_from_validation, reference_problems
 from mimecast_siem.config.schema import SETTINGS_SHAPE, Shape
@@ -308,11 +308,26 @@ def _sink_option_problems(settings: Settings | None, tree: Any, sources: SourceM
     for found_problem in found:
         if not isinstance(found_problem, ConfigProblem):
             continue
-        path = parse_key(found_problem.key, tree)
+        path = _as_written(parse_key(found_problem.key, tree), tree)
         origin = found_problem.source or sources.origin(path)
         message = found_problem.message.removeprefix("Value error, ")
         problems.append(ConfigProblem(render_path(path, tree), message, found_problem.value, origin))
     return problems
+
+
+def _as_written(path: TreePath, tree: Any) -> TreePath:
+    """A syslog sink's ``tls.<key>`` problem under the name the file used (``ca_file``, not ``tls.ca_file``)."""
+    if len(path) != 4 or path[0] != "sinks" or path[2] != "tls" or not isinstance(path[1], int):
+        return path
+    sinks = tree.get("sinks") if isinstance(tree, dict) else None
+    if not isinstance(sinks, list) or not 0 <= path[1] < len(sinks) or not isinstance(sinks[path[1]], dict):
+        return path
+    sink = sinks[path[1]]
+    block = sink.get("tls")
+    if isinstance(block, dict) and path[3] in block:
+        return path  # written in the old tls: block
+    current = next((k for k, v in SYSLOG_TLS_KEYS.items() if v == path[3]), None)
+    return ("sinks", path[1], current) if current is not None and current in sink else path
 
 
 def _warn_insecure(settings: Settings) -> None:

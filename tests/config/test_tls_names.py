@@ -91,3 +91,17 @@ def test_the_old_syslog_tls_block_still_works_with_a_warning(
     with pytest.raises(ConfigError) as info:
         load_settings(write_config(settings_tree(sinks=[both])), env={})
     assert any("tls.ca_file is its deprecated name" in p.message for p in problems_of(info).values())
+
+
+def test_a_problem_is_reported_under_the_name_the_file_used(write_config: WriteConfig, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(settings_tree(sinks=[_syslog(ca_file=missing)])), env={})
+    (problem,) = problems_of(info).values()
+    assert problem.key == "sinks.relay.ca_file"
+    assert "does not exist" in problem.message
+    assert problem.source is not None
+    assert problem.source.startswith("config.yaml:")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(settings_tree(sinks=[_syslog(tls={"ca_file": missing})])), env={})
+    assert list(problems_of(info)) == ["sinks.relay.tls.ca_file"]
