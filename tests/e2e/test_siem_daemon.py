@@ -107,13 +107,11 @@ def test_batch_files_survive_sigkills_expired_urls_and_corrupt_lines(
     assert stats["faults"].get("siem_download_aborted", 0) >= 1, "no kill landed during a file download"
     assert files_before_kill >= kills
     daemon = start_daemon(config, tmp_path)
-    port = daemon.port()
+    daemon.port()
     # Caught up: the last file that exists now was delivered (its slot ended at least a file delay ago).
     last_slot = _slot_end(datetime.now(UTC) - timedelta(seconds=INTERVAL + 10)) - timedelta(seconds=INTERVAL)
     final = {s: wait_checkpoint(state_url, s, last_slot, 240, daemon) for s in STREAMS}
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     assert daemon.terminate() == 0
-    assert "mimecast_siem_siem_files_total{" in metrics
     # The expired URLs were listed and answered 403; the files were listed again and delivered (below).
     stats = sim_get(sim.url, "/_sim/stats")
     assert stats["faults"].get("siem_expired_url") == 2
