@@ -469,22 +469,36 @@ class Router:
             await self._dead_letter(route, rejections)
 
         own = getattr(route.sink, "bounds_own_bytes", False)
-        try:
-            await queue.drain_forever(
-                send,
-                dead_letter,
-                max_events=route.settings.batch_max_events,
-                max_bytes=1 << 62 if own else route.settings.batch_max_bytes,
-                stopping=self._stop_event,
-            )
-        except DeliveryAborted:
-            log.info(
-                "Sink %s stopped draining its queue (shutdown); the rest is drained at the next start.", route.name
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("The queue drainer of sink %s failed; restart the daemon to resume draining.", route.name)
+        attempt = 0
+        while not self._stopping:
+            try:
+                await queue.drain_forever(
+                    send,
+                    dead_letter,
+                    max_events=route.settings.batch_max_events,
+                    max_bytes=1 << 62 if own else route.settings.batch_max_bytes,
+                    stopping=self._stop_event,
+                )
+            except DeliveryAborted:
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The queue's disk failed (or a bug): resume from the committed cursor after a pause.
+                attempt += 1
+                delay = backoff_delay(attempt, self._retry, self._rng.random())
+                log.error(
+                    "The queue drainer of sink %s failed; resuming in %.1f s from the last committed batch: %s",
+                    route.name,
+                    delay,
+                    _describe(exc),
+                )
+                queue.close()
+                try:
+                    await self._pause(delay, route.name)
+                except DeliveryAborted:
+                    break
+        log.info("Sink %s stopped draining its queue; the rest is drained at the next start.", route.name)
 
     async def record_unreadable(self, source: str, event: Event, reason: str) -> None:
         """Write an item that could not be read at the source (a corrupt SIEM file line) to the dead letters.

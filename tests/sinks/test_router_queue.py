@@ -176,3 +176,36 @@ async def test_a_corrupt_record_is_dead_lettered_with_its_reason(tmp_path: Path,
     finally:
         router2.stop()
         await router2.close()
+
+
+async def test_a_failing_queue_disk_pauses_the_drain_and_it_resumes(
+    tmp_path: Path, fresh_metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    siem = ScriptedSink("siem")
+    router = Router(
+        queued_settings(tmp_path),
+        {"archive": ScriptedSink("archive"), "siem": siem},
+        DeadLetters(tmp_path / "dl"),
+        retry=FAST,
+    )
+    queue = router._routes["siem"].queue
+    assert queue is not None
+    real_read = queue.store.read
+    failures = [OSError(5, "Input/output error")]
+
+    def flaky_read(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_read(*args)
+
+    queue.store.read = flaky_read  # type: ignore[method-assign,assignment]
+    await router.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="mimecast_siem.sinks"):
+            await router.deliver("acme", "ttp-url", batch(12))
+            await until(lambda: len(siem.received) == 12)
+        assert "resuming in" in caplog.text
+        assert "Input/output error" in caplog.text
+    finally:
+        router.stop()
+        await router.close()
