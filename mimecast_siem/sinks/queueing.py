@@ -176,9 +176,9 @@ class SinkQueue:
                     self.metrics.queue_drained.labels(sink=self.sink).inc(len(read.records))
                     self.freed.set()
                 if not read.records and not read.corruptions:
-                    if self.events <= 0:
-                        # Appends of another process (a standalone backfill) are not in our counters.
-                        self.events, self.bytes = await asyncio.to_thread(store.count)
+                    # Idle: recount from the files (cheap when empty), so the gauges also see appends of
+                    # another process (a standalone backfill) and never drift.
+                    self.events, self.bytes = await asyncio.to_thread(store.count)
                     self._publish()
                     self.arrived.clear()
                     with contextlib.suppress(TimeoutError):

@@ -209,3 +209,34 @@ async def test_a_failing_queue_disk_pauses_the_drain_and_it_resumes(
     finally:
         router.stop()
         await router.close()
+
+
+async def test_a_second_process_appends_and_the_one_holding_the_drain_lock_delivers(
+    tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    # The daemon and a standalone backfill (another Router on the same data directory): both append,
+    # one drains (flock per open file, so two routers of one process contend like two processes).
+    cfg = queued_settings(tmp_path)
+    daemon_siem, backfill_siem = ScriptedSink("siem"), ScriptedSink("siem")
+    daemon = Router(
+        cfg, {"archive": ScriptedSink("archive"), "siem": daemon_siem}, DeadLetters(tmp_path / "dl"), retry=FAST
+    )
+    await daemon.start()
+    await until(
+        lambda: daemon._routes["siem"].queue is not None and daemon._routes["siem"].queue.store._drain_fd is not None
+    )
+    backfill = Router(
+        cfg, {"archive": ScriptedSink("archive"), "siem": backfill_siem}, DeadLetters(tmp_path / "dl"), retry=FAST
+    )
+    await backfill.start()
+    try:
+        await backfill.deliver("acme", "audit", batch(15, "audit"))
+        await daemon.deliver("acme", "ttp-url", batch(5))
+        await until(lambda: len(daemon_siem.received) == 20)
+        assert backfill_siem.received == []
+        assert [e.stream for e in daemon_siem.received] == ["audit"] * 15 + ["ttp-url"] * 5
+    finally:
+        backfill.stop()
+        await backfill.close()
+        daemon.stop()
+        await daemon.close()
