@@ -152,6 +152,9 @@ class WindowResult:
     snapshot: dict[str, dict[str, Any]] | None = None
     sinks: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
+    #: Events written to a sink's durable queue (delivered later by its drainer), and dropped by a full one.
+    queued: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
     duration: float = 0.0
 
@@ -162,6 +165,10 @@ class WindowResult:
             sent = int(getattr(outcome, "sent", 0))
             if sent:
                 self.sent[name] = self.sent.get(name, 0) + sent
+            for counts, key in ((self.queued, "queued"), (self.dropped, "dropped")):
+                value = int(getattr(outcome, key, 0))
+                if value:
+                    counts[name] = counts.get(name, 0) + value
             self.dead_lettered += int(getattr(outcome, "dead_lettered", 0))
 
 

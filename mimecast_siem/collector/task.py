@@ -542,6 +542,8 @@ class StreamTask:
             "dead_lettered": result.dead_lettered,
             "sinks": dict(result.sinks),
             "sent": dict(result.sent),
+            "queued": dict(result.queued),
+            "dropped": dict(result.dropped),
             "duration_ms": round(result.duration * 1000),
             "checkpoint": committed.isoformat(),
         }
@@ -705,6 +707,10 @@ def _absorb(total: WindowResult, part: WindowResult) -> None:
         total.sinks[name] = total.sinks.get(name, 0) + count
     for name, count in part.sent.items():
         total.sent[name] = total.sent.get(name, 0) + count
+    for name, count in part.queued.items():
+        total.queued[name] = total.queued.get(name, 0) + count
+    for name, count in part.dropped.items():
+        total.dropped[name] = total.dropped.get(name, 0) + count
     total.dead_lettered += part.dead_lettered
     total.duration += part.duration
 

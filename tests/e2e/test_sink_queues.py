@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -169,6 +170,11 @@ async def test_hec_outage_does_not_hold_the_archive_and_hec_catches_up_across_a_
             if daemon.alive():
                 daemon.kill()
 
+    # The canonical line of each committed window says what went to the queue instead of "delivered".
+    lines = [orjson.loads(line) for log in tmp_path.glob("daemon-*.log") for line in log.read_bytes().splitlines()]
+    queued = sum(line["queued"].get("splunk", 0) for line in lines if "checkpoint" in line and "queued" in line)
+    assert queued > 0
+    assert all(line["sinks"].get("splunk", 0) == 0 for line in lines if "checkpoint" in line and "sinks" in line)
     hec: dict[str, Counter[str]] = {s: Counter() for s in STREAMS}
     for indexed in receiver.events:
         document = indexed.event
