@@ -30,6 +30,7 @@ from mimecast_siem.streams.normalise import (
     number,
     record_time,
     related,
+    related_pruned,
     text,
     url_fields,
 )
@@ -96,6 +97,30 @@ def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str,
     }
 
 
+def _pruned(**values: str | None) -> dict[str, str]:
+    """The values that are not ``None`` (``text()`` results: never empty strings)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`_email` without empty values (what :func:`prune` would leave of it)."""
+    email: dict[str, Any] = {}
+    senders = email_addresses(sender)
+    if senders:
+        email["from"] = {"address": senders}
+    to = email_addresses(recipients)
+    if to:
+        email["to"] = {"address": to}
+    email.update(
+        _pruned(
+            subject=text(record.get("subject")),
+            message_id=text(record.get("messageId")),
+            direction=direction(record.get("route")),
+        )
+    )
+    return email
+
+
 def ttp_url_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of a URL Protect record (it has no id of its own): a hash of its identifying fields."""
     return stable_event_id("ttp-url", *(record.get(f) for f in TTP_URL_ID_FIELDS))
@@ -126,14 +151,23 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
     recipients = email_addresses(record.get("userEmailAddress"))
     sender = email_address(record.get("fromUserEmailAddress"))
     source_ip = ip_text(record.get("sendingIp"))
-    fields: dict[str, Any] = {
-        "email": _email(sender, recipients, record),
-        "url": url,
-        "source": {"ip": source_ip},
-        "user": {"email": recipients},
-        "rule": {"name": text(record.get("ttpDefinition")), "category": text(record.get("category"))},
-        "related": related(users=recipients, ips=[source_ip], hosts=[url.get("domain")]),
-    }
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    fields: dict[str, Any] = {}
+    email = _email_pruned(sender, recipients, record)
+    if email:
+        fields["email"] = email
+    if url:
+        fields["url"] = url
+    if source_ip is not None:
+        fields["source"] = {"ip": source_ip}
+    if recipients:
+        fields["user"] = {"email": recipients}
+    rule = _pruned(name=text(record.get("ttpDefinition")), category=text(record.get("category")))
+    if rule:
+        fields["rule"] = rule
+    related_fields = related_pruned(users=recipients, ips=[source_ip], hosts=[url.get("domain")])
+    if related_fields:
+        fields["related"] = related_fields
     if malicious and url:
         fields["threat"] = _threat(
             TECHNIQUE_PHISHING,
@@ -141,6 +175,17 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
             {"type": "url", "url": {"original": url["original"]}},
             SUBTECHNIQUE_PHISHING_LINK,
         )
+    event: dict[str, Any] = {
+        "kind": "alert" if malicious else "event",
+        "category": ["email", "threat"] if malicious else ["email", "web"],
+        "type": _event_type(action),
+    }
+    # Elastic maps userAwarenessAction to event.action; the URL action itself is in event.type.
+    awareness = text(record.get("userAwarenessAction"))
+    if awareness is not None:
+        event["action"] = awareness
+    event["outcome"] = _outcome(action)
+    event["severity"] = _severity(verdict, action)
     return build_event(
         stream=stream,
         dataset="mimecast.ttp_url",
@@ -149,16 +194,9 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "alert" if malicious else "event",
-            "category": ["email", "threat"] if malicious else ["email", "web"],
-            "type": _event_type(action),
-            # Elastic maps userAwarenessAction to event.action; the URL action itself is in event.type.
-            "action": text(record.get("userAwarenessAction")),
-            "outcome": _outcome(action),
-            "severity": _severity(verdict, action),
-        },
+        event=event,
         fields=fields,
+        pruned=True,
     )
 
 
