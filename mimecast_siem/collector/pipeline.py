@@ -192,6 +192,53 @@ class PageDone:
 AfterPage = Callable[[PageDone], Awaitable[None]]
 
 
+class GateAbandoned(Exception):
+    """A window waiting at its :class:`WindowGate` will never be allowed to deliver (nothing was delivered)."""
+
+
+class WindowGate:
+    """Holds a window that was fetched ahead until its predecessor committed.
+
+    It ends in one of two ways: :meth:`open` (deliver now) or :meth:`abandon` (the predecessor failed,
+    or the daemon is stopping: the waiter raises :class:`GateAbandoned`). The owner of a batch of
+    windows abandons every gate it did not open before it waits for the windows' tasks, so no waiter
+    depends on a cancellation reaching it: a cancellation can be lost on its way (Python 3.11's
+    ``asyncio.wait_for`` drops one that arrives as its inner future completes, and a task awaiting
+    another task loses it when that task ignores it).
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._abandoned = False
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the window may deliver."""
+        return self._event.is_set() and not self._abandoned
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the window will never deliver."""
+        return self._abandoned
+
+    def open(self) -> None:
+        """Let the window deliver (its predecessor committed). No effect once abandoned."""
+        if not self._abandoned:
+            self._event.set()
+
+    def abandon(self) -> None:
+        """Never let the window deliver; a waiter (now or later) raises :class:`GateAbandoned`."""
+        if not self._event.is_set():
+            self._abandoned = True
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Return once open; raise :class:`GateAbandoned` once abandoned."""
+        await self._event.wait()
+        if self._abandoned:
+            raise GateAbandoned("an earlier window of the batch was not committed")
+
+
 def normalise_records(spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: NormaliseContext) -> list[Event]:
     """Normalise a page. A record a normaliser cannot handle becomes a minimal event, never a crash.
 
@@ -254,7 +301,7 @@ async def deliver_log_window(
     remember_from: datetime | None,
     clock: Callable[[], datetime],
     dedupe: PageDedupe | None = None,
-    gate: asyncio.Event | None = None,
+    gate: WindowGate | None = None,
     after_page: AfterPage | None = None,
 ) -> WindowResult:
     """Fetch every page of ``fetch`` and deliver the window's events.
@@ -271,9 +318,10 @@ async def deliver_log_window(
         dedupe: drops records repeated within the window; default :class:`WindowDedupe` (every id of
             the window). The backfill passes one bounded to recent pages, so memory does not grow
             with the window.
-        gate: nothing is delivered before it is set (a later window of a catch-up batch waits until
+        gate: nothing is delivered before it is opened (a later window of a catch-up batch waits until
             its predecessor committed, so a crash can only re-deliver the head window's last pages);
-            its first pages are fetched meanwhile.
+            its first pages are fetched meanwhile. An abandoned gate raises :class:`GateAbandoned`
+            before anything of the window was delivered.
         after_page: awaited after each page was delivered (the live task commits progress inside
             the window from it).
 
@@ -296,7 +344,7 @@ async def deliver_log_window(
         pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
     async with contextlib.aclosing(read_ahead(pages)) as ahead:
         async for page in ahead:
-            if gate is not None and not gate.is_set():
+            if gate is not None and not gate.is_open:
                 await gate.wait()
             result.pages += 1
             result.fetched += len(page.records)

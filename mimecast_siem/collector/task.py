@@ -32,6 +32,7 @@ from mimecast_siem.collector.pipeline import (
     PageDone,
     PageSource,
     StreamContext,
+    WindowGate,
     WindowResult,
     deliver_gauge_sample,
     deliver_held_queue,
@@ -348,11 +349,12 @@ class StreamTask:
         bounded = s.redelivery_pages is not None
         # Only the window at the checkpoint delivers; each later one waits (fetched ahead) until its
         # predecessor committed, so a crash re-delivers at most the head window's uncommitted pages.
-        gates = [None if i == 0 or not bounded else asyncio.Event() for i in range(len(windows))]
+        gates = [None if i == 0 or not bounded else WindowGate() for i in range(len(windows))]
         fetches = [
             asyncio.create_task(self._fetch_window(w, spans, gate=gate))
             for w, spans, gate in zip(windows, walks, gates, strict=True)
         ]
+        finished = 0
         try:
             for i, (window, fetch) in enumerate(zip(windows, fetches, strict=True)):
                 self.current_window = window
@@ -365,21 +367,39 @@ class StreamTask:
                     epoch=self.lease.epoch,
                     seen=result.remember,
                 )
+                finished = i + 1
                 for span, read_at in reads:
                     covered = coverage_after(span, read_at, lag=s.lag, overlap=s.overlap, covered_until=covered)
                 self._covered_until, self._covered_at = covered, committed
                 self._learn_rate(result, [span for span, _ in reads])
                 self._completed(window, result, committed)
-                if i + 1 < len(gates):
-                    gate = gates[i + 1]
-                    if gate is not None:
-                        gate.set()
+                following = gates[i + 1] if i + 1 < len(gates) else None
+                if following is not None:
+                    if self.stopping.is_set():
+                        # Stopping: a gated window delivered nothing yet; leave it to the next start.
+                        break
+                    following.open()
             self.current_window = None
         finally:
+            # A window whose predecessor was not committed never delivers: release its waiter
+            # first, so its task ends even if a cancellation below does not reach it.
+            for gate in gates:
+                if gate is not None and not gate.is_open:
+                    gate.abandon()
             for fetch in fetches:
                 if not fetch.done():
                     fetch.cancel()
             await asyncio.gather(*fetches, return_exceptions=True)
+        if finished < len(windows):
+            log.debug(
+                "Stream %s of tenant %s stops after %d of %d windows; the rest were fetched ahead, not delivered.",
+                ctx.stream,
+                ctx.tenant,
+                finished,
+                len(windows),
+                extra={"tenant": ctx.tenant, "stream": ctx.stream},
+            )
+            return False
         done = caught_up(windows, now, s.lag)
         if done and self.late is not None:
             # From the checkpoint on, every record read is tracked: the audit can tell new ids apart.
@@ -402,7 +422,7 @@ class StreamTask:
         return min(s.max_window, max(MIN_SIZED_WINDOW, timedelta(seconds=seconds)))
 
     async def _fetch_window(
-        self, window: Window, walks: list[FetchRange], *, gate: asyncio.Event | None = None
+        self, window: Window, walks: list[FetchRange], *, gate: WindowGate | None = None
     ) -> tuple[WindowResult, list[tuple[FetchRange, datetime]]]:
         """Deliver ``window`` reading each of ``walks`` in turn; also return when each walk began (coverage)."""
         ctx = self.ctx

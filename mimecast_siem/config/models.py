@@ -199,13 +199,12 @@ class StreamSettings(_Model):
         "silently).",
     )
     redelivery_pages: int | None = Field(
-        default=None,
+        default=2,
         ge=1,
         le=1000,
-        description="Bound of what a crash re-delivers (opt-in; 2 is a good value): commit progress inside a window "
-        "every this many pages (oldest-first streams; others get windows sized to this many expected pages), and "
-        "deliver only the window at the checkpoint (later windows of a catch-up wait fetched). null (default) = "
-        "commit whole windows only.",
+        description="Bound of what a crash re-delivers: commit progress inside a window every this many pages "
+        "(oldest-first streams; others get windows sized to this many expected pages), and deliver only the window "
+        "at the checkpoint (later windows of a catch-up wait fetched). null = commit whole windows only.",
     )
     start_from: StartFrom = Field(
         default=timedelta(hours=1),

@@ -484,8 +484,11 @@ class RateLimiter:
                     timeout = budget if timeout is None else min(timeout, budget)
                 pause_end = self._pause_until
                 waiter.wake.clear()
+                # Not asyncio.wait_for: on Python 3.11 it drops a cancellation that arrives as the
+                # wake-up completes, and the cancelled caller would go on to take a slot.
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await waiter.wake.wait()
                 paused += max(0.0, min(self._clock(), pause_end) - now)
         except BaseException:
             self._forget(waiter)

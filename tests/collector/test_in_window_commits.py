@@ -73,7 +73,7 @@ async def test_a_stuck_window_keeps_the_progress_of_its_delivered_pages(simulato
 
 
 async def test_whole_window_commits_when_turned_off(simulator_factory: Any, tmp_path: Path) -> None:
-    """``redelivery_pages: null`` (the default) keeps the old contract: the checkpoint moves by whole windows only."""
+    """``redelivery_pages: null`` keeps the old contract: the checkpoint moves by whole windows only."""
     sim = await simulator_factory(rates={"ttp-url": 5.0}, late=LateArrivals(fraction=0.0))
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     async with running_supervisor(_settings(sim, tmp_path, start, redelivery_pages=None, max_window="10m")) as h:

@@ -9,8 +9,10 @@ behaves, everything the simulator holds for the committed range must be in the s
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,16 @@ def config_for(url: str, tmp_path: Path, start: datetime) -> Path:
     return write_config(tmp_path / "config.yaml", raw)
 
 
+@contextlib.contextmanager
+def reaped(daemon: DaemonProcess) -> Iterator[DaemonProcess]:
+    """The daemon never outlives the test: an assertion failing before its ``terminate()`` kills it."""
+    try:
+        yield daemon
+    finally:
+        if daemon.alive():
+            daemon.kill()
+
+
 def assert_survived(daemon: DaemonProcess) -> None:
     assert daemon.alive(), daemon.output()[-3000:]
     log = daemon.output()
@@ -100,18 +112,19 @@ def test_the_daemon_rides_out_a_hostile_api_and_loses_nothing(simulator_process_
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
         proxy.set_faults(rate=0.35)
         daemon = start_daemon(config_for(proxy.url, tmp_path, start), tmp_path)
-        daemon.port()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and min(proxy.stats.faults[k] for k in FAULT_KINDS) == 0:
-            assert daemon.alive(), daemon.output()[-3000:]
-            time.sleep(0.5)
-        assert all(proxy.stats.faults[k] > 0 for k in FAULT_KINDS), proxy.stats.faults
-        assert_survived(daemon)
-        proxy.set_faults(rate=0.0)
-        target = datetime.now(UTC) - timedelta(seconds=3)
-        final = {s: wait_checkpoint(daemon_state(tmp_path), s, target, 150, daemon) for s in STREAMS}
-        assert_survived(daemon)
-        assert daemon.terminate() == 0  # in-flight windows finish and commit before it exits
+        with reaped(daemon):
+            daemon.port()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and min(proxy.stats.faults[k] for k in FAULT_KINDS) == 0:
+                assert daemon.alive(), daemon.output()[-3000:]
+                time.sleep(0.5)
+            assert all(proxy.stats.faults[k] > 0 for k in FAULT_KINDS), proxy.stats.faults
+            assert_survived(daemon)
+            proxy.set_faults(rate=0.0)
+            target = datetime.now(UTC) - timedelta(seconds=3)
+            final = {s: wait_checkpoint(daemon_state(tmp_path), s, target, 150, daemon) for s in STREAMS}
+            assert_survived(daemon)
+            assert daemon.terminate() == 0  # in-flight windows finish and commit before it exits
     finally:
         proxy.stop()
     assert proxy.stats.elsewhere == 0  # a redirect never took a request (or the bearer token) elsewhere
@@ -133,19 +146,20 @@ def test_a_stream_whose_answers_are_all_hostile_never_moves_its_checkpoint(
         broken = ("html_200", "data_not_a_list", "envelope_is_a_list", "truncated", "empty_200", "redirect_elsewhere")
         proxy.set_faults(rate=1.0, kinds=broken, paths=["/api/ttp/url/get-logs"])
         daemon = start_daemon(config_for(proxy.url, tmp_path, start), tmp_path)
-        daemon.port()
-        state = daemon_state(tmp_path)
-        # The healthy stream moves on; the hostile one stays exactly where it was (never committed).
-        wait_checkpoint(state, "ttp-attachment", start + timedelta(minutes=2), 90, daemon)
-        time.sleep(3)
-        assert checkpoint(state, "ttp-url") is None
-        assert sum(proxy.stats.faults.values()) >= 5
-        assert delivered_ids(tmp_path / "out", "ttp-url") == {}
-        assert_survived(daemon)
-        proxy.set_faults(rate=0.0)
-        target = datetime.now(UTC) - timedelta(seconds=3)
-        final = {s: wait_checkpoint(state, s, target, 150, daemon) for s in STREAMS}
-        assert daemon.terminate() == 0
+        with reaped(daemon):
+            daemon.port()
+            state = daemon_state(tmp_path)
+            # The healthy stream moves on; the hostile one stays exactly where it was (never committed).
+            wait_checkpoint(state, "ttp-attachment", start + timedelta(minutes=2), 90, daemon)
+            time.sleep(3)
+            assert checkpoint(state, "ttp-url") is None
+            assert sum(proxy.stats.faults.values()) >= 5
+            assert delivered_ids(tmp_path / "out", "ttp-url") == {}
+            assert_survived(daemon)
+            proxy.set_faults(rate=0.0)
+            target = datetime.now(UTC) - timedelta(seconds=3)
+            final = {s: wait_checkpoint(state, s, target, 150, daemon) for s in STREAMS}
+            assert daemon.terminate() == 0
     finally:
         proxy.stop()
     assert proxy.stats.elsewhere == 0
@@ -161,24 +175,25 @@ def test_a_state_database_locked_past_the_busy_timeout_is_ridden_out(
     )  # fmt: skip
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     daemon = start_daemon(config_for(sim.url, tmp_path, start), tmp_path)
-    daemon.port()
-    state = daemon_state(tmp_path)
-    wait_checkpoint(state, "ttp-url", start + timedelta(minutes=1), 90, daemon)
-    # Another process takes the write lock and keeps it longer than SQLite's busy timeout (30 s).
-    locker = sqlite3.connect(tmp_path / "data" / "state.db", timeout=5, isolation_level=None)
-    try:
-        locker.execute("BEGIN EXCLUSIVE")
-        held_until = time.monotonic() + SQLITE_BUSY_TIMEOUT_S + 5
-        while time.monotonic() < held_until:
-            assert daemon.alive(), daemon.output()[-3000:]
-            time.sleep(1)
-        locker.execute("ROLLBACK")
-    finally:
-        locker.close()
-    target = datetime.now(UTC) - timedelta(seconds=3)
-    final = {s: wait_checkpoint(state, s, target, 150, daemon) for s in STREAMS}
-    assert_survived(daemon)
-    assert daemon.terminate() == 0
+    with reaped(daemon):
+        daemon.port()
+        state = daemon_state(tmp_path)
+        wait_checkpoint(state, "ttp-url", start + timedelta(minutes=1), 90, daemon)
+        # Another process takes the write lock and keeps it longer than SQLite's busy timeout (30 s).
+        locker = sqlite3.connect(tmp_path / "data" / "state.db", timeout=5, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            held_until = time.monotonic() + SQLITE_BUSY_TIMEOUT_S + 5
+            while time.monotonic() < held_until:
+                assert daemon.alive(), daemon.output()[-3000:]
+                time.sleep(1)
+            locker.execute("ROLLBACK")
+        finally:
+            locker.close()
+        target = datetime.now(UTC) - timedelta(seconds=3)
+        final = {s: wait_checkpoint(state, s, target, 150, daemon) for s in STREAMS}
+        assert_survived(daemon)
+        assert daemon.terminate() == 0
     assert "locked" in daemon.output()  # the outage was reported, as a warning, not a crash
     assert_nothing_lost(sim.url, tmp_path, start, final)
 

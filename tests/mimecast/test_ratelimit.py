@@ -195,6 +195,24 @@ async def test_a_cancelled_waiter_leaves_the_queue_working() -> None:
     assert limiter.waiting == 0
 
 
+@pytest.mark.parametrize("max_wait", [None, 30.0])
+async def test_a_waiter_cancelled_as_it_is_woken_is_cancelled_and_takes_no_slot(max_wait: float | None) -> None:
+    # The slot frees up and the waiter is cancelled in the same turn of the event loop (a stream
+    # abandoning its read-ahead page as another request ends). On Python 3.11 asyncio.wait_for dropped
+    # that cancellation: the waiter took the slot and its caller carried on as if never cancelled.
+    limiter = RateLimiter(max_concurrency=1)
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire(max_wait=max_wait))
+    await _until(lambda: limiter.waiting == 1)
+    limiter.release()
+    waiter.cancel()
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    assert limiter.in_flight == 0
+    assert limiter.waiting == 0
+
+
 def test_release_without_acquire_is_an_error() -> None:
     with pytest.raises(RuntimeError):
         RateLimiter().release()

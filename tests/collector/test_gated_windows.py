@@ -1,0 +1,173 @@
+"""Gated windows (``redelivery_pages``): a later window of a catch-up is fetched ahead and delivers only
+after its predecessor committed. When the predecessor fails, or the daemon stops, the later windows must
+end without delivering, even when the cancellation sent to their read-ahead fetch is lost on its way.
+
+The real client, simulator, state store and file sink; the page source in between decides which walk
+fails and which one ignores a cancellation (as Python 3.11's ``asyncio.wait_for`` in the rate limiter
+did when the slot freed up in the same loop turn - the hostile-API test hung on it, the stream's poll
+waiting forever for a window parked at a gate nobody would open, and the daemon then ignored SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
+from mimecast_siem.errors import TransientError
+from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
+from tests.collector.helpers import daemon_settings, delivered_ids, expected_ids
+
+MAX_WINDOW = timedelta(seconds=20)
+HANG = 20.0  # a poll that takes this long is stuck (it takes well under a second)
+
+
+class ScriptedWalks:
+    """The real client, with the first walk (the head window) held by ``head`` and later walks that
+    ignore the first cancellation they get while their first page is being fetched."""
+
+    def __init__(self, inner: MimecastClient) -> None:
+        self.inner = inner
+        self.head: Callable[[], Awaitable[None]] | None = None
+        self.scripted = True
+        self.walks = 0
+        self.later_started = asyncio.Event()
+        self.ignored_cancellations = 0
+        self.ranges: list[tuple[datetime, datetime]] = []
+
+    async def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        assert item is not None
+        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+        self.walks += 1
+        if not self.scripted:
+            pass
+        elif self.walks == 1:
+            assert self.head is not None
+            await self.head()
+        else:
+            self.later_started.set()
+            try:
+                await asyncio.sleep(HANG)
+            except asyncio.CancelledError:
+                self.ignored_cancellations += 1  # lost on its way: the fetch goes on
+        async for page in self.inner.pages(
+            path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta
+        ):
+            yield page
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
+
+
+@contextlib.asynccontextmanager
+async def stream_task(sim: Any, tmp_path: Path) -> AsyncIterator[tuple[StreamTask, ScriptedWalks, StateStore]]:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    settings = daemon_settings(
+        sim.url,
+        sim.client_id,
+        sim.client_secret,
+        tmp_path,
+        streams=("ttp-url",),
+        stream_overrides={
+            "start_from": start.isoformat(),
+            "max_window": f"{int(MAX_WINDOW.total_seconds())}s",
+            "concurrency": 3,
+            "redelivery_pages": 2,
+        },
+    )
+    reset_limiters()
+    store = await StateStore.open(settings.state_url())
+    router = Router(
+        settings, build_sinks(settings, SinkContext(tmp_path, "me", "test")), DeadLetters(settings.dead_letter_path())
+    )
+    await router.start()
+    try:
+        async with MimecastClient(settings.tenants[0]) as inner:
+            lease = await store.acquire_lease("acme", "ttp-url", "me", timedelta(minutes=5))
+            assert lease is not None
+            client = ScriptedWalks(inner)
+            ctx = StreamContext(
+                "acme", CATALOGUE["ttp-url"], settings.stream_settings(settings.tenants[0], "ttp-url"), client, router
+            )
+            yield StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event()), client, store
+    finally:
+        await router.close()
+        await store.close()
+
+
+async def test_a_failed_head_window_ends_the_gated_windows_even_when_a_cancellation_is_lost(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    sim = await simulator_factory(rates={"ttp-url": 10.0})
+    async with stream_task(sim, tmp_path) as (task, client, store):
+
+        async def fail_once_the_next_window_is_fetched() -> None:
+            await client.later_started.wait()
+            raise TransientError("Mimecast answered HTTP 307 (a redirect) on /api/ttp/url/get-logs")
+
+        client.head = fail_once_the_next_window_is_fetched
+        async with asyncio.timeout(HANG):
+            with pytest.raises(TransientError, match="307"):
+                await task.poll_once()
+        assert client.ignored_cancellations >= 1  # the situation this test is about did arise
+        assert await store.get_checkpoint("acme", "ttp-url") is None
+        assert delivered_ids(tmp_path / "out", "ttp-url") == {}  # the later windows delivered nothing
+        # The next poll starts again from the head window and delivers.
+        client.scripted = False
+        async with asyncio.timeout(HANG):
+            await task.poll_once()
+        assert await store.get_checkpoint("acme", "ttp-url") is not None
+    assert delivered_ids(tmp_path / "out", "ttp-url")
+
+
+async def test_stopping_leaves_the_gated_windows_undelivered_and_commits_the_head(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    sim = await simulator_factory(rates={"ttp-url": 10.0})
+    async with stream_task(sim, tmp_path) as (task, client, store):
+
+        async def stop_while_the_head_is_in_flight() -> None:
+            await client.later_started.wait()
+            task.stopping.set()
+
+        client.head = stop_while_the_head_is_in_flight
+        async with asyncio.timeout(HANG):
+            assert await task.poll_once() is False  # not caught up: the rest waits for the next start
+        assert client.walks == 3
+        head_start, _ = client.ranges[0]
+        committed = await store.get_checkpoint("acme", "ttp-url")
+    # The head window finished and committed; nothing after it was delivered.
+    assert committed == head_start + MAX_WINDOW
+    delivered = set(delivered_ids(tmp_path / "out", "ttp-url"))
+    head = expected_ids("ttp-url", sim.ground_truth("ttp-url", head_start, committed))
+    later = expected_ids("ttp-url", sim.ground_truth("ttp-url", committed, committed + 2 * MAX_WINDOW))
+    assert head
+    assert later
+    assert head <= delivered
+    assert not later & delivered
