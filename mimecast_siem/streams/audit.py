@@ -15,8 +15,9 @@ from mimecast_siem.streams.normalise import (
     email_address,
     ip_text,
     record_time,
-    related,
+    related_pruned,
     text,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -51,6 +52,24 @@ def normalise_audit(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     user = text(record.get("user"))
     user_email = email_address(user) if user and "@" in user else None
     category = text(record.get("category"))
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    event: dict[str, Any] = {
+        "kind": "event",
+        "category": _CATEGORY.get(category or "", ["configuration"]),
+        "type": ["info"],
+        **without_none(action=text(record.get("auditType"))),
+        "outcome": "unknown",
+        "severity": 1,
+    }
+    fields: dict[str, Any] = without_none(message=info)
+    user_fields = without_none(name=user, email=user_email)
+    if user_fields:
+        fields["user"] = user_fields
+    if source_ip is not None:
+        fields["source"] = {"ip": source_ip}
+    related_fields = related_pruned(users=[user] if user else [], ips=[source_ip])
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream=stream,
         dataset="mimecast.audit",
@@ -59,20 +78,9 @@ def normalise_audit(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "event",
-            "category": _CATEGORY.get(category or "", ["configuration"]),
-            "type": ["info"],
-            "action": text(record.get("auditType")),
-            "outcome": "unknown",
-            "severity": 1,
-        },
-        fields={
-            "message": info,
-            "user": {"name": user, "email": user_email},
-            "source": {"ip": source_ip},
-            "related": related(users=[user] if user else [], ips=[source_ip]),
-        },
+        event=event,
+        fields=fields,
+        pruned=True,
     )
 
 

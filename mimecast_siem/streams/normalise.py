@@ -291,6 +291,11 @@ def related(
     return {"user": _unique(users), "ip": _unique(ips), "hosts": _unique(hosts)}
 
 
+def without_none(**values: Any) -> dict[str, Any]:
+    """The keyword values that are not ``None``, in order (for fields built without empty values)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def related_pruned(
     *, users: Iterable[str] = (), ips: Iterable[str | None] = (), hosts: Iterable[str | None] = ()
 ) -> dict[str, Any]:

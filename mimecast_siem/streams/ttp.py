@@ -33,6 +33,7 @@ from mimecast_siem.streams.normalise import (
     related_pruned,
     text,
     url_fields,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -97,11 +98,6 @@ def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _pruned(**values: str | None) -> dict[str, str]:
-    """The values that are not ``None`` (``text()`` results: never empty strings)."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`_email` without empty values (what :func:`prune` would leave of it)."""
     email: dict[str, Any] = {}
@@ -112,7 +108,7 @@ def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str
     if to:
         email["to"] = {"address": to}
     email.update(
-        _pruned(
+        without_none(
             subject=text(record.get("subject")),
             message_id=text(record.get("messageId")),
             direction=direction(record.get("route")),
@@ -162,7 +158,7 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
         fields["source"] = {"ip": source_ip}
     if recipients:
         fields["user"] = {"email": recipients}
-    rule = _pruned(name=text(record.get("ttpDefinition")), category=text(record.get("category")))
+    rule = without_none(name=text(record.get("ttpDefinition")), category=text(record.get("category")))
     if rule:
         fields["rule"] = rule
     related_fields = related_pruned(users=recipients, ips=[source_ip], hosts=[url.get("domain")])
