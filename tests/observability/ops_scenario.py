@@ -412,6 +412,7 @@ class _Run:
     ) -> tuple[Scrape, Scrape, Snapshot]:
         """Two identical scrapes (outside globex) with the snapshot taken between them."""
         deadline = time.monotonic() + WAIT
+        moving: object = None
         while time.monotonic() < deadline:
             assert proc.returncode is None, self.output()[-3000:]
             t0 = time.time()
@@ -422,8 +423,9 @@ class _Run:
             in_flight = second.value("mimecast_siem_windows_in_flight")
             if in_flight == 0 and _quiet_key(first) == _quiet_key(second):
                 return first, second, snapshot
+            moving = (in_flight, sorted({k[:2] for k in set(_quiet_key(second)) ^ set(_quiet_key(first))}))
             await asyncio.sleep(0.5)
-        raise AssertionError("the daemon never went quiet between two scrapes")
+        raise AssertionError(f"the daemon never went quiet between two scrapes; last (in flight, moved): {moving}")
 
 
 async def _direct_answers(
