@@ -278,12 +278,19 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
     recipients = email_addresses(record.get("recipientAddress"))
     source_ip = ip_text(record.get("senderIpAddress"))
     identifiers = record.get("identifiers")
-    fields: dict[str, Any] = {
-        "email": _email(sender, recipients, record),
-        "source": {"ip": source_ip},
-        "rule": {"name": text(record.get("definition"))},
-        "related": related(users=[*recipients, *([sender] if sender else [])], ips=[source_ip]),
-    }
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    fields: dict[str, Any] = {}
+    email = _email_pruned(sender, recipients, record)
+    if email:
+        fields["email"] = email
+    if source_ip is not None:
+        fields["source"] = {"ip": source_ip}
+    rule = without_none(name=text(record.get("definition")))
+    if rule:
+        fields["rule"] = rule
+    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])], ips=[source_ip])
+    if related_fields:
+        fields["related"] = related_fields
     if malicious:
         sender_domain = domain_of(sender) if sender else None
         fields["threat"] = _threat(
@@ -314,12 +321,13 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
             "kind": "alert" if malicious else "event",
             "category": ["email", "threat"] if malicious else ["email"],
             "type": _event_type(action),
-            "action": action,
+            **without_none(action=action),
             "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
             "severity": severity,
         },
         fields=fields,
         mimecast=mimecast,
+        pruned=True,
     )
 
 
