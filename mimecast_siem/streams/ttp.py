@@ -29,7 +29,6 @@ from mimecast_siem.streams.normalise import (
     ip_text,
     number,
     record_time,
-    related,
     related_pruned,
     text,
     url_fields,
@@ -88,18 +87,8 @@ def _threat(
     return threat
 
 
-def _email(sender: Any, recipients: Any, record: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "from": {"address": email_addresses(sender)},
-        "to": {"address": email_addresses(recipients)},
-        "subject": text(record.get("subject")),
-        "message_id": text(record.get("messageId")),
-        "direction": direction(record.get("route")),
-    }
-
-
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`_email` without empty values (what :func:`prune` would leave of it)."""
+    """ECS ``email.*`` without empty values (the sender, recipients, subject, message id, direction)."""
     email: dict[str, Any] = {}
     senders = email_addresses(sender)
     if senders:
@@ -212,16 +201,24 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
     }
     sender = email_address(record.get("senderAddress"))
     recipients = email_addresses(record.get("recipientAddress"))
-    email = _email(sender, recipients, record)
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    # prune() never entered lists, so email.attachments[].file keeps its None values as it always did.
+    email = _email_pruned(sender, recipients, record)
     email["attachments"] = [{"file": file_fields}]
-    fields: dict[str, Any] = {
-        "email": email,
-        "file": file_fields,
-        "rule": {"name": text(record.get("definition"))},
-        "related": related(users=[*recipients, *([sender] if sender else [])], hosts=[]),
-    }
+    fields: dict[str, Any] = {"email": email}
+    file_present = without_none(name=file_fields["name"], mime_type=file_fields["mime_type"])
     if sha256:
-        fields["related"]["hash"] = [sha256.lower()]
+        file_present["hash"] = {"sha256": sha256.lower()}
+    if file_present:
+        fields["file"] = file_present
+    rule = without_none(name=text(record.get("definition")))
+    if rule:
+        fields["rule"] = rule
+    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
+    if sha256:
+        related_fields["hash"] = [sha256.lower()]
+    if related_fields:
+        fields["related"] = related_fields
     if malicious and sha256:
         fields["threat"] = _threat(
             TECHNIQUE_PHISHING,
@@ -241,12 +238,13 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
             "kind": "alert" if malicious else "event",
             "category": ["email", "file", "malware"] if malicious else ["email", "file"],
             "type": _event_type(action) if malicious else ["info"],
-            "action": action,
+            **without_none(action=action),
             "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
             "severity": _severity(verdict, action),
-            "reason": text(record.get("details")),
+            **without_none(reason=text(record.get("details"))),
         },
         fields=fields,
+        pruned=True,
     )
 
 
