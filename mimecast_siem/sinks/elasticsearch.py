@@ -26,7 +26,6 @@ import base64
 import gzip
 import hashlib
 import logging
-import string
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,7 +58,7 @@ from mimecast_siem.sinks.http_common import (
     resolve_secret,
     transport_error,
 )
-from mimecast_siem.sinks.registry import format_options, parse_options
+from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -70,18 +69,6 @@ FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _PROGRESS_MEMORY = 256
 _MAX_REPLY_BYTES = 32 * 1024 * 1024
 _GZIP_IN_THREAD_BYTES = 256 * 1024
-
-
-def check_template(value: str, allowed: frozenset[str]) -> str:
-    """Raise ValueError when ``value`` is not a format template using only ``allowed`` placeholders."""
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"invalid template: {exc}") from None
-    unknown = sorted(names - allowed)
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(sorted(allowed))}")
-    return value
 
 
 class ElasticsearchSinkOptions(HttpClientOptions):

@@ -30,7 +30,6 @@ import logging
 import os
 import re
 import ssl
-import string
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -74,7 +73,7 @@ from mimecast_siem.sinks.hec_protocol import (
     parse_acks,
 )
 from mimecast_siem.sinks.http_common import check_proxy_url, proxy_url
-from mimecast_siem.sinks.registry import format_options, parse_options
+from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -86,16 +85,7 @@ _MAX_REPLY_BYTES = 64 * 1024
 
 
 def _check_template(value: str | None) -> str | None:
-    if value is None:
-        return value
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"invalid template: {exc}") from None
-    unknown = sorted(names - TEMPLATE_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(sorted(TEMPLATE_FIELDS))}")
-    return value
+    return None if value is None else check_template(value, TEMPLATE_FIELDS)
 
 
 class HecStreamOptions(BaseModel):

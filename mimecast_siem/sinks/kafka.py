@@ -49,10 +49,10 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.elasticsearch import check_template, dataset_of
+from mimecast_siem.sinks.elasticsearch import dataset_of
 from mimecast_siem.sinks.formats import Encoder, get_encoder
 from mimecast_siem.sinks.http_common import resolve_secret
-from mimecast_siem.sinks.registry import format_options, parse_options
+from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 

@@ -16,6 +16,7 @@ the format itself; it reaches the options model only when the model declares it.
 from __future__ import annotations
 
 import logging
+import string
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar
@@ -265,3 +266,15 @@ class EntryPointSinkTypes:
 
 #: The sink types the CLI installs into config (``config.use_sink_types(SINK_TYPES)``).
 SINK_TYPES = EntryPointSinkTypes()
+
+
+def check_template(value: str, allowed: frozenset[str]) -> str:
+    """Raise ValueError when ``value`` is not a format template using only ``allowed`` placeholders."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"invalid template: {exc}") from None
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(sorted(allowed))}")
+    return value

@@ -53,10 +53,9 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.elasticsearch import check_template
 from mimecast_siem.sinks.formats import Encoder, Record, get_encoder
 from mimecast_siem.sinks.http_common import HttpClientOptions, check_tls_pair, proxy_url, resolve_secret
-from mimecast_siem.sinks.registry import format_options, parse_options
+from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
