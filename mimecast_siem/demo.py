@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mimecast_siem.actions.daemon import configure_daemon_app
+from mimecast_siem.aio import wait_for
 from mimecast_siem.collector.daemon import Daemon
 from mimecast_siem.config import Settings, parse_duration
 from mimecast_siem.errors import ConfigError
@@ -154,7 +155,7 @@ async def demo_command(args: argparse.Namespace) -> int:
                         daemon.stop()
                     progress.show(daemon)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(runner), timeout=1.0)
+                        await wait_for(asyncio.shield(runner), seconds=1.0)
                 code = runner.result()
             except (KeyboardInterrupt, asyncio.CancelledError):
                 daemon.stop()

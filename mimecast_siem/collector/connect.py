@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mimecast_siem import __version__
+from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.config.models import Settings
 from mimecast_siem.mimecast import MimecastClient
@@ -72,7 +73,7 @@ async def connect_checks(settings: Settings, *, deadline: float = CHECK_TIMEOUT)
 async def _timed(kind: str, name: str, check: Callable[[], Awaitable[str]], deadline: float) -> CheckResult:
     started = time.monotonic()
     try:
-        detail = await asyncio.wait_for(check(), timeout=deadline)
+        detail = await wait_for(check(), seconds=deadline)
     except TimeoutError:
         return CheckResult(kind, name, False, f"no answer within {deadline:.0f} s", time.monotonic() - started)
     except Exception as exc:

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from mimecast_siem import __version__
+from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.backfill import BackfillWorker
@@ -197,7 +198,7 @@ class Daemon:
 
         async def state_store() -> tuple[bool, str]:
             try:
-                await asyncio.wait_for(store.ping(), timeout=5)
+                await wait_for(store.ping(), seconds=5)
             except Exception as exc:
                 return False, f"state store unreachable ({type(exc).__name__})"
             return True, ""

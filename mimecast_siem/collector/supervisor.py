@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext
 from mimecast_siem.collector.task import LeaseTerm, StreamTask, utc_now
@@ -146,7 +147,7 @@ class Supervisor:
                         extra={"owner": self.owner},
                     )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), timeout=interval)
+                    await wait_for(self.stopping.wait(), seconds=interval)
         finally:
             await self._shutdown()
 

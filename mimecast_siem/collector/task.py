@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import LeaseLost
 from mimecast_siem.collector.late_audit import KnownIds, LateArrivalTracker
@@ -619,7 +620,7 @@ class StreamTask:
         # The pause is bounded (poll interval, backoff), and liveness allows for it.
         self._beat()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+            await wait_for(self.stopping.wait(), seconds=max(seconds, 0.0))
 
 
 #: Shortest window when windows are sized by expected pages (keeps requests per record reasonable).

@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.config.models import Settings, SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import Sink, SinkContext
@@ -217,7 +218,7 @@ class SinkContractSuite:
         router, dead = router_for(contract_target.sink_block(), tmp_path)
         await router.start()
         try:
-            report = await asyncio.wait_for(router.deliver("acme", "ttp-url", [*events, bad]), 60)
+            report = await wait_for(router.deliver("acme", "ttp-url", [*events, bad]), 60)
         finally:
             await router.close()
         assert report.dead_lettered == 1
@@ -234,7 +235,7 @@ class SinkContractSuite:
             await asyncio.sleep(1.5)
             assert not delivery.done(), "the router reported delivery while the destination was down"
             await contract_target.recover()
-            report = await asyncio.wait_for(delivery, contract_target.recovery_timeout)
+            report = await wait_for(delivery, contract_target.recovery_timeout)
         finally:
             await contract_target.recover()
             await router.close()
@@ -263,7 +264,7 @@ class SinkContractSuite:
         )
         try:
             assert child.stdout is not None
-            line = await asyncio.wait_for(child.stdout.readline(), 60)
+            line = await wait_for(child.stdout.readline(), 60)
             assert line.startswith(b"SENT"), line
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -285,7 +286,7 @@ class SinkContractSuite:
         events = contract_events(30)
         router, _ = router_for(contract_target.sink_block(), tmp_path)
         await router.start()
-        report = await asyncio.wait_for(router.deliver("acme", "ttp-url", events), 60)
+        report = await wait_for(router.deliver("acme", "ttp-url", events), 60)
         await router.close()
         assert report.dead_lettered == 0
         found = await _read_until(contract_target, events, wait=5)

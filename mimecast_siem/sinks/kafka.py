@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.config.models import Duration, SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
@@ -238,7 +239,7 @@ class KafkaSink:
             return
         producer = self._aiokafka.AIOKafkaProducer(**self._producer_kwargs())
         try:
-            await asyncio.wait_for(producer.start(), self.options.request_timeout.total_seconds())
+            await wait_for(producer.start(), self.options.request_timeout.total_seconds())
         except BaseException as exc:
             await _stop_quietly(producer)
             error = self._classify(exc, "connecting")
@@ -270,9 +271,7 @@ class KafkaSink:
         """Fetch the cluster metadata."""
         try:
             await self.start()
-            await asyncio.wait_for(
-                self._producer.client.fetch_all_metadata(), self.options.request_timeout.total_seconds()
-            )
+            await wait_for(self._producer.client.fetch_all_metadata(), self.options.request_timeout.total_seconds())
         except (SinkTransientError, SinkPermanentError) as exc:
             return SinkHealth(False, str(exc))
         except Exception as exc:
@@ -427,7 +426,7 @@ class KafkaSink:
 
 async def _stop_quietly(producer: Any) -> None:
     try:
-        await asyncio.wait_for(producer.stop(), 30)
+        await wait_for(producer.stop(), 30)
     except Exception as exc:
         log.debug("Stopping a Kafka producer failed: %s", exc)
 

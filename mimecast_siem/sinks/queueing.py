@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import Metrics
 from mimecast_siem.sinks.base import Rejection
@@ -122,7 +123,7 @@ class SinkQueue:
                     raise QueueBlocked(f"the queue of sink {self.sink} is full and the daemon is stopping") from None
                 self.freed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(self.freed, stopping), timeout=IDLE_POLL_SECONDS)
+                    await wait_for(_first(self.freed, stopping), seconds=IDLE_POLL_SECONDS)
                 continue
             self._warned_full = False
             self.events += len(events)
@@ -182,7 +183,7 @@ class SinkQueue:
                     self._publish()
                     self.arrived.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_first(self.arrived, stopping), timeout=IDLE_POLL_SECONDS)
+                        await wait_for(_first(self.arrived, stopping), seconds=IDLE_POLL_SECONDS)
                     continue
                 self._publish()
 
@@ -218,4 +219,4 @@ async def _first(*events: asyncio.Event) -> None:
 
 async def _sleep(seconds: float, stopping: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+        await wait_for(stopping.wait(), seconds=seconds)

@@ -34,6 +34,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from mimecast_siem.aio import wait_for
+
 log = logging.getLogger("mimecast_siem.sinks")
 
 MAX_TXNR = 999_999_999
@@ -187,7 +189,7 @@ class RelpConnection:
             RelpError: the receiver refused the session or does not speak RELP.
             OSError, TimeoutError: the connection could not be made in time.
         """
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await wait_for(
             asyncio.open_connection(
                 host,
                 port,
@@ -206,7 +208,7 @@ class RelpConnection:
         try:
             offers = f"relp_version=0\nrelp_software={software}\ncommands=syslog".encode()
             future = await connection._submit("open", offers)
-            response = await asyncio.wait_for(future, connect_timeout)
+            response = await wait_for(future, connect_timeout)
         except BaseException:
             connection.abort()
             raise
@@ -241,14 +243,14 @@ class RelpConnection:
         try:
             for message in messages:
                 async with self._room:
-                    await asyncio.wait_for(
+                    await wait_for(
                         self._room.wait_for(lambda: len(self._pending) < self.window or not self.alive()),
                         progress_timeout,
                     )
                 futures.append(await self._submit("syslog", message))
-            await asyncio.wait_for(self.writer.drain(), progress_timeout)
+            await wait_for(self.writer.drain(), progress_timeout)
             for future in futures:
-                response = await asyncio.wait_for(asyncio.shield(future), progress_timeout)
+                response = await wait_for(asyncio.shield(future), progress_timeout)
                 if response.code != 200:
                     raise RelpRefused(response.code, response.reason, "syslog")
         finally:
@@ -316,7 +318,7 @@ class RelpConnection:
         if self.alive() and not self._pending:
             with contextlib.suppress(Exception):
                 future = await self._submit("close", b"")
-                await asyncio.wait_for(future, grace)
+                await wait_for(future, grace)
         self._end("the RELP session was closed")
         if self._reader_task is not None:
             self._reader_task.cancel()
@@ -325,7 +327,7 @@ class RelpConnection:
         if not self.writer.is_closing():
             self.writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), grace)
+            await wait_for(self.writer.wait_closed(), grace)
 
     def abort(self) -> None:
         """Drop the connection at once; never raises."""

@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem, MimecastSiemError
@@ -269,7 +270,7 @@ class Router:
 
         async def probe(route: _Route) -> SinkHealth:
             try:
-                health = await asyncio.wait_for(route.sink.healthcheck(), probe_timeout)
+                health = await wait_for(route.sink.healthcheck(), probe_timeout)
             except Exception as exc:
                 health = SinkHealth(False, _describe(exc))
             route.status.up = health.ok
@@ -539,7 +540,7 @@ class Router:
 
     async def _pause(self, delay: float, sink: str) -> None:
         try:
-            await asyncio.wait_for(self._stop_event.wait(), timeout=delay)
+            await wait_for(self._stop_event.wait(), seconds=delay)
         except TimeoutError:
             return
         raise DeliveryAborted(f"delivery to sink {sink} aborted by shutdown while waiting to retry")

@@ -26,7 +26,6 @@ is configured.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import importlib
@@ -42,6 +41,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
@@ -422,7 +422,7 @@ class S3Sink:
         if self.options.kms_key_id:
             kwargs["SSEKMSKeyId"] = self.options.kms_key_id
         try:
-            await asyncio.wait_for(self._client.put_object(**kwargs), self.options.timeout.total_seconds() * 3)
+            await wait_for(self._client.put_object(**kwargs), self.options.timeout.total_seconds() * 3)
         except Exception as exc:
             if _error_code(exc) in ("PreconditionFailed", "412"):
                 return  # the object with this deterministic key is stored already: a re-delivery

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -217,7 +218,7 @@ class StreamConnection:
         Raises:
             PeerClosedError: the receiver closed the connection during ``settle``.
         """
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await wait_for(
             asyncio.open_connection(
                 host,
                 port,
@@ -248,7 +249,7 @@ class StreamConnection:
         await asyncio.wait({self._watcher}, timeout=seconds)
         if not self.alive():
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._watcher), 0.5)
+                await wait_for(asyncio.shield(self._watcher), 0.5)
             self.abort()
             raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
 
@@ -280,9 +281,9 @@ class StreamConnection:
         if not self.alive():
             raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
         self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), write_timeout)
+        await wait_for(self.writer.drain(), write_timeout)
         if ack_timeout > 0:
-            await asyncio.wait_for(self._until_acknowledged(), ack_timeout)
+            await wait_for(self._until_acknowledged(), ack_timeout)
         if not self.alive():
             raise PeerClosedError(self.closed_reason or "the connection is closed", self.closed_error)
 
@@ -307,7 +308,7 @@ class StreamConnection:
         if not self.writer.is_closing():
             self.writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), grace)
+            await wait_for(self.writer.wait_closed(), grace)
 
     def abort(self) -> None:
         """Drop the connection at once (after a failure); never raises."""
@@ -373,7 +374,7 @@ class DatagramConnection:
         ``send_buffer`` sets ``SO_SNDBUF`` (the kernel doubles it and caps it at ``wmem_max``).
         """
         loop = asyncio.get_running_loop()
-        transport, protocol = await asyncio.wait_for(
+        transport, protocol = await wait_for(
             loop.create_datagram_endpoint(_DatagramErrors, remote_addr=(host, port)), connect_timeout
         )
         sock = transport.get_extra_info("socket")
@@ -400,7 +401,7 @@ class DatagramConnection:
             for datagram in datagrams:
                 self.transport.sendto(datagram)
                 self._raise_error()
-        await asyncio.wait_for(self._until_flushed(), write_timeout)
+        await wait_for(self._until_flushed(), write_timeout)
         self._raise_error()
 
     async def _send_paced(self, datagrams: list[bytes]) -> None:

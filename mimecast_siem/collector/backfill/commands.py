@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mimecast_siem import __version__
+from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import (
     BackfillJob,
     BackfillJobBusy,
@@ -420,7 +421,7 @@ class Foreground:
                         f"{self.job.windows_total} windows, {self.job.events:,} events."
                     )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.interrupted.wait(), timeout=FOLLOW_POLL)
+                await wait_for(self.interrupted.wait(), seconds=FOLLOW_POLL)
         return None
 
     async def _run_claimed(self) -> BackfillOutcome:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import (
     BackfillJob,
     BackfillStatus,
@@ -501,7 +502,7 @@ class BackfillRunner:
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:
-            await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+            await wait_for(self.stopping.wait(), seconds=max(seconds, 0.0))
         except TimeoutError:
             return False
         return True

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import (
     BackfillJob,
     StateStore,
@@ -205,4 +206,4 @@ class BackfillWorker:
 
     async def _idle(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+            await wait_for(self.stopping.wait(), seconds=seconds)
