@@ -27,9 +27,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
-import os
 import re
-import ssl
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -43,12 +41,10 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mimecast_siem import __version__
 from mimecast_siem.config.models import STREAM_NAMES, Duration, SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
 from mimecast_siem.net import is_loopback
-from mimecast_siem.observability import register_secret
 from mimecast_siem.sinks.base import (
     Rejection,
     SendResult,
@@ -72,11 +68,20 @@ from mimecast_siem.sinks.hec_protocol import (
     pack_requests,
     parse_acks,
 )
-from mimecast_siem.sinks.http_common import check_proxy_url, proxy_url
+from mimecast_siem.sinks.http_common import (
+    check_files,
+    check_proxy_option,
+    check_tls_pair,
+    open_session,
+    read_capped,
+    resolve_secret,
+    transport_error,
+)
 from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
+KIND = "HEC"
 TEMPLATE_FIELDS = frozenset({"tenant", "stream", "event_id", "kind", "instance"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PROGRESS_MEMORY = 256
@@ -155,9 +160,7 @@ class HecSinkOptions(BaseModel):
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_proxy_url(value.get_secret_value())
-        return value
+        return check_proxy_option(value)
 
     @field_validator("url")
     @classmethod
@@ -211,8 +214,7 @@ class HecSinkOptions(BaseModel):
         parts = urlsplit(self.url)
         if parts.scheme == "http" and not self.allow_plain_http and not is_loopback(parts.hostname):
             raise ValueError("plain http sends the HEC token in clear text; use https, or set allow_plain_http: true")
-        if (self.client_cert_file is None) != (self.client_key_file is None):
-            raise ValueError("give both client_cert_file and client_key_file for mutual TLS")
+        check_tls_pair(self)
         return self
 
 
@@ -234,22 +236,10 @@ class HecSink:
 
     def __init__(self, settings: SinkSettings, context: SinkContext) -> None:
         self.name = settings.name
-        self.options = parse_options(settings, HecSinkOptions, "HEC")
+        self.options = parse_options(settings, HecSinkOptions, KIND)
         self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
         self._token = self._resolve_token()
-        register_secret(self._token)
-        for key in ("ca_file", "client_cert_file", "client_key_file"):
-            path = getattr(self.options, key)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(
-                    f"HEC sink {settings.name!r}: {key} not found",
-                    [ConfigProblem(key, "file not found or not a regular file", str(path))],
-                )
-        if not self.options.verify_tls:
-            log.warning(
-                "TLS verification is OFF for HEC sink %s: anyone on the path can read the token and events.",
-                self.name,
-            )
+        check_files(self.options, KIND, self.name)
         self.instance = str(context.instance_id)
         self.channel = self.options.channel or str(uuid.uuid4())
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
@@ -260,70 +250,21 @@ class HecSink:
     # -- configuration ---------------------------------------------------------------------------
 
     def _resolve_token(self) -> str:
-        opts = self.options
-        if opts.token is not None:
-            token = opts.token.get_secret_value()
-            key, where = "token", "the token option"
-        elif opts.token_file is not None:
-            key, where = "token_file", str(opts.token_file)
-            try:
-                token = Path(opts.token_file).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(
-                    f"HEC sink {self.name!r}: cannot read token_file",
-                    [ConfigProblem("token_file", f"cannot read the file ({exc.strerror})", str(opts.token_file))],
-                ) from None
-        else:
-            env_name = str(opts.token_env)
-            key, where = "token_env", f"environment variable {env_name}"
-            token = os.environ.get(env_name, "")
-        token = token.strip()
-        if not token:
-            raise ConfigError(
-                f"HEC sink {self.name!r}: the token is empty",
-                [ConfigProblem(key, f"the HEC token is empty (looked in {where})")],
-            )
+        token = resolve_secret(self.options, "token", KIND, self.name, label="HEC token") or ""
         if any(ch.isspace() for ch in token) or not token.isprintable():
+            key = next(k for k in ("token", "token_file", "token_env") if getattr(self.options, k) is not None)
             raise ConfigError(
                 f"HEC sink {self.name!r}: the token contains whitespace or control characters",
                 [ConfigProblem(key, "the HEC token must be a single printable word (usually a GUID)", "****")],
             )
         return token
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if urlsplit(self.options.url).scheme != "https":
-            return None
-        try:
-            context = ssl.create_default_context(cafile=str(self.options.ca_file) if self.options.ca_file else None)
-            if self.options.client_cert_file and self.options.client_key_file:
-                context.load_cert_chain(str(self.options.client_cert_file), str(self.options.client_key_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise SinkPermanentError(f"HEC sink {self.name}: cannot load TLS files: {exc}") from None
-        if not self.options.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the HTTP session (connections are made on first use)."""
-        if self._session is not None and not self._session.closed:
-            return
-        context = self._ssl_context()
-        connector = aiohttp.TCPConnector(ssl=context if context is not None else True, limit=16)
-        timeout = aiohttp.ClientTimeout(
-            total=self.options.timeout.total_seconds(), sock_connect=self.options.connect_timeout.total_seconds()
-        )
-        proxy = proxy_url(self.options)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            headers={"User-Agent": f"mimecast-siem/{__version__}"},
-            auto_decompress=True,
-            trust_env=self.options.trust_env and proxy is None,
-            proxy=proxy,
-        )
+        if self._session is None or self._session.closed:
+            self._session = open_session(self.options, self.options.url, KIND, self.name)
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""
@@ -558,24 +499,10 @@ class HecSink:
             url += f"?channel={self.channel}"
         try:
             async with session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
-                # At most 64 KiB (HEC answers are tiny; a hostile endpoint may stream forever), but the
-                # whole of it: one read() returns what arrived so far, maybe half a JSON answer.
-                reply = b""
-                while len(reply) < _MAX_REPLY_BYTES:
-                    chunk = await response.content.read(_MAX_REPLY_BYTES - len(reply))
-                    if not chunk:
-                        break
-                    reply += chunk
-                return response.status, reply
-        except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
-            cause = getattr(exc, "certificate_error", exc)
-            detail = getattr(cause, "verify_message", None) or str(cause)
-            raise SinkTransientError(
-                f"HEC sink {self.name}: TLS verification of {urlsplit(url).hostname} failed ({detail}); check ca_file"
-            ) from None
+                # At most 64 KiB: HEC answers are tiny; a hostile endpoint may stream forever.
+                return response.status, await read_capped(response, _MAX_REPLY_BYTES)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            detail = str(exc) or type(exc).__name__
-            raise SinkTransientError(f"HEC sink {self.name}: {method} {path} failed: {detail}") from None
+            raise transport_error(KIND, self.name, method, path, exc, host=urlsplit(url).hostname) from None
 
 
 def _batch_key(events: Sequence[Event]) -> str:

@@ -1,6 +1,9 @@
 """Pieces every HTTP sink shares: TLS, proxies, secrets, timeouts, a capped reply reader.
 
-Used by the ``elasticsearch``, ``sentinel`` (and for its option names, ``hec``) sinks:
+Used by the ``elasticsearch``, ``sentinel`` and ``hec`` sinks (and for TLS and proxy keys, ``s3``).
+Their options either extend ``HttpClientOptions`` or declare the same keys themselves (``hec``, whose
+documented key order predates this module); the functions here read them through ``HttpOptions``.
+
 
 * **TLS** is verified by default; ``ca_file`` adds a private CA, ``client_cert_file`` +
   ``client_key_file`` give mutual TLS; ``verify_tls: false`` is logged loudly.
@@ -18,7 +21,7 @@ import os
 import ssl
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -45,6 +48,34 @@ def check_proxy_url(value: str | None) -> str | None:
     return value.strip()
 
 
+def check_proxy_option(value: SecretStr | None) -> SecretStr | None:
+    """Validate a secret ``proxy`` option (a pydantic field validator's body)."""
+    if value is not None:
+        check_proxy_url(value.get_secret_value())
+    return value
+
+
+class HttpOptions(Protocol):
+    """The connection keys every HTTP sink's options carry (``HttpClientOptions`` or their own copy)."""
+
+    @property
+    def timeout(self) -> timedelta: ...
+    @property
+    def connect_timeout(self) -> timedelta: ...
+    @property
+    def verify_tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def client_cert_file(self) -> Path | None: ...
+    @property
+    def client_key_file(self) -> Path | None: ...
+    @property
+    def proxy(self) -> SecretStr | None: ...
+    @property
+    def trust_env(self) -> bool: ...
+
+
 class HttpClientOptions(BaseModel):
     """Connection keys shared by the HTTP sinks (TLS, proxy, timeouts)."""
 
@@ -67,19 +98,16 @@ class HttpClientOptions(BaseModel):
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        check_proxy_url(value.get_secret_value())
-        return value
+        return check_proxy_option(value)
 
 
-def check_tls_pair(options: HttpClientOptions) -> None:
+def check_tls_pair(options: HttpOptions) -> None:
     """Both or neither of the client certificate and key (raise ValueError for a model validator)."""
     if (options.client_cert_file is None) != (options.client_key_file is None):
         raise ValueError("give both client_cert_file and client_key_file for mutual TLS")
 
 
-def check_files(options: HttpClientOptions, kind: str, name: str) -> None:
+def check_files(options: HttpOptions, kind: str, name: str) -> None:
     """Raise ConfigError when a configured TLS file does not exist."""
     for key in ("ca_file", "client_cert_file", "client_key_file"):
         path = getattr(options, key)
@@ -147,7 +175,7 @@ def resolve_secret(
     return value
 
 
-def ssl_context(options: HttpClientOptions, url: str, kind: str, name: str) -> ssl.SSLContext | None:
+def ssl_context(options: HttpOptions, url: str, kind: str, name: str) -> ssl.SSLContext | None:
     """The TLS context for ``url`` (None for plain http)."""
     if urlsplit(url).scheme != "https":
         return None
@@ -163,7 +191,7 @@ def ssl_context(options: HttpClientOptions, url: str, kind: str, name: str) -> s
     return context
 
 
-def proxy_url(options: BaseModel) -> str | None:
+def proxy_url(options: object) -> str | None:
     """The ``proxy`` option of a sink's options (a secret: it may carry credentials), or None."""
     proxy = getattr(options, "proxy", None)
     if not isinstance(proxy, SecretStr):
@@ -176,7 +204,7 @@ def proxy_url(options: BaseModel) -> str | None:
 
 
 def open_session(
-    options: HttpClientOptions,
+    options: HttpOptions,
     url: str,
     kind: str,
     name: str,
@@ -214,12 +242,15 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return reply
 
 
-def transport_error(kind: str, name: str, method: str, what: str, exc: BaseException) -> SinkTransientError:
-    """A transient error for a failed request, naming TLS verification failures clearly."""
+def transport_error(
+    kind: str, name: str, method: str, what: str, exc: BaseException, *, host: str | None = None
+) -> SinkTransientError:
+    """A transient error for a failed request, naming TLS verification failures (of ``host``) clearly."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
         cause = getattr(exc, "certificate_error", exc)
         detail = getattr(cause, "verify_message", None) or str(cause)
-        return SinkTransientError(f"{kind} sink {name}: TLS verification failed ({detail}); check ca_file")
+        of = f" of {host}" if host else ""
+        return SinkTransientError(f"{kind} sink {name}: TLS verification{of} failed ({detail}); check ca_file")
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         return SinkTransientError(f"{kind} sink {name}: the proxy refused or failed: {exc}")
     detail = str(exc) or type(exc).__name__
