@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
-import hashlib
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -40,7 +39,6 @@ from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.net import is_loopback
 from mimecast_siem.sinks.base import (
-    Rejection,
     SendResult,
     SinkContext,
     SinkHealth,
@@ -58,6 +56,7 @@ from mimecast_siem.sinks.http_common import (
     resolve_secret,
     transport_error,
 )
+from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -66,7 +65,6 @@ KIND = "Elasticsearch"
 TEMPLATE_FIELDS = frozenset({"tenant", "stream", "dataset", "namespace", "date"})
 DEFAULT_INDEX = "logs-mimecast.{dataset}-{namespace}"
 FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason"
-_PROGRESS_MEMORY = 256
 _MAX_REPLY_BYTES = 32 * 1024 * 1024
 _GZIP_IN_THREAD_BYTES = 256 * 1024
 
@@ -148,15 +146,6 @@ class ElasticsearchSinkOptions(HttpClientOptions):
 
 
 @dataclass(slots=True)
-class _Progress:
-    """What the cluster already took of one batch, kept across the router's retries of that batch."""
-
-    done: set[int] = field(default_factory=set)  # record indices stored (201, or 409 duplicate)
-    rejected: dict[int, str] = field(default_factory=dict)  # event index -> reason
-    bytes_sent: int = 0
-
-
-@dataclass(slots=True)
 class _Item:
     owner: int  # index of the event in the batch
     data: bytes  # action line + source line
@@ -200,7 +189,7 @@ class ElasticsearchSink:
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
         self.max_request_events = settings.batch_max_events
         self._session: aiohttp.ClientSession | None = None
-        self._progress: OrderedDict[str, _Progress] = OrderedDict()
+        self._progress: ProgressMemory[int] = ProgressMemory()
 
     def _authorization(self) -> str | None:
         key = resolve_secret(self.options, "api_key", KIND, self.name, required=False, label="API key")
@@ -245,18 +234,14 @@ class ElasticsearchSink:
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Deliver the batch; return once every event is stored (201/409) or refused (dead letters)."""
         await self.start()
-        key = _batch_key(events)
-        progress = self._progress.pop(key, None) or _Progress()
+        key, progress = self._progress.take(events)
         items = self._encode(events, progress)
         try:
             await self._deliver(items, progress)
         except SinkTransientError:
-            self._progress[key] = progress
-            while len(self._progress) > _PROGRESS_MEMORY:
-                self._progress.popitem(last=False)
+            self._progress.keep(key, progress)
             raise
-        rejections = [Rejection(events[i], reason) for i, reason in sorted(progress.rejected.items())]
-        return SendResult(accepted=len(events) - len(rejections), rejected=rejections, bytes_sent=progress.bytes_sent)
+        return progress.result(events)
 
     def index_for(self, event: Event) -> str:
         """The data stream or index an event goes to."""
@@ -271,7 +256,7 @@ class ElasticsearchSink:
             date=event.timestamp.strftime("%Y.%m.%d"),
         ).lower()
 
-    def _encode(self, events: Sequence[Event], progress: _Progress) -> list[_Item]:
+    def _encode(self, events: Sequence[Event], progress: BatchProgress[int]) -> list[_Item]:
         items: list[_Item] = []
         for index, event in enumerate(events):
             try:
@@ -314,7 +299,7 @@ class ElasticsearchSink:
             requests.append(current)
         return requests
 
-    async def _deliver(self, items: list[_Item], progress: _Progress) -> None:
+    async def _deliver(self, items: list[_Item], progress: BatchProgress[int]) -> None:
         pending = [i for i in range(len(items)) if i not in progress.done and items[i].owner not in progress.rejected]
         queue = self._pack(pending, items)
         retry_later: list[str] = []
@@ -349,7 +334,9 @@ class ElasticsearchSink:
                 f"{KIND} sink {self.name}: {len(retry_later)} document(s) to retry (first: {retry_later[0]})"
             )
 
-    def _read_items(self, request: list[int], items: list[_Item], reply: bytes, progress: _Progress) -> list[str]:
+    def _read_items(
+        self, request: list[int], items: list[_Item], reply: bytes, progress: BatchProgress[int]
+    ) -> list[str]:
         """Record each item's outcome; return the reasons of the items to retry."""
         try:
             parsed = orjson.loads(reply)
@@ -413,12 +400,3 @@ def _reason(reply: bytes) -> str:
     if isinstance(error, dict):
         return f"{error.get('type', '?')}: {error.get('reason', '')}"
     return str(error)[:200]
-
-
-def _batch_key(events: Sequence[Event]) -> str:
-    digest = hashlib.sha256()
-    for event in events:
-        digest.update(event.event_id.encode())
-        digest.update(b"\x1f")
-    digest.update(str(len(events)).encode())
-    return digest.hexdigest()

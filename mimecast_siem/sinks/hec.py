@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import logging
 import re
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,7 +44,6 @@ from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
 from mimecast_siem.net import is_loopback
 from mimecast_siem.sinks.base import (
-    Rejection,
     SendResult,
     SinkContext,
     SinkHealth,
@@ -77,6 +74,7 @@ from mimecast_siem.sinks.http_common import (
     resolve_secret,
     transport_error,
 )
+from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -84,7 +82,6 @@ log = logging.getLogger("mimecast_siem.sinks")
 KIND = "HEC"
 TEMPLATE_FIELDS = frozenset({"tenant", "stream", "event_id", "kind", "instance"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_PROGRESS_MEMORY = 256
 _GZIP_IN_THREAD_BYTES = 256 * 1024
 _MAX_REPLY_BYTES = 64 * 1024
 
@@ -218,15 +215,6 @@ class HecSinkOptions(BaseModel):
         return self
 
 
-@dataclass(slots=True)
-class _Progress:
-    """What HEC already took of one batch, kept across the router's retries of that batch."""
-
-    done: set[int] = field(default_factory=set)  # envelope indices accepted (acknowledged with ack on)
-    rejected: dict[int, str] = field(default_factory=dict)  # event index -> reason
-    bytes_sent: int = 0
-
-
 class HecSink:
     """Send events to Splunk HEC (see the module docstring)."""
 
@@ -245,7 +233,7 @@ class HecSink:
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
         self.max_request_events = settings.batch_max_events
         self._session: aiohttp.ClientSession | None = None
-        self._progress: OrderedDict[str, _Progress] = OrderedDict()
+        self._progress: ProgressMemory[int] = ProgressMemory()
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -287,20 +275,16 @@ class HecSink:
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Deliver the batch; return once HEC accepted (or, with ack on, acknowledged) every event."""
         await self.start()
-        key = _batch_key(events)
-        progress = self._progress.pop(key, None) or _Progress()
+        key, progress = self._progress.take(events)
         envelopes, owners = self._encode(events, progress)
         try:
             await self._deliver(envelopes, owners, progress)
         except SinkTransientError:
-            self._progress[key] = progress
-            while len(self._progress) > _PROGRESS_MEMORY:
-                self._progress.popitem(last=False)
+            self._progress.keep(key, progress)
             raise
-        rejections = [Rejection(events[i], reason) for i, reason in sorted(progress.rejected.items())]
-        return SendResult(accepted=len(events) - len(rejections), rejected=rejections, bytes_sent=progress.bytes_sent)
+        return progress.result(events)
 
-    def _encode(self, events: Sequence[Event], progress: _Progress) -> tuple[list[bytes], list[int]]:
+    def _encode(self, events: Sequence[Event], progress: BatchProgress[int]) -> tuple[list[bytes], list[int]]:
         """Envelopes of the batch and, for each, the index of its event (deterministic across retries)."""
         envelopes: list[bytes] = []
         owners: list[int] = []
@@ -346,7 +330,7 @@ class HecSink:
             "fields": fields or None,
         }
 
-    async def _deliver(self, envelopes: list[bytes], owners: list[int], progress: _Progress) -> None:
+    async def _deliver(self, envelopes: list[bytes], owners: list[int], progress: BatchProgress[int]) -> None:
         pending = [i for i in range(len(envelopes)) if i not in progress.done and owners[i] not in progress.rejected]
         packed = pack_requests([len(envelopes[i]) for i in pending], self.max_request_bytes, self.max_request_events)
         queue: deque[list[int]] = deque([pending[j] for j in group] for group in packed)
@@ -405,7 +389,7 @@ class HecSink:
         *,
         description: str,
         owners: list[int],
-        progress: _Progress,
+        progress: BatchProgress[int],
         queue: deque[list[int]],
     ) -> None:
         reason = f"HEC rejected the event: {description}"
@@ -441,7 +425,7 @@ class HecSink:
         status, reply_body = await self._request("POST", EVENT_PATH, body, headers)
         return classify_reply(status, reply_body), len(body)
 
-    async def _await_acks(self, waiting: dict[int, list[int]], progress: _Progress) -> None:
+    async def _await_acks(self, waiting: dict[int, list[int]], progress: BatchProgress[int]) -> None:
         loop = asyncio.get_running_loop()
         timeout = self.options.ack_timeout.total_seconds()
         deadline = loop.time() + timeout
@@ -464,7 +448,7 @@ class HecSink:
             )
 
     async def _poll_acks_once(
-        self, waiting: dict[int, list[int]], progress: _Progress, *, raise_errors: bool = False
+        self, waiting: dict[int, list[int]], progress: BatchProgress[int], *, raise_errors: bool = False
     ) -> None:
         ids = sorted(waiting)
         headers = {
@@ -503,12 +487,3 @@ class HecSink:
                 return response.status, await read_capped(response, _MAX_REPLY_BYTES)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise transport_error(KIND, self.name, method, path, exc, host=urlsplit(url).hostname) from None
-
-
-def _batch_key(events: Sequence[Event]) -> str:
-    digest = hashlib.sha256()
-    for event in events:
-        digest.update(event.event_id.encode())
-        digest.update(b"\x1f")
-    digest.update(str(len(events)).encode())
-    return digest.hexdigest()

@@ -55,13 +55,9 @@ def check_proxy_option(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
-class HttpOptions(Protocol):
-    """The connection keys every HTTP sink's options carry (``HttpClientOptions`` or their own copy)."""
+class TlsOptions(Protocol):
+    """The TLS keys of a sink's options (the HTTP sinks' and kafka's)."""
 
-    @property
-    def timeout(self) -> timedelta: ...
-    @property
-    def connect_timeout(self) -> timedelta: ...
     @property
     def verify_tls(self) -> bool: ...
     @property
@@ -70,6 +66,15 @@ class HttpOptions(Protocol):
     def client_cert_file(self) -> Path | None: ...
     @property
     def client_key_file(self) -> Path | None: ...
+
+
+class HttpOptions(TlsOptions, Protocol):
+    """The connection keys every HTTP sink's options carry (``HttpClientOptions`` or their own copy)."""
+
+    @property
+    def timeout(self) -> timedelta: ...
+    @property
+    def connect_timeout(self) -> timedelta: ...
     @property
     def proxy(self) -> SecretStr | None: ...
     @property
@@ -101,13 +106,13 @@ class HttpClientOptions(BaseModel):
         return check_proxy_option(value)
 
 
-def check_tls_pair(options: HttpOptions) -> None:
+def check_tls_pair(options: TlsOptions) -> None:
     """Both or neither of the client certificate and key (raise ValueError for a model validator)."""
     if (options.client_cert_file is None) != (options.client_key_file is None):
         raise ValueError("give both client_cert_file and client_key_file for mutual TLS")
 
 
-def check_files(options: HttpOptions, kind: str, name: str) -> None:
+def check_files(options: TlsOptions, kind: str, name: str) -> None:
     """Raise ConfigError when a configured TLS file does not exist."""
     for key in ("ca_file", "client_cert_file", "client_key_file"):
         path = getattr(options, key)
@@ -179,6 +184,11 @@ def ssl_context(options: HttpOptions, url: str, kind: str, name: str) -> ssl.SSL
     """The TLS context for ``url`` (None for plain http)."""
     if urlsplit(url).scheme != "https":
         return None
+    return tls_context(options, kind, name)
+
+
+def tls_context(options: TlsOptions, kind: str, name: str) -> ssl.SSLContext:
+    """A client TLS context: the system's CAs or ``ca_file``, the client certificate, ``verify_tls``."""
     try:
         context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
         if options.client_cert_file and options.client_key_file:

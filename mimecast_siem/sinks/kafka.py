@@ -24,13 +24,10 @@ configured.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
 import logging
 import ssl
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -40,10 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from mimecast_siem.aio import wait_for
 from mimecast_siem.config.models import Duration, SinkSettings
-from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import (
-    Rejection,
     SendResult,
     SinkContext,
     SinkHealth,
@@ -52,14 +47,14 @@ from mimecast_siem.sinks.base import (
 )
 from mimecast_siem.sinks.elasticsearch import dataset_of
 from mimecast_siem.sinks.formats import Encoder, get_encoder
-from mimecast_siem.sinks.http_common import resolve_secret
-from mimecast_siem.sinks.registry import check_template, format_options, parse_options
+from mimecast_siem.sinks.http_common import check_files, resolve_secret, tls_context
+from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
+from mimecast_siem.sinks.registry import check_template, format_options, import_extra, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
 KIND = "Kafka"
 TEMPLATE_FIELDS = frozenset({"tenant", "stream", "dataset"})
-_PROGRESS_MEMORY = 256
 #: Compression codecs and the module each needs besides aiokafka.
 _CODEC_MODULES = {"none": None, "gzip": None, "snappy": "cramjam", "lz4": "cramjam", "zstd": "cramjam"}
 
@@ -140,13 +135,6 @@ class KafkaSinkOptions(BaseModel):
 
 
 @dataclass(slots=True)
-class _Progress:
-    done: set[int] = field(default_factory=set)  # record indices acknowledged by the broker
-    rejected: dict[int, str] = field(default_factory=dict)  # event index -> reason
-    bytes_sent: int = 0
-
-
-@dataclass(slots=True)
 class _Record:
     owner: int
     topic: str
@@ -174,42 +162,25 @@ class KafkaSink:
         self.name = settings.name
         self.options = parse_options(settings, KafkaSinkOptions, KIND)
         self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
-        self._aiokafka = _import("aiokafka", "kafka")
+        self._aiokafka = import_extra("aiokafka", "kafka")
         codec_module = _CODEC_MODULES[self.options.compression]
         if codec_module is not None:
-            _import(codec_module, "kafka", what=f"compression {self.options.compression}", key="compression")
-        for key in ("ca_file", "client_cert_file", "client_key_file"):
-            path = getattr(self.options, key)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(
-                    f"{KIND} sink {self.name!r}: {key} not found",
-                    [ConfigProblem(key, "file not found or not a regular file", str(path))],
-                )
+            import_extra(codec_module, "kafka", what=f"compression {self.options.compression}", key="compression")
+        check_files(self.options, KIND, self.name)
         self._password: str | None = None
         if self.options.security_protocol.startswith("SASL"):
             self._password = resolve_secret(self.options, "sasl_password", KIND, self.name, label="SASL password")
-        if not self.options.verify_tls:
-            log.warning("TLS verification is OFF for Kafka sink %s.", self.name)
         self._idempotent = self.options.idempotence != "false"
         self._confirmed_idempotence = False
         self._producer: Any = None
-        self._progress: OrderedDict[str, _Progress] = OrderedDict()
+        self._progress: ProgressMemory[int] = ProgressMemory()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.options.security_protocol.endswith("SSL"):
             return None
-        try:
-            context = ssl.create_default_context(cafile=str(self.options.ca_file) if self.options.ca_file else None)
-            if self.options.client_cert_file and self.options.client_key_file:
-                context.load_cert_chain(str(self.options.client_cert_file), str(self.options.client_key_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise SinkPermanentError(f"{KIND} sink {self.name}: cannot load TLS files: {exc}") from None
-        if not self.options.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return tls_context(self.options, KIND, self.name)
 
     def _producer_kwargs(self) -> dict[str, Any]:
         opts = self.options
@@ -283,19 +254,15 @@ class KafkaSink:
 
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Produce the batch; return once the broker acknowledged every record (acks=all)."""
-        key = _batch_key(events)
-        progress = self._progress.pop(key, None) or _Progress()
+        key, progress = self._progress.take(events)
         records = self._encode(events, progress)
         try:
             await self.start()
             await self._produce(records, progress)
         except SinkTransientError:
-            self._progress[key] = progress
-            while len(self._progress) > _PROGRESS_MEMORY:
-                self._progress.popitem(last=False)
+            self._progress.keep(key, progress)
             raise
-        rejections = [Rejection(events[i], reason) for i, reason in sorted(progress.rejected.items())]
-        return SendResult(accepted=len(events) - len(rejections), rejected=rejections, bytes_sent=progress.bytes_sent)
+        return progress.result(events)
 
     def topic_for(self, event: Event) -> str:
         """The topic an event goes to."""
@@ -308,7 +275,7 @@ class KafkaSink:
             return (message_id_of(event) or event.event_id).encode()
         return event.event_id.encode()
 
-    def _encode(self, events: Sequence[Event], progress: _Progress) -> list[_Record]:
+    def _encode(self, events: Sequence[Event], progress: BatchProgress[int]) -> list[_Record]:
         records: list[_Record] = []
         for index, event in enumerate(events):
             try:
@@ -332,7 +299,7 @@ class KafkaSink:
                 records.append(_Record(index, topic, key, value, headers))
         return records
 
-    async def _produce(self, records: list[_Record], progress: _Progress) -> None:
+    async def _produce(self, records: list[_Record], progress: BatchProgress[int]) -> None:
         pending = [
             i for i in range(len(records)) if i not in progress.done and records[i].owner not in progress.rejected
         ]
@@ -348,7 +315,7 @@ class KafkaSink:
             pending = [i for i in pending if i not in progress.done]
             await self._produce_once(records, pending, progress)
 
-    async def _produce_once(self, records: list[_Record], pending: list[int], progress: _Progress) -> None:
+    async def _produce_once(self, records: list[_Record], pending: list[int], progress: BatchProgress[int]) -> None:
         producer = self._producer
         futures: list[tuple[int, asyncio.Future[Any]]] = []
         errors: list[BaseException] = []
@@ -429,22 +396,3 @@ async def _stop_quietly(producer: Any) -> None:
         await wait_for(producer.stop(), 30)
     except Exception as exc:
         log.debug("Stopping a Kafka producer failed: %s", exc)
-
-
-def _import(module: str, extra: str, *, what: str | None = None, key: str = "type") -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"the {what or module} support is not installed",
-            [ConfigProblem(key, f"needs the Python package {module}: pip install 'mimecast-siem[{extra}]'")],
-        ) from None
-
-
-def _batch_key(events: Sequence[Event]) -> str:
-    digest = hashlib.sha256()
-    for event in events:
-        digest.update(event.event_id.encode())
-        digest.update(b"\x1f")
-    digest.update(str(len(events)).encode())
-    return digest.hexdigest()

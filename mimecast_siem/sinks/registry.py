@@ -15,6 +15,7 @@ the format itself; it reaches the options model only when the model declares it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import string
 from collections.abc import Mapping
@@ -278,3 +279,23 @@ def check_template(value: str, allowed: frozenset[str]) -> str:
     if unknown:
         raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(sorted(allowed))}")
     return value
+
+
+def import_extra(module: str, extra: str, *, what: str | None = None, key: str = "type") -> Any:
+    """A third-party module a sink needs from an optional extra (``pip install 'mimecast-siem[extra]'``).
+
+    Raises:
+        ConfigError: the module is not installed (the problem names the package and the extra).
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"the {what or module} support is not installed",
+            [
+                ConfigProblem(
+                    key,
+                    f"needs the Python package {module.split('.', maxsplit=1)[0]}: pip install 'mimecast-siem[{extra}]'",
+                )
+            ],
+        ) from None

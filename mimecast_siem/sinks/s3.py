@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib
 import io
 import logging
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -46,7 +45,6 @@ from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import (
-    Rejection,
     SendResult,
     SinkContext,
     SinkHealth,
@@ -55,12 +53,12 @@ from mimecast_siem.sinks.base import (
 )
 from mimecast_siem.sinks.formats import Encoder, Record, get_encoder
 from mimecast_siem.sinks.http_common import HttpClientOptions, check_tls_pair, proxy_url, resolve_secret
-from mimecast_siem.sinks.registry import check_template, format_options, parse_options
+from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
+from mimecast_siem.sinks.registry import check_template, format_options, import_extra, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
 
 KIND = "S3"
-_PROGRESS_MEMORY = 256
 _TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -159,13 +157,6 @@ class _Object:
     records: list[Record]
 
 
-@dataclass(slots=True)
-class _Progress:
-    done: set[str] = field(default_factory=set)  # keys stored
-    rejected: dict[int, str] = field(default_factory=dict)
-    bytes_sent: int = 0
-
-
 def _digest(ids: Sequence[str]) -> str:
     h = hashlib.sha256()
     for i in ids:
@@ -208,14 +199,14 @@ class S3Sink:
                 ],
             )
         self.encoder: Encoder = get_encoder(settings.format, format_options(settings))
-        self._session_module = _import("aiobotocore.session", "s3")
-        self._config_module = _import("aiobotocore.config", "s3")
-        self._botocore_exceptions = _import("botocore.exceptions", "s3")
+        self._session_module = import_extra("aiobotocore.session", "s3")
+        self._config_module = import_extra("aiobotocore.config", "s3")
+        self._botocore_exceptions = import_extra("botocore.exceptions", "s3")
         self._pa: Any = None
         self._pq: Any = None
         if self.options.mode == "security_lake":
-            self._pa = _import("pyarrow", "security-lake")
-            self._pq = _import("pyarrow.parquet", "security-lake")
+            self._pa = import_extra("pyarrow", "security-lake")
+            self._pq = import_extra("pyarrow.parquet", "security-lake")
         for key in ("ca_file", "client_cert_file", "client_key_file"):
             path = getattr(self.options, key)
             if path is not None and not Path(path).is_file():
@@ -227,7 +218,7 @@ class S3Sink:
         self._token = self.options.session_token.get_secret_value() if self.options.session_token else None
         self._client: Any = None
         self._client_cm: Any = None
-        self._progress: OrderedDict[str, _Progress] = OrderedDict()
+        self._progress: ProgressMemory[str] = ProgressMemory()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -286,8 +277,7 @@ class S3Sink:
 
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Write the batch as objects; return once every PUT succeeded (or the object already existed)."""
-        batch_key = _digest([e.event_id for e in events]) + str(len(events))
-        progress = self._progress.pop(batch_key, None) or _Progress()
+        batch_key, progress = self._progress.take(events)
         try:
             await self.start()
             objects = self._plan(events, progress)
@@ -299,14 +289,11 @@ class S3Sink:
                     progress.bytes_sent += len(body)
                 progress.done.add(obj.key)
         except SinkTransientError:
-            self._progress[batch_key] = progress
-            while len(self._progress) > _PROGRESS_MEMORY:
-                self._progress.popitem(last=False)
+            self._progress.keep(batch_key, progress)
             raise
-        rejections = [Rejection(events[i], reason) for i, reason in sorted(progress.rejected.items())]
-        return SendResult(accepted=len(events) - len(rejections), rejected=rejections, bytes_sent=progress.bytes_sent)
+        return progress.result(events)
 
-    def _plan(self, events: Sequence[Event], progress: _Progress) -> list[_Object]:
+    def _plan(self, events: Sequence[Event], progress: BatchProgress[str]) -> list[_Object]:
         groups: dict[str, list[tuple[int, Record]]] = defaultdict(list)
         for index, event in enumerate(events):
             try:
@@ -359,7 +346,7 @@ class S3Sink:
         )
 
     def _bodies(
-        self, obj: _Object, events: Sequence[Event], progress: _Progress
+        self, obj: _Object, events: Sequence[Event], progress: BatchProgress[str]
     ) -> list[tuple[bytes, str, str, str | None]]:
         if self.options.mode == "ndjson":
             lines = b"".join(
@@ -371,7 +358,7 @@ class S3Sink:
             (body, key, "application/vnd.apache.parquet", None) for body, key in self._parquet(obj, events, progress)
         ]
 
-    def _parquet(self, obj: _Object, events: Sequence[Event], progress: _Progress) -> list[tuple[bytes, str]]:
+    def _parquet(self, obj: _Object, events: Sequence[Event], progress: BatchProgress[str]) -> list[tuple[bytes, str]]:
         """One Parquet file per object; records whose types cannot share a schema go to separate files."""
         rows = [
             (owner, _prune({**r, "unmapped": orjson.dumps(r["unmapped"]).decode()} if "unmapped" in r else r))
@@ -457,18 +444,3 @@ def _http_status(exc: BaseException) -> int | None:
         status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         return int(status) if status is not None else None
     return None
-
-
-def _import(module: str, extra: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"the {module} support is not installed",
-            [
-                ConfigProblem(
-                    "type",
-                    f"needs the Python package {module.split('.', maxsplit=1)[0]}: pip install 'mimecast-siem[{extra}]'",
-                )
-            ],
-        ) from None

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -44,7 +43,6 @@ from mimecast_siem.events import Event
 from mimecast_siem.net import is_loopback
 from mimecast_siem.observability import register_secret
 from mimecast_siem.sinks.base import (
-    Rejection,
     SendResult,
     SinkContext,
     SinkHealth,
@@ -61,6 +59,7 @@ from mimecast_siem.sinks.http_common import (
     resolve_secret,
     transport_error,
 )
+from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -69,7 +68,6 @@ KIND = "Sentinel"
 API_VERSION = "2023-01-01"
 DEFAULT_SCOPE = "https://monitor.azure.com//.default"
 MAX_CALL_BYTES = 1_048_576
-_PROGRESS_MEMORY = 256
 _TOKEN_MARGIN = 300.0
 
 
@@ -165,13 +163,6 @@ class SentinelSinkOptions(HttpClientOptions):
 
 
 @dataclass(slots=True)
-class _Progress:
-    done: set[int] = field(default_factory=set)
-    rejected: dict[int, str] = field(default_factory=dict)
-    bytes_sent: int = 0
-
-
-@dataclass(slots=True)
 class _Row:
     owner: int
     stream: str
@@ -194,7 +185,7 @@ class SentinelSink:
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
-        self._progress: OrderedDict[str, _Progress] = OrderedDict()
+        self._progress: ProgressMemory[int] = ProgressMemory()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -256,24 +247,20 @@ class SentinelSink:
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Deliver the batch; return once the API answered 204 for every row (or a row was refused)."""
         await self.start()
-        key = _batch_key(events)
-        progress = self._progress.pop(key, None) or _Progress()
+        key, progress = self._progress.take(events)
         rows = self._rows(events, progress)
         try:
             await self._deliver(rows, progress)
         except SinkTransientError:
-            self._progress[key] = progress
-            while len(self._progress) > _PROGRESS_MEMORY:
-                self._progress.popitem(last=False)
+            self._progress.keep(key, progress)
             raise
-        rejections = [Rejection(events[i], reason) for i, reason in sorted(progress.rejected.items())]
-        return SendResult(accepted=len(events) - len(rejections), rejected=rejections, bytes_sent=progress.bytes_sent)
+        return progress.result(events)
 
     def stream_for(self, event: Event) -> str:
         """The DCR stream an event goes to."""
         return self.options.streams.get(event.stream) or stream_declaration(event.stream)
 
-    def _rows(self, events: Sequence[Event], progress: _Progress) -> list[_Row]:
+    def _rows(self, events: Sequence[Event], progress: BatchProgress[int]) -> list[_Row]:
         rows: list[_Row] = []
         for index, event in enumerate(events):
             try:
@@ -322,7 +309,7 @@ class SentinelSink:
                 requests.append(current)
         return requests
 
-    async def _deliver(self, rows: list[_Row], progress: _Progress) -> None:
+    async def _deliver(self, rows: list[_Row], progress: BatchProgress[int]) -> None:
         pending = [i for i in range(len(rows)) if i not in progress.done and rows[i].owner not in progress.rejected]
         queue = self._pack(pending, rows)
         throttled = 0
@@ -435,12 +422,3 @@ def _error(reply: bytes) -> str:
     if isinstance(error, dict):
         return f"{error.get('code', '?')}: {error.get('message', '')}"
     return str(error)[:200]
-
-
-def _batch_key(events: Sequence[Event]) -> str:
-    digest = hashlib.sha256()
-    for event in events:
-        digest.update(event.event_id.encode())
-        digest.update(b"\x1f")
-    digest.update(str(len(events)).encode())
-    return digest.hexdigest()
