@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -456,6 +455,8 @@ class StreamTask:
                 )
                 _absorb(total, result)
                 reads.append((fetch, read_at))
+            if commits is not None and commits.stored:
+                total.remember = [item for item in total.remember if item[0] not in commits.stored]
             return total, reads
         finally:
             in_flight.dec()
@@ -635,7 +636,8 @@ class _InWindowCommits:
     can only hold records of that second or newer. The checkpoint moves there (with the seen ids a
     re-read from it can reach), so a crash re-delivers at most the pages since. A page that breaks
     the order, or holds a record whose time cannot be read, turns it off for the rest of the window
-    (the window is then committed whole, as before).
+    (the window is then committed whole, as before). Each commit writes only the seen ids delivered
+    since the previous one; the window's own commit skips those already written.
     """
 
     def __init__(self, task: StreamTask, window: Window) -> None:
@@ -648,8 +650,13 @@ class _InWindowCommits:
         self.newest: datetime | None = None
         self.pages = 0
         self.committed = window.start
-        # Delivered (id, time) within one overlap of the newest record: what a re-read can reach.
-        self.recent: deque[tuple[str, datetime]] = deque()
+        # Delivered (id, time) since the last in-window commit: only these can be missing from the
+        # store. An earlier commit stored every id a re-read from its point could reach, and the
+        # point only moves forward, so writing the older ones again changed nothing and cost a
+        # store round of every id of one overlap per commit (~6 times each id at 2 pages per commit).
+        self.pending: list[tuple[str, datetime]] = []
+        #: Ids the in-window commits stored (the window's own commit need not write them again).
+        self.stored: set[str] = set()
 
     async def __call__(self, page: PageDone) -> None:
         if not self.ordered:
@@ -662,12 +669,9 @@ class _InWindowCommits:
                 self.ordered = False
                 return
             self.newest = when
-        self.recent.extend(page.delivered)
+        self.pending.extend(page.delivered)
         if self.newest is None:
             return
-        horizon = self.newest - self.overlap
-        while self.recent and self.recent[0][1] < horizon:
-            self.recent.popleft()
         self.pages += 1
         if self.pages < self.every:
             return
@@ -675,14 +679,13 @@ class _InWindowCommits:
         if not self.committed < point < self.window.end:
             return
         ctx, task = self.task.ctx, self.task
+        reach = point - self.overlap
+        seen = [(event_id, when) for event_id, when in self.pending if when >= reach]
         await task.store.commit_window(
-            ctx.tenant,
-            ctx.stream,
-            point,
-            owner=task.lease.owner,
-            epoch=task.lease.epoch,
-            seen=[(event_id, when) for event_id, when in self.recent if when >= point - self.overlap],
+            ctx.tenant, ctx.stream, point, owner=task.lease.owner, epoch=task.lease.epoch, seen=seen
         )
+        self.stored.update(event_id for event_id, _when in seen)
+        self.pending = []
         self.committed = point
         self.pages = 0
         ctx.metrics.in_window_commits.labels(tenant=ctx.tenant, stream=ctx.stream).inc()
