@@ -33,8 +33,9 @@ from mimecast_siem.actions.outcome import Outcome
 from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService
 from mimecast_siem.actions.spec import ActionSpec, ResultKind
 from mimecast_siem.config import add_config_arguments, add_output_argument, settings_from_args
-from mimecast_siem.config.models import Settings, parse_duration
+from mimecast_siem.config.models import Settings
 from mimecast_siem.errors import did_you_mean
+from mimecast_siem.times import parse_time_or_age, time_back_from
 
 log = logging.getLogger("mimecast_siem.actions")
 
@@ -248,16 +249,7 @@ async def _download(service: ActionService, call: ActionCall, output: Path) -> A
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``--since``: an ISO-8601 time (UTC when no offset) or a duration back from now (``1h``, ``7d``)."""
-    now = now or datetime.now(UTC)
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("expected a duration such as 1h or 7d, or an ISO-8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return time_back_from(parse_time_or_age(text), now or datetime.now(UTC))
 
 
 async def _audit(args: argparse.Namespace) -> int:

@@ -21,8 +21,8 @@ from mimecast_siem.config import (
     print_problems,
     settings_from_args,
 )
-from mimecast_siem.config.models import parse_start_from
 from mimecast_siem.errors import ConfigError
+from mimecast_siem.times import parse_time_or_age, time_back_from
 
 if TYPE_CHECKING:
     from mimecast_siem.collector.daemon import AppConfigurator
@@ -130,10 +130,9 @@ def parse_checkpoint_time(text: str, now: datetime) -> datetime:
         ValueError: with a message naming the flag, the value and what is allowed.
     """
     try:
-        value = parse_start_from(text)
+        when = time_back_from(parse_time_or_age(text), now).astimezone(UTC)
     except ValueError as exc:
         raise ValueError(f"--to {text!r} is not a time: {exc}") from None
-    when = now - value if isinstance(value, timedelta) else value.astimezone(UTC)
     if when > now:
         raise ValueError(f"--to {text!r} is in the future ({when.isoformat()}); a checkpoint must not pass now")
     return when.replace(microsecond=0)

@@ -35,11 +35,10 @@ from mimecast_siem.config.models import (
     StateSettings,
     StreamSettings,
     TenantSettings,
-    format_duration,
-    parse_duration,
 )
 from mimecast_siem.config.overrides import CONFIG_PATH_ENV, ENV_PREFIX
 from mimecast_siem.config.sink_types import SinkTypes, sink_types, use_sink_types
+from mimecast_siem.times import format_duration, parse_duration
 
 __all__ = [
     "CONFIG_PATH_ENV",

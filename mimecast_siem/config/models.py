@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from mimecast_siem.errors import did_you_mean
 from mimecast_siem.net import is_loopback
 from mimecast_siem.streams import CATALOGUE
 from mimecast_siem.streams import STREAM_NAMES as _STREAM_NAMES
+from mimecast_siem.times import DURATION_PATTERN, format_duration, parse_duration, parse_time_or_age
 
 # --- Names shared across the package -------------------------------------------------------------
 
@@ -51,58 +52,6 @@ LEGACY_API1_HOST = re.compile(r"^[a-z]{2,3}-api\.mimecast\.com$|^api\.mimecast\.
 FORMATS = ("json", "raw", "cef", "leef", "ocsf")
 SCOPES = ("read", "write", "admin")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-# ISO-8601 durations (PT5M, P1D, PT0.5S): what JSON-schema tooling and Kubernetes users write.
-_ISO_DURATION = re.compile(
-    r"^\s*P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?\s*$",
-    re.IGNORECASE,
-)
-_DURATION_HELP = "expected a duration such as 30s, 5m, 1h, 2d, 500ms, a number of seconds, or ISO-8601 (PT5M)"
-#: JSON-schema pattern of the duration strings :func:`parse_duration` accepts.
-DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)?|[Pp](\d+(\.\d+)?[Ww])?(\d+(\.\d+)?[Dd])?([Tt](\d+(\.\d+)?[Hh])?(\d+(\.\d+)?[Mm])?(\d+(\.\d+)?[Ss])?)?)\s*$"
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Parse ``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"2d"``, ``"500ms"``, ``"PT5M"`` or a timedelta.
-
-    Raises:
-        ValueError: the value is not a non-negative duration in one of those forms.
-    """
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise ValueError(_DURATION_HELP + " (not negative)")
-        return value
-    if isinstance(value, bool):
-        raise ValueError(_DURATION_HELP)
-    if isinstance(value, int | float):
-        if not value >= 0:  # negative or NaN
-            raise ValueError(_DURATION_HELP + " (not negative)")
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-        iso = _ISO_DURATION.match(value)
-        if iso and any(iso.groupdict().values()):
-            parts = {k: float(v) for k, v in iso.groupdict().items() if v}
-            seconds = sum(parts.get(u, 0.0) * _UNIT_SECONDS[u] for u in ("w", "d", "h", "m", "s"))
-            return timedelta(seconds=seconds)
-    raise ValueError(_DURATION_HELP)
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest of ``2w``, ``1d``, ``1h``, ``5m``, ``30s``, ``0.5s`` that equals ``value``."""
-    seconds = value.total_seconds()
-    for unit in ("w", "d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    # Fixed-point, never exponent notation (1e+06s would not parse back).
-    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
-
-
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
@@ -121,23 +70,7 @@ Duration = Annotated[
 
 def parse_start_from(value: Any) -> datetime | timedelta:
     """``start_from`` is either an absolute ISO-8601 time (UTC if no offset) or a duration back from now."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):  # YAML reads 2026-11-01 as a date: midnight UTC
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    try:
-        return parse_duration(value)
-    except ValueError:
-        pass
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                "expected a duration back from now (e.g. 1h, 7d) or an ISO-8601 time (2026-11-01T00:00:00Z)"
-            ) from None
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    raise ValueError("expected a duration back from now (e.g. 1h, 7d) or an ISO-8601 time")
+    return parse_time_or_age(value)
 
 
 StartFrom = Annotated[

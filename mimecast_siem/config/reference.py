@@ -16,8 +16,9 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings, TenantSettings, format_duration
+from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings, TenantSettings
 from mimecast_siem.config.schema import model_fields
+from mimecast_siem.times import format_duration
 
 _INTRO = """\
 # Configuration reference

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from mimecast_siem.config import Settings, load_settings, parse_duration
-from mimecast_siem.config.models import format_duration
 from mimecast_siem.config.reference import render_config_reference
 from mimecast_siem.config.schema import model_fields
+from mimecast_siem.times import format_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -60,12 +60,12 @@ from mimecast_siem.config import (
     print_problems,
     settings_from_args,
 )
-from mimecast_siem.config.models import format_duration, parse_duration
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.metrics import metrics
 from mimecast_siem.sinks import Router, SinkContext, build_sinks
 from mimecast_siem.sinks.deadletter_store import dead_letter_store
+from mimecast_siem.times import format_duration, parse_duration
 
 log = logging.getLogger("mimecast_siem.collector")
 

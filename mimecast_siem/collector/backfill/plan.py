@@ -22,14 +22,14 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mimecast_siem.checkpoints import count_windows
-from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings, format_duration, parse_duration
+from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings
 from mimecast_siem.streams import CATALOGUE, StreamSpec
+from mimecast_siem.times import format_duration, parse_duration, parse_user_time
 
 #: Most windows one job may have (the state store's limit, checked here so the error names the flag).
 MAX_WINDOWS = 1_000_000
@@ -37,8 +37,6 @@ MAX_WINDOWS = 1_000_000
 MAX_CONCURRENCY = 32
 #: History limits are checked with this margin: the oldest window must still be served when it runs.
 HISTORY_MARGIN = timedelta(minutes=1)
-
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class BackfillInputError(ValueError):
@@ -118,23 +116,15 @@ def parse_backfill_time(flag: str, text: str) -> datetime:
     Raises:
         ValueError: naming the flag, the value and what is allowed.
     """
-    value = text.strip()
     allowed = (
         f"{flag} {text!r} is not an absolute date or time; use ISO-8601 such as 2026-10-01 or "
         "2026-10-01T12:00:00Z (no offset = UTC). Relative times (7d, now) are not accepted: re-running "
         "the same command must name the same range to resume the job."
     )
-    if not value:
-        raise ValueError(allowed)
     try:
-        if _DATE_ONLY.match(value):
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = parse_user_time(text)
     except ValueError:
         raise ValueError(allowed) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).replace(microsecond=0)
 
 
