@@ -1,20 +1,27 @@
 """Start-up stays cheap: the CLI imports a room only when its command is asked for (issue 16).
 
-Judged by which modules a fresh interpreter imports (``python -X importtime``), not by timing: the
-heavy ones (the daemon, the action API, SQLAlchemy, aiohttp) cost ~1.3 CPU s together and
-``--version``, ``config schema`` and ``simulate --help`` need none of them.
+Judged by which modules a fresh interpreter imports (``python -X importtime``, or ``sys.modules`` at the
+end of a command run in a subprocess), not by timing: the heavy ones (the daemon, the action API,
+SQLAlchemy, aiohttp) cost ~1.3 CPU s together and ``--version``, ``config schema`` and ``simulate
+--help`` need none of them; a backfill loads the data path (the Mimecast client, the sinks) only when
+its job has windows to run, and never the daemon or the action API.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mimecast_siem import __version__
 from mimecast_siem.cli import ROOMS, build_parser, main
+from tests.collector.helpers import daemon_config
+from tests.collector.processes import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("sqlalchemy", "aiohttp", "mimecast_siem.collector.daemon", "mimecast_siem.actions.http", "rich")
@@ -75,3 +82,93 @@ def test_an_unknown_command_gets_argparse_s_full_list(capsys: pytest.CaptureFixt
         main(["no-such-command"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+# What a backfill never needs: the daemon (aiohttp's server, the supervisor), the action service, the
+# simulator, and rich unless bars or a table are drawn (--progress none here).
+NOT_FOR_BACKFILL = (
+    "mimecast_siem.collector.daemon",
+    "mimecast_siem.collector.supervisor",
+    "mimecast_siem.actions",
+    "mimecast_siem.simulator",
+    "aiohttp.web",
+    "rich",
+)
+# What a backfill needs only when its job has windows to run: the Mimecast client, the data path.
+DATA_PATH = (
+    "aiohttp",
+    "mimecast_siem.mimecast",
+    "mimecast_siem.collector.pipeline",
+    "mimecast_siem.collector.backfill.runner",
+    "mimecast_siem.collector.backfill.foreground",
+)
+_RUN_AND_LIST_MODULES = """
+import json, sys
+from mimecast_siem.cli import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump(sorted(sys.modules), f)
+sys.exit(code)
+"""
+
+
+def _modules_after(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+    """Run ``mimecast-siem ARGS`` in a fresh interpreter; its exit code, ``sys.modules`` at the end, its
+    output (stdout, then stderr)."""
+    listing = tmp_path / f"modules-{len(list(tmp_path.glob('modules-*')))}.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_MODULES, str(listing), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    modules = set(json.loads(listing.read_text())) if listing.exists() else set()
+    return proc.returncode, modules, proc.stdout + proc.stderr
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` (packages included: ``rich`` matches ``rich.console``) that were imported."""
+    return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_version_loads_no_database_pydantic_or_asyncio(tmp_path: Path) -> None:
+    code, modules, output = _modules_after(tmp_path, "--version")
+    assert code == 0, output
+    assert not _loaded(modules, ("sqlalchemy", "pydantic", "asyncio", "aiohttp", "mimecast_siem.config")), output
+
+
+def test_a_backfill_loads_the_data_path_only_for_a_job_with_windows_to_run(
+    simulator_process: Any, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "config.yaml",
+        daemon_config(simulator_process.url, "client-1", "secret-1", tmp_path, streams=("ttp-url",)),
+    )
+    # Two days before the simulator's history: every window is asked for and found empty.
+    until = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
+    run = ["backfill", "--config", str(config), "--tenant", "acme", "--stream", "ttp-url", "--progress", "none"]
+    run += ["--since", _iso(until - timedelta(minutes=5)), "--until", _iso(until), "--window", "1m"]
+
+    code, modules, output = _modules_after(tmp_path, *run)
+    assert code == 0, output
+    assert "Backfill job 1 is done: 5 of 5 windows, 0 events" in output
+    assert not _loaded(modules, NOT_FOR_BACKFILL), output
+    assert _loaded(modules, DATA_PATH) == sorted(DATA_PATH)  # the probe sees what a run loads
+
+    # The same command again: the job is done; the state store answers, nothing else is opened.
+    code, modules, output = _modules_after(tmp_path, *run)
+    assert code == 0, output
+    assert "Backfill job 1 is already done: 5 windows, 0 events" in output
+    assert not _loaded(modules, NOT_FOR_BACKFILL + DATA_PATH), output
+
+    code, modules, output = _modules_after(tmp_path, "backfill", "list", "--config", str(config), "-o", "json")
+    assert code == 0, output
+    document, _ = json.JSONDecoder().raw_decode(output)
+    assert [job["status"] for job in document["jobs"]] == ["done"]
+    assert not _loaded(modules, NOT_FOR_BACKFILL + DATA_PATH), output

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import inspect
 import logging
 import os
@@ -32,10 +31,10 @@ from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.backfill import BackfillWorker
+from mimecast_siem.collector.ports import PortUnavailable
 from mimecast_siem.collector.supervisor import Supervisor
 from mimecast_siem.collector.task import utc_now
 from mimecast_siem.config.models import Settings
-from mimecast_siem.errors import ConfigError
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.health import HealthState, build_health_app
 from mimecast_siem.observability.metrics import metrics
@@ -76,21 +75,6 @@ AppConfigurator = Callable[[web.Application, DaemonServices], Awaitable[None] | 
 def default_instance_id() -> str:
     """``<hostname>-<pid>``: unique per process, readable in lease tables."""
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-class PortUnavailable(ConfigError):
-    """The HTTP port (server.host:server.port) cannot be bound: in use, or not allowed."""
-
-    def __init__(self, host: str, port: int, error: OSError, *, key: str = "server.port") -> None:
-        reason = (
-            "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror or error})"
-        )
-        where = "server.host:server.port" if key == "server.port" else f"server.host:{key}"
-        super().__init__(
-            f"{host}:{port} ({where}) {reason}; stop the other process, or set {key} to a free port (0 picks one)"
-        )
-        self.host = host
-        self.port = port
 
 
 class Daemon:

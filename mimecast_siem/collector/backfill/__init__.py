@@ -12,6 +12,8 @@ The sub-package, one concern per module:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mimecast_siem.collector.backfill.plan import (
     BackfillInputError,
     BackfillPlan,
@@ -20,16 +22,38 @@ from mimecast_siem.collector.backfill.plan import (
     why_not_backfillable,
 )
 from mimecast_siem.collector.backfill.progress import JobProgress, LogDisplay, NoDisplay, ProgressDisplay
-from mimecast_siem.collector.backfill.runner import (
-    BackfillOutcome,
-    BackfillRunner,
-    BackfillStore,
-    RecentPagesDedupe,
-    SelectiveRouter,
-    SinkSelection,
-    WindowFailed,
-)
-from mimecast_siem.collector.backfill.worker import BackfillWorker
+
+if TYPE_CHECKING:
+    from mimecast_siem.collector.backfill.runner import (
+        BackfillOutcome,
+        BackfillRunner,
+        BackfillStore,
+        RecentPagesDedupe,
+        SelectiveRouter,
+        SinkSelection,
+        WindowFailed,
+    )
+    from mimecast_siem.collector.backfill.worker import BackfillWorker
+
+#: Names whose modules import the data path (the Mimecast client, the sinks): imported on first use, so
+#: that ``backfill list`` or a job already done never loads them (start-up, issue 16).
+_RUNNER = frozenset(
+    {"BackfillOutcome", "BackfillRunner", "BackfillStore", "RecentPagesDedupe", "SelectiveRouter", "SinkSelection",
+     "WindowFailed"}
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        from mimecast_siem.collector.backfill import runner
+
+        return getattr(runner, name)
+    if name == "BackfillWorker":
+        from mimecast_siem.collector.backfill import worker
+
+        return worker.BackfillWorker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BackfillInputError",

@@ -23,11 +23,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported when bars or a table are drawn (start-up without a terminal: issue 16)
+    from rich.console import Console
+    from rich.progress import TaskID
 
 log = logging.getLogger("mimecast_siem.collector")
 
@@ -197,6 +197,9 @@ def render_summary(job: JobProgress, out: IO[str], *, terminal: bool, now: float
     """Write the summary table: a rich table on a terminal, aligned plain text otherwise."""
     rows = summary_rows(job, job.clock() if now is None else now)
     if terminal:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=f"Backfill job {job.job_id} ({job.tenant})", title_justify="left")
         for i, name in enumerate(rows[0]):
             table.add_column(name, justify="left" if i == 0 else "right")
@@ -248,6 +251,8 @@ class BarDisplay:
     """
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         self.console = console
         self._progress = Progress(
             TextColumn("[bold]{task.description}", justify="left"),
@@ -369,6 +374,8 @@ def choose_display(mode: str, stream: IO[str], *, interval: float = 10.0) -> tup
     if mode == "none":
         return NoDisplay(), False
     if terminal:
+        from rich.console import Console
+
         return BarDisplay(Console(file=stream, force_terminal=True)), True
     return LogDisplay(interval), False
 
