@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
@@ -185,6 +186,34 @@ def archive_view_facts(look: facts.Lookup) -> facts.EventFacts:
     )
 
 
+# --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
+
+
+def elastic_archive_search(document: dict[str, Any]) -> None:
+    """Elastic's ``archive_search_logs`` placements: ``mimecast.search_details``, the user split."""
+    record = elastic.mimecast_record(document)
+    details = {
+        target: record.get(source)
+        for source, target in (
+            ("searchText", "text"),
+            ("description", "description"),
+            ("source", "source"),
+            ("searchPath", "path"),
+            ("searchReason", "reason"),
+        )
+        if record.get(source) not in (None, "")
+    }
+    mimecast = elastic.section(document, "mimecast")
+    if details:
+        mimecast["search_details"] = details
+    event = elastic.section(document, "event")
+    event["category"] = ["api"]
+    event["type"] = ["admin"]
+    email = record.get("emailAddr")
+    if isinstance(email, str):
+        elastic.split_user(elastic.section(document, "user"), email)
+
+
 # --- the declarations -----------------------------------------------------------------------------
 # OCSF: no class for "a user searched / read an archive" in OCSF 1.4's email classes; Datastore
 # Activity (6005) would be the nearest, but is not mapped yet: these streams are Base Events (0).
@@ -200,6 +229,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         title="Archive searches: who searched the e-mail archive, for what and why (insider investigations).",
         sourcetype="mimecast:archive:search",
         facts=archive_search_facts,
+        elastic_dataset="mimecast.archive_search_logs",
+        elastic=elastic_archive_search,
         record_key="logs",
         time_field="createTime",
         window_fields=("start", "end"),

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
@@ -102,6 +103,20 @@ def audit_facts(look: facts.Lookup) -> facts.EventFacts:
     )
 
 
+# --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
+
+
+def elastic_audit(document: dict[str, Any]) -> None:
+    """Elastic's ``audit_events`` placements: a bone-cased action, the user split into name and domain."""
+    record = elastic.mimecast_record(document)
+    audit_type = record.get("auditType")
+    if isinstance(audit_type, str) and audit_type:
+        elastic.section(document, "event")["action"] = elastic.bone_case(audit_type)
+    user = record.get("user")
+    if isinstance(user, str) and "@" in user:
+        elastic.split_user(elastic.section(document, "user"), user)
+
+
 # --- the declarations -----------------------------------------------------------------------------
 
 #: The streams of this family, in registry order (``streams/registry.py``).
@@ -115,6 +130,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         title="Audit events: administrator and user actions in the Mimecast console and API (60 days kept).",
         sourcetype="mimecast:audit",
         facts=audit_facts,
+        elastic_dataset="mimecast.audit_events",
+        elastic=elastic_audit,
         record_key=None,
         time_field="eventTime",
         window_fields=("startDateTime", "endDateTime"),

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mimecast_siem.events import Event, canonical_ip, stable_event_id
+from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
@@ -378,6 +379,48 @@ def ocsf_rejection(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     )  # fmt: skip
 
 
+# --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
+
+
+def elastic_dlp(document: dict[str, Any]) -> None:
+    """Elastic's ``dlp_logs`` placements."""
+    elastic.record_time_as_created(document)
+
+
+def elastic_message_release(document: dict[str, Any]) -> None:
+    """Elastic's ``message_release_logs`` placements: the status as action, the mailbox owner as user."""
+    record = elastic.mimecast_record(document)
+    event = elastic.section(document, "event")
+    status = record.get("status")
+    if isinstance(status, str) and status:
+        event["action"] = status
+    event["type"] = ["info"]
+    if record.get("rejectReason"):
+        event["reason"] = record["rejectReason"]
+    else:
+        event.pop("reason", None)
+    score = record.get("spamScore")
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        event["risk_score"] = float(score)
+    email = elastic.section(document, "email")
+    senders = [a for a in (elastic.address(record.get("fromEnv")), elastic.address(record.get("fromHdr"))) if a]
+    if senders:
+        email["from"] = {"address": list(dict.fromkeys(senders))}
+    email.pop("sender", None)
+    # Elastic's user.* is the mailbox owner (recipient inbound, sender outbound), not the operator.
+    direction = str(record.get("route") or "").lower()
+    recipients = email.get("to", {}).get("address") if isinstance(email.get("to"), Mapping) else None
+    user: dict[str, Any] = {}
+    if direction == "outbound" and senders:
+        user["email"] = senders
+    elif direction == "inbound" and recipients:
+        user["email"] = list(recipients)
+    if user:
+        document["user"] = user
+    else:
+        document.pop("user", None)
+
+
 # --- the declarations -----------------------------------------------------------------------------
 
 #: The streams of this family, in registry order (``streams/registry.py``).
@@ -393,6 +436,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         facts=dlp_facts,
         ocsf=ocsf_dlp,
         ocsf_class=4009,
+        elastic_dataset="mimecast.dlp_logs",
+        elastic=elastic_dlp,
         record_key="dlpLogs",
         time_field="eventTime",
         window_fields=("from", "to"),
@@ -411,6 +456,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         facts=message_release_facts,
         ocsf=ocsf_message_release,
         ocsf_class=4009,
+        elastic_dataset="mimecast.message_release_logs",
+        elastic=elastic_message_release,
         record_key="heldReleaseLogs",
         time_field="released",
         window_fields=("start", "end"),

@@ -29,6 +29,7 @@ import orjson
 from mimecast_siem.events import Event, stable_event_id
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
+from mimecast_siem.streams.elastic_map import ELASTIC_SIEM_DATASET
 from mimecast_siem.streams.normalise import (
     SUBTECHNIQUE_PHISHING_ATTACHMENT,
     SUBTECHNIQUE_PHISHING_LINK,
@@ -497,6 +498,7 @@ def _spec(siem_type: str) -> StreamSpec:
         sourcetype="mimecast:siem:" + siem_type.replace(" ", "_"),
         facts=siem_facts,
         ocsf=ocsf_siem,
+        elastic_dataset=ELASTIC_SIEM_DATASET,
         ocsf_class=4011
         if siem_type in ("av", "attachment protect")
         else (4012 if siem_type == "url protect" else 4009),

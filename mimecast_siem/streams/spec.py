@@ -3,7 +3,8 @@
 A :class:`StreamSpec` says where a stream's records come from and how they become events (the
 endpoint, where the records sit in the response, which field holds the event time, the names of the
 window filters, static filters, the identifying fields and the normaliser) and what the output
-formats say about them (the CEF/LEEF facts reader, the OCSF mapper and class, the HEC sourcetype),
+formats say about them (the CEF/LEEF facts reader, the OCSF mapper and class, the HEC sourcetype,
+Elastic's dataset and field placements),
 plus its documentation line and whether the demo runs it. There are no stream subclasses: the
 collector, the formats, the docs generator and the demo read these values. Each stream is declared
 once, in its family's module (``streams/ttp.py`` ...); ``streams/registry.py`` lists the families.
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
+from mimecast_siem.streams.elastic_map import ElasticRewrite
 from mimecast_siem.streams.facts import FactsReader
 from mimecast_siem.streams.normalise import Normaliser
 from mimecast_siem.streams.ocsf_map import OcsfMapper
@@ -69,6 +71,10 @@ class StreamSpec:
         facts: CEF/LEEF facts reader (``streams/facts.py``); ``None`` = the generic reading.
         ocsf: OCSF mapper (``streams/ocsf_map.py``); ``None`` = Base Event (0), activity Other.
         ocsf_class: the OCSF class the mapper gives the stream's activity records (docs; tested).
+        elastic_dataset: the dataset of Elastic's Mimecast integration holding the same records (the
+            json format's ``elastic-integration`` profile); ``None`` = no counterpart (native dataset kept).
+        elastic: that profile's field placements for the stream (``streams/elastic_map.py``); ``None`` =
+            only the dataset changes.
         demo: whether ``mimecast-siem demo`` polls the stream.
         enabled_by_default: polled for a tenant that does not list its ``streams``.
         record_key: key under ``data[0]`` holding the records (``clickLogs``), ``None`` = flat ``data[]``.
@@ -100,6 +106,8 @@ class StreamSpec:
     facts: FactsReader | None = None
     ocsf: OcsfMapper | None = None
     ocsf_class: int = 0
+    elastic_dataset: str | None = None
+    elastic: ElasticRewrite | None = None
     demo: bool = True
     enabled_by_default: bool = False
     record_key: str | None = None

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
@@ -257,6 +258,18 @@ def threat_intel_facts(look: facts.Lookup) -> facts.EventFacts:
     )
 
 
+# --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
+
+
+def elastic_threat_intel(document: dict[str, Any]) -> None:
+    """Elastic's ``threat_intel_malware_*`` placements: stamped with the indicator's creation time."""
+    record = elastic.mimecast_record(document)
+    created = record.get("created")
+    # Elastic stamps a feed entry with its creation time (ours: the time of this version).
+    if isinstance(created, str) and created:
+        document["@timestamp"] = created
+
+
 # --- the declarations -----------------------------------------------------------------------------
 # OCSF: 1.4 has no event class for a threat-intel indicator feed (an indicator is neither an activity
 # nor a finding about this tenant), so the feeds are Base Events (0) with the STIX object unmapped.
@@ -272,6 +285,8 @@ def _feed_spec(stream: str, title: str) -> StreamSpec:
         title=title,
         sourcetype=f"mimecast:threat:intel:{FEED_TYPES[stream].removeprefix('malware_')}",
         facts=threat_intel_facts,
+        elastic_dataset="mimecast.threat_intel_" + FEED_TYPES[stream],
+        elastic=elastic_threat_intel,
         paging="feed-token",
         time_field="modified",
         window_fields=("start", "end"),

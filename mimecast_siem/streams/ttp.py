@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mimecast_siem.events import Event, stable_event_id
+from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
@@ -577,6 +578,52 @@ def ocsf_ttp_impersonation(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMappin
     )
 
 
+# --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
+
+
+def elastic_ttp_url(document: dict[str, Any]) -> None:
+    """Elastic's ``ttp_url_logs`` placements."""
+    elastic.record_time_as_created(document)
+
+
+def elastic_ttp_attachment(document: dict[str, Any]) -> None:
+    """Elastic's ``ttp_ap_logs`` placements: one attachment object, the action without spaces."""
+    elastic.record_time_as_created(document)
+    record = elastic.mimecast_record(document)
+    event = elastic.section(document, "event")
+    action = record.get("actionTriggered")
+    if isinstance(action, str) and action:
+        event["action"] = action.replace(",", "").replace(" ", "_")
+    file_fields: dict[str, Any] = {}
+    name = record.get("fileName")
+    if isinstance(name, str) and name:
+        file_fields["name"] = name
+        if "." in name:
+            file_fields["extension"] = name.rsplit(".", 1)[1]
+    mime = record.get("fileType")
+    if isinstance(mime, str) and mime:
+        file_fields["mime_type"] = mime
+    digest = record.get("fileHash")
+    if isinstance(digest, str) and len(digest) == 64:
+        file_fields["hash"] = {"sha256": digest}
+    email = elastic.section(document, "email")
+    # Elastic writes one attachment object (ours: a list of attachment objects; same index mapping).
+    email["attachments"] = {"file": file_fields} if file_fields else email.get("attachments")
+
+
+def elastic_ttp_impersonation(document: dict[str, Any]) -> None:
+    """Elastic's ``ttp_ip_logs`` placements: the first similar domain as ``source.domain``."""
+    elastic.record_time_as_created(document)
+    record = elastic.mimecast_record(document)
+    results = record.get("impersonationResults")
+    if isinstance(results, list):
+        similar = next(
+            (r.get("similarDomain") for r in results if isinstance(r, Mapping) and r.get("similarDomain")), None
+        )
+        if isinstance(similar, str):
+            elastic.section(document, "source")["domain"] = similar
+
+
 # --- the declarations -----------------------------------------------------------------------------
 
 #: The streams of this family, in registry order (``streams/registry.py``).
@@ -593,6 +640,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         facts=ttp_url_facts,
         ocsf=ocsf_ttp_url,
         ocsf_class=4012,
+        elastic_dataset="mimecast.ttp_url_logs",
+        elastic=elastic_ttp_url,
         record_key="clickLogs",
         time_field="date",
         window_fields=("from", "to"),
@@ -612,6 +661,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         facts=ttp_attachment_facts,
         ocsf=ocsf_ttp_attachment,
         ocsf_class=4011,
+        elastic_dataset="mimecast.ttp_ap_logs",
+        elastic=elastic_ttp_attachment,
         record_key="attachmentLogs",
         time_field="date",
         window_fields=("from", "to"),
@@ -631,6 +682,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         facts=ttp_impersonation_facts,
         ocsf=ocsf_ttp_impersonation,
         ocsf_class=4009,
+        elastic_dataset="mimecast.ttp_ip_logs",
+        elastic=elastic_ttp_impersonation,
         record_key="impersonationLogs",
         time_field="eventTime",
         window_fields=("from", "to"),

@@ -4,8 +4,9 @@ A stream lacking a part fails here with the part named (docs/internals.md, "Addi
 how to add each): its normaliser and the fields the collector needs for its kind, its golden files
 (input, expected events, every format's output), its CEF/LEEF facts reader, its OCSF mapper when
 it declares an OCSF class, its HEC sourcetype, a simulator endpoint (and, for log streams, a
-simulator record generator keyed by the stream's name), and its row in the generated
-docs/streams.md.
+simulator record generator keyed by the stream's name), its row in the generated
+docs/streams.md, and its Elastic facts (the ``elastic-integration`` profile's dataset, listed in
+docs/elastic-compat.md, or the stream named there as having no counterpart).
 """
 
 from __future__ import annotations
@@ -25,9 +26,28 @@ from tests.streams.cases import GOLDEN
 
 ROOT = Path(__file__).resolve().parents[2]
 _SOURCETYPE = re.compile(r"^mimecast(:[a-z0-9_]+)+$")
+ELASTIC_DOC = ROOT / "docs" / "elastic-compat.md"
 
 
-def missing_parts(spec: StreamSpec, *, golden: Path = GOLDEN, docs: str | None = None) -> list[str]:
+def _elastic_missing(spec: StreamSpec, text: str) -> list[str]:
+    if spec.elastic is not None and spec.elastic_dataset is None:
+        return ["Elastic dataset of the Elastic rewrite (StreamSpec.elastic_dataset)"]
+    if spec.elastic_dataset is None:
+        no_counterpart = next((line for line in text.splitlines() if "no counterpart" in line), "")
+        if f"`{spec.name}`" not in no_counterpart:
+            return ["'no counterpart' entry in docs/elastic-compat.md (or StreamSpec.elastic_dataset)"]
+        return []
+    if not spec.elastic_dataset.startswith("mimecast."):
+        return ["Elastic dataset mimecast.<name> (StreamSpec.elastic_dataset)"]
+    named = "`siem-*`" if spec.kind == "siem" else f"`{spec.name}`"
+    if not re.search(rf"^\|[^|]*{re.escape(named)}[^|]*\| `{re.escape(spec.elastic_dataset)}`", text, re.MULTILINE):
+        return [f"Elastic dataset row in docs/elastic-compat.md ({named} -> {spec.elastic_dataset})"]
+    return []
+
+
+def missing_parts(
+    spec: StreamSpec, *, golden: Path = GOLDEN, docs: str | None = None, elastic_docs: str | None = None
+) -> list[str]:
     """What ``spec`` lacks, one phrase per missing part (empty when complete)."""
     missing: list[str] = []
     if not callable(spec.normalise):
@@ -63,6 +83,7 @@ def missing_parts(spec: StreamSpec, *, golden: Path = GOLDEN, docs: str | None =
     text = render_stream_reference() if docs is None else docs
     if f"| `{spec.name}` |" not in text:
         missing.append("row in docs/streams.md")
+    missing += _elastic_missing(spec, ELASTIC_DOC.read_text(encoding="utf-8") if elastic_docs is None else elastic_docs)
     return missing
 
 
@@ -98,6 +119,9 @@ def test_no_stale_format_golden_files() -> None:
         ({"name": "not-simulated"}, "simulator record generator"),
         ({"name": "not-simulated"}, "golden file golden/not-simulated.input.json"),
         ({"name": "not-simulated"}, "row in docs/streams.md"),
+        ({"elastic_dataset": "mimecast.url_logs"}, "Elastic dataset row in docs/elastic-compat.md"),
+        ({"elastic_dataset": None}, "StreamSpec.elastic_dataset"),
+        ({"elastic_dataset": None, "elastic": None}, "'no counterpart' entry in docs/elastic-compat.md"),
     ],
 )
 def test_a_missing_part_is_named(change: dict[str, object], part: str) -> None:
@@ -109,3 +133,8 @@ def test_a_missing_part_is_named(change: dict[str, object], part: str) -> None:
 def test_a_missing_gauge_part_is_named() -> None:
     broken = dataclasses.replace(CATALOGUE["email-queues"], gauge_levels=None)
     assert any("gauge levels" in phrase for phrase in missing_parts(broken))
+
+
+def test_a_siem_stream_without_its_elastic_dataset_is_named() -> None:
+    broken = dataclasses.replace(CATALOGUE["siem-receipt"], elastic_dataset="mimecast.receipt_logs")
+    assert any("`siem-*` -> mimecast.receipt_logs" in phrase for phrase in missing_parts(broken))
