@@ -28,7 +28,7 @@ from pydantic import (
 
 from mimecast_siem.errors import did_you_mean
 from mimecast_siem.net import is_loopback
-from mimecast_siem.streams import CATALOGUE
+from mimecast_siem.streams import CATALOGUE, SIEM_TYPES, siem_stream_name
 from mimecast_siem.streams import STREAM_NAMES as _STREAM_NAMES
 from mimecast_siem.times import DURATION_PATTERN, format_duration, parse_duration, parse_time_or_age
 
@@ -149,26 +149,6 @@ class StreamSettings(_Model):
     )
 
 
-#: The SIEM log types of API 2.0 (mimecast-api.md 4.8); stream ``siem-<type>`` (spaces as dashes) each.
-SIEM_TYPES: tuple[str, ...] = (
-    "receipt",
-    "process",
-    "delivery",
-    "av",
-    "spam",
-    "internal email protect",
-    "impersonation protect",
-    "url protect",
-    "attachment protect",
-    "journal",
-)
-
-
-def siem_stream(siem_type: str) -> str:
-    """The stream of a SIEM type (``url protect`` → ``siem-url-protect``)."""
-    return "siem-" + siem_type.replace(" ", "-")
-
-
 class SiemSettings(_Model):
     """SIEM (MTA) logs of one tenant: how they are collected and which types (docs/siem.md)."""
 
@@ -197,7 +177,7 @@ class SiemSettings(_Model):
 
     def streams(self) -> list[str]:
         """The ``siem-<type>`` streams these settings enable."""
-        return [siem_stream(t) for t in (self.types if self.types is not None else SIEM_TYPES)]
+        return [siem_stream_name(t) for t in (self.types if self.types is not None else SIEM_TYPES)]
 
 
 class TenantSettings(_Model):

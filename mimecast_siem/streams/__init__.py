@@ -4,6 +4,7 @@ Below config, the collector and the sinks (it imports only the shared kernel: ``
 ``times``), so every room may read it. Public names:
 
 * :data:`CATALOGUE` (name → :class:`StreamSpec`), :data:`STREAM_NAMES`, :func:`stream_spec`;
+* the SIEM log types (:data:`SIEM_TYPES`, :func:`siem_stream_name`: ``url protect`` → ``siem-url-protect``);
 * the normaliser contract: :class:`NormaliseContext`, :data:`Normaliser`, and the helpers the
   collector uses (:func:`parse_time`, :func:`iso`, :func:`record_time`, :func:`held_since`,
   ``TAG_TIME_UNPARSED``, ``ENTERED`` / ``LEFT``);
@@ -27,6 +28,7 @@ from mimecast_siem.streams.normalise import (
 )
 from mimecast_siem.streams.ocsf_map import FindingSpec, OcsfMapper, OcsfMapping, map_base_event
 from mimecast_siem.streams.registry import CATALOGUE, FAMILIES, STREAM_NAMES, stream_spec
+from mimecast_siem.streams.siem import SIEM_TYPES, siem_stream_name
 from mimecast_siem.streams.spec import GaugeLevels, StreamKind, StreamSpec, TimeRange, format_wire_time
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "ENTERED",
     "FAMILIES",
     "LEFT",
+    "SIEM_TYPES",
     "STREAM_NAMES",
     "TAG_TIME_UNPARSED",
     "EventFacts",
@@ -55,6 +58,7 @@ __all__ = [
     "map_base_event",
     "parse_time",
     "record_time",
+    "siem_stream_name",
     "stream_spec",
     "syslog_severity",
 ]

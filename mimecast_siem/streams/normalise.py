@@ -42,6 +42,24 @@ TACTIC_INITIAL_ACCESS = {"id": "TA0001", "name": "Initial Access"}
 TACTIC_DEFENSE_EVASION = {"id": "TA0005", "name": "Defense Evasion"}
 
 
+def mitre_threat(
+    technique: Mapping[str, str],
+    tactic: Mapping[str, str],
+    indicator: Mapping[str, Any],
+    subtechnique: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """ECS ``threat.*``: the MITRE ATT&CK technique and tactic, and Mimecast's indicator as enrichment."""
+    threat: dict[str, Any] = {
+        "framework": "MITRE ATT&CK",
+        "tactic": {"id": [tactic["id"]], "name": [tactic["name"]]},
+        "technique": {"id": [technique["id"]], "name": [technique["name"]]},
+        "enrichments": [{"indicator": {**indicator, "provider": "Mimecast"}}],
+    }
+    if subtechnique is not None:
+        threat["technique"]["subtechnique"] = {"id": [subtechnique["id"]], "name": [subtechnique["name"]]}
+    return threat
+
+
 @dataclass(frozen=True, slots=True)
 class NormaliseContext:
     """What a normaliser knows besides the record.

@@ -15,6 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mimecast_siem.events import Event
+from mimecast_siem.streams.normalise import (
+    SUBTECHNIQUE_PHISHING_ATTACHMENT,
+    SUBTECHNIQUE_PHISHING_LINK,
+    TACTIC_DEFENSE_EVASION,
+    TACTIC_INITIAL_ACCESS,
+    TECHNIQUE_IMPERSONATION,
+    TECHNIQUE_PHISHING,
+)
 
 # Observable type ids (OCSF observable.type_id).
 OBS_IP = 2
@@ -37,6 +45,21 @@ OBSERVABLE_TYPES |= {OBS_FILE_NAME: "File Name", OBS_HASH: "Hash"}
 
 
 DIRECTIONS = {"inbound": 1, "outbound": 2, "internal": 3}
+
+
+def attack(technique: Mapping[str, str], tactic: Mapping[str, str]) -> dict[str, Any]:
+    """An OCSF ``attacks[]`` entry from the MITRE ATT&CK constants of ``streams/normalise.py``."""
+    return {
+        "technique": {"uid": technique["id"], "name": technique["name"]},
+        "tactic": {"uid": tactic["id"], "name": tactic["name"]},
+    }
+
+
+#: The attacks the streams' findings name (the same techniques as their ECS ``threat.*``).
+ATTACK_PHISHING = attack(TECHNIQUE_PHISHING, TACTIC_INITIAL_ACCESS)
+ATTACK_PHISHING_LINK = attack(SUBTECHNIQUE_PHISHING_LINK, TACTIC_INITIAL_ACCESS)
+ATTACK_PHISHING_ATTACHMENT = attack(SUBTECHNIQUE_PHISHING_ATTACHMENT, TACTIC_INITIAL_ACCESS)
+ATTACK_IMPERSONATION = attack(TECHNIQUE_IMPERSONATION, TACTIC_DEFENSE_EVASION)
 
 
 DIRECTION_NAMES = {0: "Unknown", 1: "Inbound", 2: "Outbound", 3: "Internal", 99: "Other"}

@@ -40,6 +40,7 @@ from mimecast_siem.streams.normalise import (
     build_event,
     email_addresses,
     ip_text,
+    mitre_threat,
     number,
     record_time,
     related,
@@ -149,20 +150,6 @@ def _attachment(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _threat(
-    technique: Mapping[str, str], indicator: Mapping[str, Any], sub: Mapping[str, str] | None
-) -> dict[str, Any]:
-    threat: dict[str, Any] = {
-        "framework": "MITRE ATT&CK",
-        "tactic": {"id": [TACTIC_INITIAL_ACCESS["id"]], "name": [TACTIC_INITIAL_ACCESS["name"]]},
-        "technique": {"id": [technique["id"]], "name": [technique["name"]]},
-        "enrichments": [{"indicator": {**indicator, "provider": "Mimecast"}}],
-    }
-    if sub is not None:
-        threat["technique"]["subtechnique"] = {"id": [sub["id"]], "name": [sub["name"]]}
-    return threat
-
-
 def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str | None = None) -> Event:
     """A SIEM log record of any type → ECS event (stream ``siem-<type>``)."""
     if stream is not None:
@@ -239,20 +226,25 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     ):
         malicious = True
         categories.append("malware")
-        fields["threat"] = _threat(
+        fields["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
             {"type": "file", "file": {"hash": {"sha256": (attachment or {}).get("hash", {}).get("sha256")}}},
             SUBTECHNIQUE_PHISHING_ATTACHMENT,
         )
     elif siem_type == "url protect" and lowered_action == "block" and url:
         malicious = True
-        fields["threat"] = _threat(
-            TECHNIQUE_PHISHING, {"type": "url", "url": {"original": url["original"]}}, SUBTECHNIQUE_PHISHING_LINK
+        fields["threat"] = mitre_threat(
+            TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
+            {"type": "url", "url": {"original": url["original"]}},
+            SUBTECHNIQUE_PHISHING_LINK,
         )
     elif siem_type == "impersonation protect" and _flag(record.get("taggedMalicious")):
         malicious = True
-        fields["threat"] = _threat(
-            TECHNIQUE_IMPERSONATION, {"type": "email-addr", "email": {"address": senders[:1]}}, None
+        # The SIEM logs put impersonation under Initial Access too (ttp-impersonation: Defense Evasion).
+        fields["threat"] = mitre_threat(
+            TECHNIQUE_IMPERSONATION, TACTIC_INITIAL_ACCESS, {"type": "email-addr", "email": {"address": senders[:1]}}
         )
     if malicious or text(record.get("rejectionType")) or lowered_action == "hld":
         kind = "alert"
@@ -347,18 +339,6 @@ def siem_facts(look: facts.Lookup) -> facts.EventFacts:
 
 # --- OCSF -------------------------------------------------------------------------------------------
 
-_OCSF_PHISHING_LINK = {
-    "technique": {"uid": "T1566.002", "name": "Spearphishing Link"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-_OCSF_PHISHING_ATTACHMENT = {
-    "technique": {"uid": "T1566.001", "name": "Spearphishing Attachment"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-_OCSF_IMPERSONATION = {
-    "technique": {"uid": "T1656", "name": "Impersonation"},
-    "tactic": {"uid": "TA0005", "name": "Defense Evasion"},
-}
 #: Email Activity (4009) activity per type: 1 Send, 2 Receive, 3 Scan, 4 Trace.
 _EMAIL_ACTIVITY = {"receipt": 2, "delivery": 1, "journal": 4}
 _EMAIL_KEYS = {"aggregateId", "messageId", "subject", "senderEnvelope", "recipients", "senderIp", "destinationIp"}
@@ -416,7 +396,7 @@ def ocsf_siem(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
             finding = ocsf.FindingSpec(
                 title="Mimecast SIEM: malicious attachment",
                 types=[ocsf.text_of(raw.get("virusFound")) or "Malicious attachment"],
-                attacks=[_OCSF_PHISHING_ATTACHMENT],
+                attacks=[ocsf.ATTACK_PHISHING_ATTACHMENT],
                 evidence={"file": file_obj},
             )
         return ocsf.OcsfMapping(
@@ -438,7 +418,7 @@ def ocsf_siem(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
             finding = ocsf.FindingSpec(
                 title="Mimecast SIEM: URL blocked",
                 types=[category] if category else ["Malicious URL"],
-                attacks=[_OCSF_PHISHING_LINK],
+                attacks=[ocsf.ATTACK_PHISHING_LINK],
                 evidence=ocsf.with_user({"url": url_obj}, raw.get("recipients")),
             )
         return ocsf.OcsfMapping(
@@ -473,7 +453,7 @@ def ocsf_siem(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
         finding = ocsf.FindingSpec(
             title="Mimecast SIEM: impersonation attempt",
             types=["Impersonation"],
-            attacks=[_OCSF_IMPERSONATION],
+            attacks=[ocsf.ATTACK_IMPERSONATION],
             evidence={"src_endpoint": {"ip": src}} if src else {},
         )
     control = {"rej": ocsf.DENIED, "hld": ocsf.QUARANTINED, "acc": ocsf.ALLOWED}.get(action)

@@ -28,6 +28,7 @@ from mimecast_siem.streams.normalise import (
     email_address,
     email_addresses,
     ip_text,
+    mitre_threat,
     number,
     record_time,
     related_pruned,
@@ -69,23 +70,6 @@ def _outcome(action: str | None) -> str:
     if lowered in {"allow", "allowed", "permit"}:
         return "success"
     return "unknown"
-
-
-def _threat(
-    technique: Mapping[str, str],
-    tactic: Mapping[str, str],
-    indicator: Mapping[str, Any],
-    subtechnique: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    threat: dict[str, Any] = {
-        "framework": "MITRE ATT&CK",
-        "tactic": {"id": [tactic["id"]], "name": [tactic["name"]]},
-        "technique": {"id": [technique["id"]], "name": [technique["name"]]},
-        "enrichments": [{"indicator": {**indicator, "provider": "Mimecast"}}],
-    }
-    if subtechnique is not None:
-        threat["technique"]["subtechnique"] = {"id": [subtechnique["id"]], "name": [subtechnique["name"]]}
-    return threat
 
 
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,7 +139,7 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
     if related_fields:
         fields["related"] = related_fields
     if malicious and url:
-        fields["threat"] = _threat(
+        fields["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
             {"type": "url", "url": {"original": url["original"]}},
@@ -221,7 +205,7 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
     if related_fields:
         fields["related"] = related_fields
     if malicious and sha256:
-        fields["threat"] = _threat(
+        fields["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
             {"type": "file", "file": {"hash": {"sha256": sha256.lower()}, "name": file_fields["name"]}},
@@ -292,7 +276,7 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
         fields["related"] = related_fields
     if malicious:
         sender_domain = domain_of(sender) if sender else None
-        fields["threat"] = _threat(
+        fields["threat"] = mitre_threat(
             TECHNIQUE_IMPERSONATION,
             TACTIC_DEFENSE_EVASION,
             {"type": "email-addr", "email": {"address": sender}, "url": {"domain": sender_domain}},
@@ -419,26 +403,6 @@ def ttp_impersonation_facts(look: facts.Lookup) -> facts.EventFacts:
 
 # --- OCSF -----------------------------------------------------------------------------------------
 
-_OCSF_PHISHING_LINK = {
-    "technique": {"uid": "T1566.002", "name": "Spearphishing Link"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-
-_OCSF_PHISHING_ATTACHMENT = {
-    "technique": {"uid": "T1566.001", "name": "Spearphishing Attachment"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-
-_OCSF_PHISHING = {
-    "technique": {"uid": "T1566", "name": "Phishing"},
-    "tactic": {"uid": "TA0001", "name": "Initial Access"},
-}
-
-_OCSF_IMPERSONATION = {
-    "technique": {"uid": "T1656", "name": "Impersonation"},
-    "tactic": {"uid": "TA0005", "name": "Defense Evasion"},
-}
-
 
 def ocsf_ttp_url(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     """OCSF Email URL Activity (4012, Scan), with a Detection Finding for a malicious or blocked URL."""
@@ -471,7 +435,7 @@ def ocsf_ttp_url(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
         finding = ocsf.FindingSpec(
             title="Mimecast URL Protect: malicious URL",
             types=[category] if category else ["Malicious URL"],
-            attacks=[_OCSF_PHISHING_LINK],
+            attacks=[ocsf.ATTACK_PHISHING_LINK],
             evidence=ocsf.with_user({"url": url_obj}, raw.get("userEmailAddress")),
         )
     return ocsf.OcsfMapping(
@@ -518,7 +482,7 @@ def ocsf_ttp_attachment(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
         finding = ocsf.FindingSpec(
             title="Mimecast Attachment Protect: malicious attachment",
             types=["Malicious Attachment"],
-            attacks=[_OCSF_PHISHING_ATTACHMENT],
+            attacks=[ocsf.ATTACK_PHISHING_ATTACHMENT],
             evidence=ocsf.with_user({"file": file_obj}, raw.get("recipientAddress")),
         )
     return ocsf.OcsfMapping(
@@ -564,7 +528,7 @@ def ocsf_ttp_impersonation(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMappin
         finding = ocsf.FindingSpec(
             title="Mimecast Impersonation Protect: impersonation attempt",
             types=ocsf.strings(raw.get("identifiers")) or ["Impersonation"],
-            attacks=[_OCSF_PHISHING, _OCSF_IMPERSONATION],
+            attacks=[ocsf.ATTACK_PHISHING, ocsf.ATTACK_IMPERSONATION],
             evidence=evidence,
         )
     return ocsf.OcsfMapping(
