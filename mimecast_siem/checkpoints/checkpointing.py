@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, any_, delete, insert, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import leasing, schema
 from .records import CheckpointRow
@@ -143,6 +142,8 @@ def seen_ids(conn: Connection, tenant: str, stream: str, ids: Collection[str]) -
     """The subset of ``ids`` already delivered for (tenant, stream)."""
     found: set[str] = set()
     postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        from sqlalchemy.dialects.postgresql import ARRAY  # loaded by a PostgreSQL engine already
     for batch in chunked(set(ids), _PG_ARRAY_BATCH if postgres else BATCH_SIZE):
         # PostgreSQL: one array parameter (= ANY) keeps one cached, index-using plan; a long IN list
         # of separate parameters was ~10x slower and could fall into a bad generic plan.

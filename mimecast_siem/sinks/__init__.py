@@ -20,6 +20,8 @@ Other rooms use only these names::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mimecast_siem.sinks.base import (
     Rejection,
     SendResult,
@@ -46,14 +48,30 @@ from mimecast_siem.sinks.registry import (
     load_sink_class,
     validate_sink_settings,
 )
-from mimecast_siem.sinks.router import (
-    DeliveryAborted,
-    DeliveryReport,
-    RetryPolicy,
-    Router,
-    SinkOutcome,
-    SinkStatus,
-)
+
+if TYPE_CHECKING:
+    from mimecast_siem.sinks.router import (
+        DeliveryAborted,
+        DeliveryReport,
+        RetryPolicy,
+        Router,
+        SinkOutcome,
+        SinkStatus,
+    )
+
+#: The router's names: imported on first use. Validating a sink's options (config, ``config check``,
+#: a backfill whose job is done) loads the registry and that sink's module, not the router, its durable
+#: queues and the metrics (prometheus) - start-up, issue 16.
+_ROUTER = frozenset({"DeliveryAborted", "DeliveryReport", "RetryPolicy", "Router", "SinkOutcome", "SinkStatus"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ROUTER:
+        from mimecast_siem.sinks import router
+
+        return getattr(router, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENTRY_POINT_GROUP",
