@@ -84,7 +84,7 @@ def commit_window(
 ) -> datetime:
     """The whole commit of one delivered window; the caller's transaction makes it all-or-nothing."""
     if owner is not None:
-        leasing.check_held(conn, now, tenant, stream, owner=owner, epoch=epoch)
+        leasing.check_held(conn, tenant, stream, owner=owner, epoch=epoch)
     checkpoint = advance_checkpoint(conn, now, tenant, stream, end=end, by=owner)
     add_seen(conn, tenant, stream, seen)
     if snapshot is not None:

@@ -70,12 +70,18 @@ def acquire(
 def renew(
     conn: Connection, now: datetime, owner: str, keys: Collection[tuple[str, str]], ttl: timedelta
 ) -> set[tuple[str, str]]:
-    """Extend the leases among ``keys`` that ``owner`` still holds; return those keys."""
+    """Extend the leases among ``keys`` that ``owner`` still holds; return those keys.
+
+    A lease that ran out while nobody took it is still ``owner``'s and is renewed in the same term
+    (its epoch is unchanged): the holder was slow - a starved event loop, a GC pause, a throttled
+    pod - not gone, and nobody else has worked on the key. Whoever takes an expired lease changes
+    its owner in the same row, so this update then finds nothing (the database serialises both).
+    """
     renewed: set[tuple[str, str]] = set()
     for batch in chunked(keys):
         stmt = (
             update(_t)
-            .where(_t.c.owner == owner, _t.c.expires_at > now, tuple_(_t.c.tenant, _t.c.stream).in_(batch))
+            .where(_t.c.owner == owner, tuple_(_t.c.tenant, _t.c.stream).in_(batch))
             .values(expires_at=now + ttl)
             .returning(_t.c.tenant, _t.c.stream)
         )
@@ -123,21 +129,19 @@ def list_all(conn: Connection) -> list[LeaseRow]:
     return [to_lease(r) for r in rows]
 
 
-def check_held(
-    conn: Connection, now: datetime, tenant: str, stream: str, *, owner: str, epoch: int | None = None
-) -> LeaseRow:
+def check_held(conn: Connection, tenant: str, stream: str, *, owner: str, epoch: int | None = None) -> LeaseRow:
     """Lock the lease row and raise :class:`LeaseLost` unless ``owner`` holds it (in ``epoch``, if given).
 
     The row lock (PostgreSQL ``FOR UPDATE``) keeps a competing acquire from slipping in between this
-    check and the caller's commit.
+    check and the caller's commit. Fencing is by owner and epoch, not by the clock: a lease that ran
+    out while nobody took it still names ``owner`` in the same term, so its commit is safe (see
+    :func:`renew`); one that was taken names someone else, or another epoch.
     """
     row = conn.execute(select(_t).where(_t.c.tenant == tenant, _t.c.stream == stream).with_for_update()).one_or_none()
     if row is None or row.owner is None:
         raise LeaseLost(tenant, stream, owner, None, "nobody holds it")
     if row.owner != owner:
         raise LeaseLost(tenant, stream, owner, row.owner, f"{row.owner} holds it now")
-    if row.expires_at <= now:
-        raise LeaseLost(tenant, stream, owner, None, f"it expired at {row.expires_at.isoformat()}")
     if epoch is not None and int(row.epoch) != epoch:
         raise LeaseLost(tenant, stream, owner, row.owner, f"it was re-taken (epoch {row.epoch}, not {epoch})")
     return to_lease(row)

@@ -20,7 +20,8 @@ async def test_one_queued_job_is_run_by_one_worker_only(
     sim = await simulator_factory(rates={"ttp-url": 8.0, "ttp-attachment": 2.0})
     streams = ("ttp-url", "ttp-attachment")
     since, until = whole_minute_ago(10), whole_minute_ago(3)
-    settings = backfill_settings(sim, tmp_path, streams=streams, state={"url": postgres_url, "lease_ttl": "3s"})
+    # 15 s: on a loaded machine a 3 s lease let the other replica take the job over (legitimately)
+    settings = backfill_settings(sim, tmp_path, streams=streams, state={"url": postgres_url, "lease_ttl": "15s"})
     async with open_parts(settings) as parts:
         job = await parts.store.create_backfill_job("acme", list(streams), since, until, timedelta(minutes=1))
         second_store = await StateStore.open(postgres_url)
