@@ -45,6 +45,7 @@ from mimecast_siem.errors import MimecastSiemError
 from mimecast_siem.events import Event
 from mimecast_siem.observability import scrub
 from mimecast_siem.sinks.base import Rejection, Sink, SinkPermanentError, SinkTransientError
+from mimecast_siem.sinks.durable import fsync_dir, write_all
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -274,20 +275,20 @@ class DeadLetters:
                 if size and not _ends_with_newline(self.path, size):
                     # A crash tore the last line: isolate it so the next entry parses.
                     data = b"\n" + data
-                _write_all(fd, data)
+                write_all(fd, data)
                 os.fsync(fd)
                 size += len(data)
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             if size >= self.max_bytes:
                 self._rotate_locked()
 
     def _rotate_locked(self) -> None:
         target = self.path.with_name(f"{self.path.name}.{_stamp()}")
         os.replace(self.path, target)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         log.info("Rotated the dead-letter file to %s.", target.name)
 
     @contextlib.contextmanager
@@ -421,7 +422,7 @@ class DeadLetters:
                 os.replace(path, target)
                 claimed.append(target)
             if claimed:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
         return claimed
 
     def _commit_replay(
@@ -443,12 +444,12 @@ class DeadLetters:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         for path in claimed:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         if claimed:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 async def _replay_sink(
@@ -525,22 +526,7 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def _ends_with_newline(path: Path, size: int) -> bool:
     with open(path, "rb") as handle:
         handle.seek(size - 1)
         return handle.read(1) == b"\n"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

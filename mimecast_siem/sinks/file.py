@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mimecast_siem.config.models import Duration, SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import Rejection, SendResult, SinkContext, SinkHealth, SinkTransientError
+from mimecast_siem.sinks.durable import fsync_dir, write_all
 from mimecast_siem.sinks.formats import JSON_FORMATS, Encoder, Record, get_encoder
 from mimecast_siem.sinks.registry import format_options, parse_options
 
@@ -278,7 +279,7 @@ class FileWriter:
                 self._open(now)
             assert self._fd is not None
             try:
-                _write_all(self._fd, payload)
+                write_all(self._fd, payload)
                 os.fsync(self._fd)
             except OSError:
                 # A full disk stops write() mid-batch: part of a line is on disk, unacknowledged.
@@ -327,7 +328,7 @@ class FileWriter:
         else:
             self._period = self._period_of(now)
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         if self.compression == "rotated":
             self._compress_leftovers()
 
@@ -344,7 +345,7 @@ class FileWriter:
             self._fd = None
         target = self.path.with_name(f"{self._stem}-{now.strftime(_STAMP_FORMAT)}{self._suffix}")
         os.replace(self.path, target)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         log.info("Rotated %s to %s.", self.path.name, target.name)
         if self.compression == "rotated":
             gzip_file(target, self.gzip_level)
@@ -383,7 +384,7 @@ def gzip_file(path: Path, level: int = 6) -> Path:
         os.fsync(raw_out.fileno())
     os.replace(tmp, target)
     path.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return target
 
 
@@ -435,18 +436,3 @@ def repair_gzip_tail(path: Path) -> int:
             handle.flush()
             os.fsync(handle.fileno())
     return len(data) - good
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,6 +42,7 @@ import orjson
 
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.deadletter import dumps_event_json, event_from_json, event_to_json
+from mimecast_siem.sinks.durable import fsync_dir, write_all
 
 HEADER = struct.Struct(">IIQ")
 #: A single record larger than this is refused (a corrupt length field is recognised by it too).
@@ -124,21 +125,6 @@ def encode_record(event: Event, enqueued_at: float) -> bytes:
 
 def _segment_name(number: int) -> str:
     return f"{number:020d}{SEGMENT_SUFFIX}"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 @contextlib.contextmanager
@@ -224,7 +210,7 @@ class SegmentQueue:
         tmp = self.directory / (CURSOR_NAME + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -235,7 +221,7 @@ class SegmentQueue:
                 with contextlib.suppress(FileNotFoundError):
                     self._path(number).unlink()
         if durable:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     # -- size --------------------------------------------------------------------------------------
 
@@ -313,7 +299,7 @@ class SegmentQueue:
             try:
                 before = os.fstat(fd).st_size
                 try:
-                    _write_all(fd, data)
+                    write_all(fd, data)
                     os.fsync(fd)
                 except OSError:
                     # Not acknowledged: take the partial write back so no torn record stays behind.
@@ -323,7 +309,7 @@ class SegmentQueue:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         if self.oldest_enqueued is None:
             self.oldest_enqueued = stamp
         return len(data)
