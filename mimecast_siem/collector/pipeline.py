@@ -23,11 +23,11 @@ from typing import Any, Protocol, TypeVar
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
 from mimecast_siem.collector.snapshots import diff_hold_queue
-from mimecast_siem.collector.threat_feed import feed_pages
+from mimecast_siem.collector.threat_feed import FeedClient, feed_pages
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import StreamSettings
 from mimecast_siem.events import Event, stable_event_id
-from mimecast_siem.mimecast import ApiResponse, Page, Priority
+from mimecast_siem.mimecast import Page, Priority
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.streams import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext, StreamSpec
 from mimecast_siem.streams.normalise import iso, parse_time, record_time
@@ -44,8 +44,8 @@ READ_AHEAD_START_TURNS = 5
 SeenLookup = Callable[[Collection[str]], Awaitable[set[str]]]
 
 
-class PageSource(Protocol):
-    """What the data path needs of the Mimecast client (``MimecastClient`` satisfies it)."""
+class PageSource(FeedClient, Protocol):
+    """What the data path needs of the Mimecast client (``MimecastClient`` satisfies it): ``request`` and ``pages``."""
 
     def pages(
         self,
@@ -61,18 +61,6 @@ class PageSource(Protocol):
         """Walk the pages of a paged endpoint."""
         ...
 
-    async def request(
-        self,
-        path: str,
-        data: Sequence[Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-    ) -> ApiResponse:
-        """One envelope request (endpoints without pagination)."""
-        ...
-
 
 class PageDedupe(Protocol):
     """Drops events already passed on within one window (``WindowDedupe`` satisfies it)."""
@@ -80,6 +68,28 @@ class PageDedupe(Protocol):
     def fresh(self, events: Iterable[Event], already_delivered: Iterable[str] = ()) -> tuple[list[Event], int]:
         """Events to deliver, and how many were dropped."""
         ...
+
+
+class CheckpointStore(Protocol):
+    """The state-store calls a stream task and the SIEM poller make (``checkpoints.StateStore`` satisfies it)."""
+
+    async def get_checkpoint(self, tenant: str, stream: str) -> datetime | None: ...
+
+    async def commit_window(
+        self,
+        tenant: str,
+        stream: str,
+        end: datetime,
+        *,
+        owner: str | None,
+        epoch: int | None = None,
+        seen: Any = (),
+        snapshot: Any = None,
+    ) -> datetime: ...
+
+    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]: ...
+
+    async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]: ...
 
 
 class EventRouter(Protocol):

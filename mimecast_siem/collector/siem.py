@@ -32,10 +32,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from mimecast_siem.collector.pipeline import StreamContext, WindowResult, normalise_records
+from mimecast_siem.collector.pipeline import CheckpointStore, StreamContext, WindowResult, normalise_records
 from mimecast_siem.collector.siem_files import CorruptLine, read_ndjson_gzip
 from mimecast_siem.errors import ApiError, AuthError, RateLimited, TransientError
 from mimecast_siem.events import Event
@@ -72,28 +72,6 @@ MAX_PAGES_PER_POLL = 200
 def siem_type_of(stream: str) -> str:
     """The API type of a SIEM stream name (``siem-url-protect`` → ``url protect``)."""
     return SIEM_STREAM_TYPES[stream]
-
-
-class SiemStore(Protocol):
-    """The state-store calls the SIEM poller makes (``checkpoints.StateStore`` satisfies it)."""
-
-    async def get_checkpoint(self, tenant: str, stream: str) -> datetime | None: ...
-
-    async def commit_window(
-        self,
-        tenant: str,
-        stream: str,
-        end: datetime,
-        *,
-        owner: str | None,
-        epoch: int | None = None,
-        seen: Any = (),
-        snapshot: Any = None,
-    ) -> datetime: ...
-
-    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]: ...
-
-    async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]: ...
 
 
 @dataclass(slots=True)
@@ -289,7 +267,7 @@ class SiemPoller:
     def __init__(
         self,
         ctx: StreamContext,
-        store: SiemStore,
+        store: CheckpointStore,
         *,
         owner: str,
         epoch: int | None,

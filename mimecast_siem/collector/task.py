@@ -21,13 +21,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
 from mimecast_siem.checkpoints import LeaseLost
 from mimecast_siem.collector.late_audit import KnownIds, LateArrivalTracker
 from mimecast_siem.collector.pipeline import (
+    CheckpointStore,
     EventRouter,
     PageDone,
     PageSource,
@@ -62,28 +63,6 @@ log = logging.getLogger("mimecast_siem.collector")
 def utc_now() -> datetime:
     """The wall clock, UTC-aware."""
     return datetime.now(UTC)
-
-
-class CheckpointStore(Protocol):
-    """The state-store calls a stream task makes (``checkpoints.StateStore`` satisfies it)."""
-
-    async def get_checkpoint(self, tenant: str, stream: str) -> datetime | None: ...
-
-    async def commit_window(
-        self,
-        tenant: str,
-        stream: str,
-        end: datetime,
-        *,
-        owner: str | None,
-        epoch: int | None = None,
-        seen: Any = (),
-        snapshot: Any = None,
-    ) -> datetime: ...
-
-    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]: ...
-
-    async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
