@@ -225,17 +225,7 @@ async def _run_checked(
 async def _download(service: ActionService, call: ActionCall, output: Path) -> ActionResult:
     partial = output.with_name(output.name + ".part")
     with partial.open("wb") as handle:
-        result = await service.run(
-            ActionCall(
-                action=call.action,
-                params=call.params,
-                who=call.who,
-                channel=call.channel,
-                tenant=call.tenant,
-                download_to=handle,
-                client=call.client,
-            )
-        )
+        result = await service.run(call.downloading_to(handle))
     if result.ok and result.document is not None:
         partial.replace(output)
         result.document["result"]["file"] = str(output)

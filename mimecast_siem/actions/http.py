@@ -305,18 +305,7 @@ class ActionHttp:
 
     async def _download(self, request: web.Request, call: ActionCall) -> web.StreamResponse:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-            result = await self.service.run(
-                ActionCall(
-                    action=call.action,
-                    params=call.params,
-                    who=call.who,
-                    channel=call.channel,
-                    tenant=call.tenant,
-                    dry_run=False,
-                    download_to=spool,
-                    client=call.client,
-                )
-            )
+            result = await self.service.run(call.downloading_to(spool))
             if not result.ok or result.document is None:
                 return self._respond(request, result)
             info = result.document["result"]

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,10 @@ class ActionCall:
     limit: int | None = None
     download_to: BinaryWriter | None = None
     client: str | None = None
+
+    def downloading_to(self, writer: BinaryWriter) -> ActionCall:
+        """This call run for real (no dry run, no page limit), its binary result written to ``writer``."""
+        return replace(self, dry_run=False, limit=None, download_to=writer)
 
 
 @dataclass(slots=True)
