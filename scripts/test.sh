@@ -107,8 +107,9 @@ done
 
 pytest_args=(-p no:cacheprovider -q)
 if [ "$WORKERS" != 0 ]; then
-    # loadfile: a module's tests share one worker, so module fixtures start once.
-    pytest_args+=(-n "$WORKERS" --dist loadfile)
+    # loadfile: a module's tests share one worker, so module fixtures start once; no reorder: tests/conftest.py
+    # orders the modules heaviest first (xdist would sort them by test count).
+    pytest_args+=(-n "$WORKERS" --dist loadfile --no-loadscope-reorder)
 fi
 if [ "$FAST" = 1 ]; then
     pytest_args+=(-m "not e2e and not postgres and not slow and not external")

@@ -12,12 +12,24 @@ It also applies the test-lane markers (pyproject.toml declares them; ``--strict-
   suites), so the fast lane stays within its two minutes.
 
 ``bash scripts/test.sh --fast`` runs what carries none of these: the unit and contract tests.
+
+Order: modules run heaviest first (their recorded seconds in ``tests/durations.json``; a module not
+recorded yet counts as :data:`_UNRECORDED_E2E_SECONDS` when it is e2e or slow, else
+:data:`_UNRECORDED_SECONDS`). ``scripts/test.sh`` passes ``--no-loadscope-reorder`` so that pytest-xdist
+keeps this order: by default it sorts modules by their number of tests, which sent the long single-test
+e2e modules (three minutes of SIGKILLs) to the end, where one worker ran them alone. Heaviest first is the
+classic longest-processing-time schedule. ``MIMECAST_SIEM_RECORD_DURATIONS=tests/durations.json`` on a
+full run rewrites the file with that run's seconds per module.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -132,8 +144,36 @@ _SLOW_TESTS = frozenset(
 )
 
 
+#: Seconds per test module measured on a full run (see the module docstring).
+_DURATIONS_FILE = Path(__file__).with_name("durations.json")
+_UNRECORDED_E2E_SECONDS = 20.0
+_UNRECORDED_SECONDS = 1.0
+
+
+def _recorded_seconds() -> dict[str, float]:
+    try:
+        data = json.loads(_DURATIONS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _heaviest_first(items: list[pytest.Item]) -> None:
+    """Reorder ``items`` in place: whole modules, heaviest first, collection order otherwise."""
+    recorded = _recorded_seconds()
+    cost: dict[str, float] = {}
+    for item in items:
+        module = item.nodeid.partition("::")[0]
+        if module in cost:
+            continue
+        heavy = item.get_closest_marker("e2e") or item.get_closest_marker("slow")
+        cost[module] = recorded.get(module, _UNRECORDED_E2E_SECONDS if heavy else _UNRECORDED_SECONDS)
+    rank = {module: i for i, module in enumerate(sorted(cost, key=lambda m: -cost[m]))}
+    items.sort(key=lambda item: rank[item.nodeid.partition("::")[0]])
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by where they live and what they need (see the module docstring)."""
+    """Mark tests by where they live and what they need, then order them (see the module docstring)."""
     for item in items:
         module, _, _ = item.nodeid.partition("::")
         if module in _SLOW_MODULES or item.nodeid.split("[", 1)[0] in _SLOW_TESTS:
@@ -143,6 +183,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         if "helm" in parts or _EXTERNAL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.external)
+    _heaviest_first(items)
+
+
+_spent: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up the seconds of each module (setup, call and teardown) for MIMECAST_SIEM_RECORD_DURATIONS."""
+    _spent[report.nodeid.partition("::")[0]] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the seconds per module when asked to (on the controller only: it sees every report)."""
+    target = os.environ.get("MIMECAST_SIEM_RECORD_DURATIONS")
+    if not target or hasattr(session.config, "workerinput") or not _spent:
+        return
+    Path(target).write_text(
+        json.dumps({m: round(s, 1) for m, s in sorted(_spent.items())}, indent=1) + "\n", encoding="utf-8"
+    )
 
 
 @pytest.fixture(autouse=True)
