@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -49,12 +48,10 @@ from mimecast_siem.sinks.formats import Encoder, get_encoder
 from mimecast_siem.sinks.formats.elastic_profile import elastic_dataset
 from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
+    SinkHttp,
     check_files,
     check_tls_pair,
-    open_session,
-    read_capped,
     resolve_secret,
-    transport_error,
 )
 from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, parse_options
@@ -188,7 +185,7 @@ class ElasticsearchSink:
         self._auth = self._authorization()
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
         self.max_request_events = settings.batch_max_events
-        self._session: aiohttp.ClientSession | None = None
+        self._http = SinkHttp(self.options, self.options.url, KIND, self.name, max_reply_bytes=_MAX_REPLY_BYTES)
         self._progress: ProgressMemory[int] = ProgressMemory()
 
     def _authorization(self) -> str | None:
@@ -205,14 +202,11 @@ class ElasticsearchSink:
 
     async def start(self) -> None:
         """Open the HTTP session (connections are made on first use)."""
-        if self._session is None or self._session.closed:
-            self._session = open_session(self.options, self.options.url, KIND, self.name)
+        self._http.open()
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def healthcheck(self) -> SinkHealth:
         """``GET /``: the cluster answers with its name and version when reachable and authorised."""
@@ -378,18 +372,11 @@ class ElasticsearchSink:
         return status, reply, len(body)
 
     async def _request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        session = self._session
-        if session is None:
-            raise SinkTransientError(f"{KIND} sink {self.name} is not started")
         if self._auth is not None:
             headers = {**headers, "Authorization": self._auth}
-        try:
-            async with session.request(
-                method, self.options.url + path, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                return response.status, await read_capped(response, _MAX_REPLY_BYTES)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise transport_error(KIND, self.name, method, path.split("?", maxsplit=1)[0], exc) from None
+        what = path.split("?", maxsplit=1)[0]
+        reply = await self._http.request(method, self.options.url + path, data=body, headers=headers, what=what)
+        return reply.status, reply.body
 
 
 def _reason(reply: bytes) -> str:

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -66,13 +65,11 @@ from mimecast_siem.sinks.hec_protocol import (
     parse_acks,
 )
 from mimecast_siem.sinks.http_common import (
+    SinkHttp,
     check_files,
     check_proxy_option,
     check_tls_pair,
-    open_session,
-    read_capped,
     resolve_secret,
-    transport_error,
 )
 from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, parse_options
@@ -83,7 +80,7 @@ KIND = "HEC"
 TEMPLATE_FIELDS = frozenset({"tenant", "stream", "event_id", "kind", "instance"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _GZIP_IN_THREAD_BYTES = 256 * 1024
-_MAX_REPLY_BYTES = 64 * 1024
+_MAX_REPLY_BYTES = 64 * 1024  # HEC answers are tiny; a hostile endpoint may stream forever
 
 
 def _check_template(value: str | None) -> str | None:
@@ -232,7 +229,7 @@ class HecSink:
         self.channel = self.options.channel or str(uuid.uuid4())
         self.max_request_bytes = self.options.max_request_bytes or settings.batch_max_bytes
         self.max_request_events = settings.batch_max_events
-        self._session: aiohttp.ClientSession | None = None
+        self._http = SinkHttp(self.options, self.options.url, KIND, self.name, max_reply_bytes=_MAX_REPLY_BYTES)
         self._progress: ProgressMemory[int] = ProgressMemory()
 
     # -- configuration ---------------------------------------------------------------------------
@@ -251,14 +248,11 @@ class HecSink:
 
     async def start(self) -> None:
         """Open the HTTP session (connections are made on first use)."""
-        if self._session is None or self._session.closed:
-            self._session = open_session(self.options, self.options.url, KIND, self.name)
+        self._http.open()
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def healthcheck(self) -> SinkHealth:
         """Probe ``/services/collector/health`` (code 17 healthy; 18-20 unhealthy)."""
@@ -475,15 +469,10 @@ class HecSink:
                 progress.done.update(waiting.pop(ack_id))
 
     async def _request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        session = self._session
-        if session is None:
-            raise SinkTransientError(f"HEC sink {self.name} is not started")
         url = self.options.url + path
         if path == ACK_PATH:
             url += f"?channel={self.channel}"
-        try:
-            async with session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
-                # At most 64 KiB: HEC answers are tiny; a hostile endpoint may stream forever.
-                return response.status, await read_capped(response, _MAX_REPLY_BYTES)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise transport_error(KIND, self.name, method, path, exc, host=urlsplit(url).hostname) from None
+        reply = await self._http.request(
+            method, url, data=body, headers=headers, what=path, host=urlsplit(url).hostname
+        )
+        return reply.status, reply.body

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -265,3 +267,52 @@ def transport_error(
         return SinkTransientError(f"{kind} sink {name}: the proxy refused or failed: {exc}")
     detail = str(exc) or type(exc).__name__
     return SinkTransientError(f"{kind} sink {name}: {method} {what} failed: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A reply of the sink's destination: status, body (capped) and headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class SinkHttp:
+    """An HTTP sink's connection to its destination: the session (opened on start) and its requests."""
+
+    def __init__(self, options: HttpOptions, url: str, kind: str, name: str, *, max_reply_bytes: int) -> None:
+        self._options = options
+        self._url = url
+        self._kind = kind
+        self._name = name
+        self._max_reply_bytes = max_reply_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        """Open the session with the sink's TLS, proxy and timeouts (connections are made on first use)."""
+        if self._session is None or self._session.closed:
+            self._session = open_session(self._options, self._url, self._kind, self._name)
+
+    async def close(self) -> None:
+        """Close the session (idempotent)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, url: str, *, data: Any, headers: Mapping[str, str], what: str, host: str | None = None
+    ) -> HttpReply:
+        """One request, never following redirects; the body read up to ``max_reply_bytes``.
+
+        Raises:
+            SinkTransientError: not started, or the request failed (TLS and proxy failures named).
+        """
+        session = self._session
+        if session is None:
+            raise SinkTransientError(f"{self._kind} sink {self._name} is not started")
+        try:
+            async with session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
+                return HttpReply(response.status, await read_capped(response, self._max_reply_bytes), response.headers)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise transport_error(self._kind, self._name, method, what, exc, host=host) from None

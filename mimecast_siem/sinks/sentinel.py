@@ -34,7 +34,6 @@ from datetime import UTC, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -52,12 +51,10 @@ from mimecast_siem.sinks.base import (
 from mimecast_siem.sinks.formats import Encoder, get_encoder
 from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
+    SinkHttp,
     check_files,
     check_tls_pair,
-    open_session,
-    read_capped,
     resolve_secret,
-    transport_error,
 )
 from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import format_options, parse_options
@@ -69,6 +66,7 @@ API_VERSION = "2023-01-01"
 DEFAULT_SCOPE = "https://monitor.azure.com//.default"
 MAX_CALL_BYTES = 1_048_576
 _TOKEN_MARGIN = 300.0
+_MAX_REPLY_BYTES = 64 * 1024
 
 
 def table_name(stream: str) -> str:
@@ -184,21 +182,18 @@ class SentinelSink:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._http = SinkHttp(self.options, self.options.endpoint, KIND, self.name, max_reply_bytes=_MAX_REPLY_BYTES)
         self._progress: ProgressMemory[int] = ProgressMemory()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the HTTP session (the token is fetched on first use)."""
-        if self._session is None or self._session.closed:
-            self._session = open_session(self.options, self.options.endpoint, KIND, self.name)
+        self._http.open()
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def healthcheck(self) -> SinkHealth:
         """Fetch a token (proves the app registration and secret)."""
@@ -390,14 +385,8 @@ class SentinelSink:
     async def _request(
         self, method: str, url: str, *, data: Any, headers: dict[str, str], what: str
     ) -> tuple[int, bytes, Any]:
-        session = self._session
-        if session is None:
-            raise SinkTransientError(f"{KIND} sink {self.name} is not started")
-        try:
-            async with session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
-                return response.status, await read_capped(response, 64 * 1024), response.headers
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise transport_error(KIND, self.name, method, what, exc) from None
+        reply = await self._http.request(method, url, data=data, headers=headers, what=what)
+        return reply.status, reply.body, reply.headers
 
 
 def _call_level(reply: bytes) -> bool:
