@@ -30,11 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
 from dataclasses import dataclass
 
 from mimecast_siem.aio import wait_for
+from mimecast_siem.sinks.syslog_transport import open_tcp
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -189,20 +189,9 @@ class RelpConnection:
             RelpError: the receiver refused the session or does not speak RELP.
             OSError, TimeoutError: the connection could not be made in time.
         """
-        reader, writer = await wait_for(
-            asyncio.open_connection(
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=server_hostname if ssl_context is not None else None,
-            ),
-            connect_timeout,
+        reader, writer = await open_tcp(
+            host, port, ssl_context=ssl_context, server_hostname=server_hostname, connect_timeout=connect_timeout
         )
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         connection = cls(reader, writer, f"{host}:{port}", window=window)
         connection._reader_task = asyncio.create_task(connection._read_responses(), name=f"relp-read-{host}:{port}")
         try:

@@ -54,6 +54,32 @@ class PeerClosedError(ConnectionError):
         self.cause = cause
 
 
+async def open_tcp(
+    host: str, port: int, *, ssl_context: ssl.SSLContext | None, server_hostname: str | None, connect_timeout: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP (or TLS) connection made, handshake included, within ``connect_timeout`` seconds.
+
+    Frames go out as soon as they are written (no Nagle delay); keepalive notices a vanished peer on
+    an idle connection. Used by the syslog TCP/TLS transport and RELP.
+    """
+    reader, writer = await wait_for(
+        asyncio.open_connection(
+            host,
+            port,
+            ssl=ssl_context,
+            server_hostname=server_hostname if ssl_context is not None else None,
+            ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
+        ),
+        connect_timeout,
+    )
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return reader, writer
+
+
 @dataclass(frozen=True, slots=True)
 class ReconnectBackoff:
     """Exponential reconnect delays: ``initial``, doubling up to ``maximum``, with optional jitter.
@@ -218,23 +244,9 @@ class StreamConnection:
         Raises:
             PeerClosedError: the receiver closed the connection during ``settle``.
         """
-        reader, writer = await wait_for(
-            asyncio.open_connection(
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=server_hostname if ssl_context is not None else None,
-                ssl_handshake_timeout=connect_timeout if ssl_context is not None else None,
-            ),
-            connect_timeout,
+        reader, writer = await open_tcp(
+            host, port, ssl_context=ssl_context, server_hostname=server_hostname, connect_timeout=connect_timeout
         )
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                # Frames go out as soon as they are written; keepalive notices a vanished peer on
-                # an idle connection.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         connection = cls(reader, writer, f"{host}:{port}")
         if settle > 0:
             try:
