@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,29 @@ def fake_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
         "missing": EntryPoint("missing", "tests.sinks.no_such_module:Sink", registry.ENTRY_POINT_GROUP),
     }
     monkeypatch.setattr(registry, "sink_entry_points", lambda: {**real, **extra})
+
+
+def test_the_installed_sink_types_are_read_once_until_the_path_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Loading a configuration asks for the sink types several times; the metadata is scanned once,
+    and again when a directory on sys.path changes (a distribution installed: tests/e2e/test_plugin_sink.py)."""
+    scans: list[str] = []
+
+    def counting(*, group: str) -> Any:
+        scans.append(group)
+        return entry_points(group=group)
+
+    monkeypatch.setattr(registry, "entry_points", counting)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry._scan_entry_points.cache_clear()
+    first = registry.sink_entry_points()
+    assert registry.sink_entry_points() == first
+    assert load_sink_class("file") is FileSink
+    assert scans == [registry.ENTRY_POINT_GROUP]
+    (tmp_path / "new_dist-1.0.dist-info").mkdir()  # what an installation does to a path directory
+    assert registry.sink_entry_points() == first
+    assert len(scans) == 2
 
 
 def test_builtin_sinks_are_found_through_entry_points() -> None:
