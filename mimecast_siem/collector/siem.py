@@ -251,6 +251,17 @@ def _is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and not isinstance(exc, AuthError | RateLimited | TransientError)
 
 
+def add_file(total: WindowResult, result: FileResult) -> None:
+    """Count one delivered batch file (a page of the poll or of a backfill range) into ``total``."""
+    total.pages += 1
+    total.fetched += result.records
+    total.delivered += result.delivered
+    total.deduplicated += result.deduplicated
+    total.dead_lettered += result.dead_lettered
+    for sink, count in result.sinks.items():
+        total.sinks[sink] = total.sinks.get(sink, 0) + count
+
+
 class SiemPoller:
     """Polls one SIEM stream (one type) for one tenant: batch files or the event stream.
 
@@ -319,14 +330,7 @@ class SiemPoller:
         )
 
     def _absorb(self, result: FileResult) -> None:
-        total = self.last_result
-        total.pages += 1
-        total.fetched += result.records
-        total.delivered += result.delivered
-        total.deduplicated += result.deduplicated
-        total.dead_lettered += result.dead_lettered
-        for sink, count in result.sinks.items():
-            total.sinks[sink] = total.sinks.get(sink, 0) + count
+        add_file(self.last_result, result)
 
     # --- batch ---------------------------------------------------------------------------------------
 
@@ -621,13 +625,7 @@ async def deliver_siem_range(
                 for url, outcome in zip(todo, outcomes, strict=True):
                     if isinstance(outcome, FileResult):
                         done.add(urlsplit(url).path)
-                        total.pages += 1
-                        total.fetched += outcome.records
-                        total.delivered += outcome.delivered
-                        total.deduplicated += outcome.deduplicated
-                        total.dead_lettered += outcome.dead_lettered
-                        for sink, count in outcome.sinks.items():
-                            total.sinks[sink] = total.sinks.get(sink, 0) + count
+                        add_file(total, outcome)
                     elif isinstance(outcome, PresignedUrlGone):
                         gone = outcome
                     elif isinstance(outcome, BaseException):

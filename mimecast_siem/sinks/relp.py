@@ -34,7 +34,7 @@ import ssl
 from dataclasses import dataclass
 
 from mimecast_siem.aio import wait_for
-from mimecast_siem.sinks.syslog_transport import open_tcp
+from mimecast_siem.sinks.syslog_transport import close_tcp, open_tcp
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -313,10 +313,7 @@ class RelpConnection:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader_task
-        if not self.writer.is_closing():
-            self.writer.close()
-        with contextlib.suppress(Exception):
-            await wait_for(self.writer.wait_closed(), grace)
+        await close_tcp(self.writer, grace)
 
     def abort(self) -> None:
         """Drop the connection at once; never raises."""

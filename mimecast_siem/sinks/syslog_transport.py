@@ -80,6 +80,14 @@ async def open_tcp(
     return reader, writer
 
 
+async def close_tcp(writer: asyncio.StreamWriter, grace: float) -> None:
+    """Close a connection politely (TLS close_notify, then FIN) within ``grace`` seconds; never raises."""
+    if not writer.is_closing():
+        writer.close()
+    with contextlib.suppress(Exception):
+        await wait_for(writer.wait_closed(), grace)
+
+
 @dataclass(frozen=True, slots=True)
 class ReconnectBackoff:
     """Exponential reconnect delays: ``initial``, doubling up to ``maximum``, with optional jitter.
@@ -317,10 +325,7 @@ class StreamConnection:
         self._watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._watcher
-        if not self.writer.is_closing():
-            self.writer.close()
-        with contextlib.suppress(Exception):
-            await wait_for(self.writer.wait_closed(), grace)
+        await close_tcp(self.writer, grace)
 
     def abort(self) -> None:
         """Drop the connection at once (after a failure); never raises."""
