@@ -345,14 +345,7 @@ def ocsf_held_message(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     if reason:
         attributes["message"] = reason
     attributes["severity_id"] = 1
-    attributes["observables"] = [
-        o
-        for o in (
-            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
-            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
-        )
-        if o is not None
-    ]
+    attributes["observables"] = ocsf.email_observables(email)
     mapped_keys = {"id", "subject", "from", "fromHeader", "to", "size", "route", "policyInfo", "reason"}
     if ocsf.hold_transition(event) == "left":
         original = event.document.get("mimecast") if isinstance(event.document, dict) else None

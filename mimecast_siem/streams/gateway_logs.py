@@ -296,18 +296,6 @@ def _email_attributes(email: dict[str, Any], route: Any) -> dict[str, Any]:
     return {"email": email, "direction_id": direction, "direction": ocsf.DIRECTION_NAMES[direction]}
 
 
-def _observables(email: Mapping[str, Any], ip: str | None = None) -> list[dict[str, Any]]:
-    return [
-        o
-        for o in (
-            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
-            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
-            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, ip),
-        )
-        if o is not None
-    ]
-
-
 def ocsf_dlp(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     """OCSF Email Activity (4009, Scan) with the Security Control action DLP took."""
     email = ocsf.email_object(
@@ -320,7 +308,7 @@ def ocsf_dlp(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     action = ocsf.lower(raw.get("action"))
     blocked = action in _DLP_BLOCKING
     attributes["severity_id"] = 3 if blocked else 2
-    attributes["observables"] = _observables(email)
+    attributes["observables"] = ocsf.email_observables(email)
     control = (ocsf.QUARANTINED if action == "hold" else ocsf.DENIED) if blocked else ocsf.OBSERVED
     return ocsf.OcsfMapping(
         4009, 3, attributes, mapped_keys={"messageId", "subject", "senderAddress", "recipientAddress", "route", "policy"},
@@ -345,7 +333,7 @@ def ocsf_message_release(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
         attributes["message"] = reason
     # Email Activity has no actor: the operator stays in unmapped (and in the CEF/LEEF user fact).
     attributes["severity_id"] = 1
-    attributes["observables"] = _observables(email)
+    attributes["observables"] = ocsf.email_observables(email)
     outcome = release_outcome(raw)
     control = ocsf.ALLOWED if outcome == RELEASED else ocsf.DENIED
     return ocsf.OcsfMapping(
@@ -372,7 +360,7 @@ def ocsf_rejection(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
     if info:
         attributes["message"] = info
     attributes["severity_id"] = 2
-    attributes["observables"] = _observables(email, ip)
+    attributes["observables"] = ocsf.email_observables(email, ip)
     return ocsf.OcsfMapping(
         4009, 2, attributes, control=ocsf.DENIED,
         mapped_keys={"id", "fromAddress", "toAddress", "remoteName", "type", "info", *(["ipAddress"] if ip else [])},

@@ -153,6 +153,19 @@ def observable(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
     return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
 
 
+def email_observables(email: Mapping[str, Any], ip: str | None = None) -> list[dict[str, Any]]:
+    """The observables of an email object: its sender, its first recipient and, if known, the source IP."""
+    return [
+        o
+        for o in (
+            observable("email.from", OBS_EMAIL, email.get("from")),
+            observable("email.to", OBS_EMAIL, (email.get("to") or [None])[0]),
+            observable("src_endpoint.ip", OBS_IP, ip),
+        )
+        if o is not None
+    ]
+
+
 def unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dict[str, Any] | None:
     """An observable of a record field that lands under ``unmapped``, valued exactly as it is there.
 

@@ -439,15 +439,7 @@ def ocsf_siem(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
         attributes["policy"] = {"name": policy}
     tagged = ocsf.lower(raw.get("taggedMalicious")) == "true"
     attributes["severity_id"] = ocsf.ocsf_severity(tagged, action in ("rej", "hld"))
-    attributes["observables"] = [
-        o
-        for o in (
-            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
-            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
-            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, src),
-        )
-        if o is not None
-    ]
+    attributes["observables"] = ocsf.email_observables(email, src)
     finding = None
     if siem_type == "impersonation protect" and tagged:
         finding = ocsf.FindingSpec(

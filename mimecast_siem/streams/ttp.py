@@ -509,15 +509,7 @@ def ocsf_ttp_impersonation(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMappin
         attributes["policy"] = {"name": policy}
     hits = raw.get("hits")
     attributes["severity_id"] = ocsf.ocsf_severity(tagged, isinstance(hits, int) and hits > 0)
-    attributes["observables"] = [
-        o
-        for o in (
-            ocsf.observable("email.from", ocsf.OBS_EMAIL, email.get("from")),
-            ocsf.observable("email.to", ocsf.OBS_EMAIL, (email.get("to") or [None])[0]),
-            ocsf.observable("src_endpoint.ip", ocsf.OBS_IP, ip),
-        )
-        if o is not None
-    ]
+    attributes["observables"] = ocsf.email_observables(email, ip)
     finding = None
     if tagged or any(w in action for w in ("block", "bounce")):
         evidence: dict[str, Any] = {}
