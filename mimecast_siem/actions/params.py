@@ -205,9 +205,10 @@ class NoParamsBase(ParamsModel):
     """An action without parameters (an empty object, or nothing, is accepted)."""
 
 
-def parse_mimecast_time(value: Any) -> datetime:
-    """Parse an ISO-8601 time with an explicit offset into a UTC-aware datetime.
+def parse_action_time(value: Any) -> datetime:
+    """An action's time parameter: ISO-8601 with an explicit offset, as a UTC-aware datetime.
 
+    Read by :func:`mimecast_siem.times.parse_iso_time` (no epoch numbers; this only words the error).
     Accepts ``2026-11-25T10:00:00+0000``, ``+00:00``, ``Z`` (either case, as the catalogue's own
     examples write ``t``/``z`` in lower case), fractional seconds, and aware datetimes. A time
     without an offset is refused: guessing a zone for a remediation window is how mail gets missed.
@@ -228,7 +229,7 @@ def parse_mimecast_time(value: Any) -> datetime:
 
 
 def _normalise_time(value: Any) -> str:
-    return format_mimecast_time(parse_mimecast_time(value))
+    return format_mimecast_time(parse_action_time(value))
 
 
 #: A time parameter: validated and sent as ``YYYY-MM-DDTHH:MM:SS+0000`` (mimecast-api.md section 2.4).
@@ -380,7 +381,7 @@ class PolicyFields(ParamsModel):
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> PolicyFields:
-        if self.fromDate and self.toDate and parse_mimecast_time(self.fromDate) > parse_mimecast_time(self.toDate):
+        if self.fromDate and self.toDate and parse_action_time(self.fromDate) > parse_action_time(self.toDate):
             raise ValueError("fromDate is after toDate")
         return self
 
@@ -408,7 +409,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 def later_than(start: str | None, end: str | None, start_key: str = "start", end_key: str = "end") -> None:
     """Raise when both times are given and the window is reversed."""
-    if start and end and parse_mimecast_time(start) > parse_mimecast_time(end):
+    if start and end and parse_action_time(start) > parse_action_time(end):
         raise ValueError(f"{start_key} is after {end_key}")
 
 

@@ -17,7 +17,7 @@ from mimecast_siem.actions.audit import audit_action_name, audit_code, params_di
 from mimecast_siem.actions.catalogue import CATALOGUE
 from mimecast_siem.actions.catalogue.policies import nullifying_policy
 from mimecast_siem.actions.commands import ParamsArgumentError, parse_param_pairs, parse_since
-from mimecast_siem.actions.params import parse_mimecast_time
+from mimecast_siem.actions.params import parse_action_time
 from mimecast_siem.actions.pathguard import UnsafePath, join_on_base, safe_relative_path
 from mimecast_siem.actions.spec import Scope
 from mimecast_siem.actions.validation import ParamsInvalid, validate_params
@@ -129,7 +129,7 @@ def test_parse_since() -> None:
 def test_time_round_trip(dt: datetime) -> None:
     text = format_mimecast_time(dt)
     assert text.endswith("+0000")
-    assert parse_mimecast_time(text) == dt.replace(microsecond=0)
+    assert parse_action_time(text) == dt.replace(microsecond=0)
 
 
 @pytest.mark.parametrize(
@@ -143,13 +143,13 @@ def test_time_round_trip(dt: datetime) -> None:
     ],
 )
 def test_times_are_normalised(text: str, expected: str) -> None:
-    assert format_mimecast_time(parse_mimecast_time(text)) == expected
+    assert format_mimecast_time(parse_action_time(text)) == expected
 
 
 @pytest.mark.parametrize("text", ["2026-11-25T10:00:00", "2026-13-25T10:00:00Z", "yesterday", "2026-11-25"])
 def test_bad_times_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"expected|calendar"):
-        parse_mimecast_time(text)
+        parse_action_time(text)
 
 
 # --- tokens and audit fields ------------------------------------------------------------------------------
