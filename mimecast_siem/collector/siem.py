@@ -251,6 +251,17 @@ def _is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and not isinstance(exc, AuthError | RateLimited | TransientError)
 
 
+def dead_letter_unreadable(router: Any) -> Unreadable:
+    """Where unreadable lines go: the router's dead letters (sink ``mimecast``), when it keeps them."""
+
+    async def unreadable(event: Event, reason: str) -> None:
+        record = getattr(router, "record_unreadable", None)
+        if record is not None:
+            await record(SOURCE_DEAD_LETTER, event, reason)
+
+    return unreadable
+
+
 def add_file(total: WindowResult, result: FileResult) -> None:
     """Count one delivered batch file (a page of the poll or of a backfill range) into ``total``."""
     total.pages += 1

@@ -40,7 +40,7 @@ from mimecast_siem.collector.pipeline import (
     deliver_log_window,
     gauge_fetch_range,
 )
-from mimecast_siem.collector.siem import SOURCE_DEAD_LETTER, SiemPoller
+from mimecast_siem.collector.siem import SiemPoller, dead_letter_unreadable
 from mimecast_siem.collector.windows import (
     FetchRange,
     Window,
@@ -53,7 +53,6 @@ from mimecast_siem.collector.windows import (
 )
 from mimecast_siem.config.models import SiemSettings
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
-from mimecast_siem.events import Event
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
 
@@ -247,13 +246,6 @@ class StreamTask:
         ctx = self.ctx
         if self._siem is None:
             options = self._siem_settings
-            router = ctx.router
-
-            async def unreadable(event: Event, reason: str) -> None:
-                record = getattr(router, "record_unreadable", None)
-                if record is not None:
-                    await record(SOURCE_DEAD_LETTER, event, reason)
-
             self._siem = SiemPoller(
                 ctx,
                 self.store,
@@ -261,7 +253,7 @@ class StreamTask:
                 epoch=self.lease.epoch,
                 mode=options.mode if options is not None else "batch",
                 api=options.api if options is not None else "cg",
-                unreadable=unreadable,
+                unreadable=dead_letter_unreadable(ctx.router),
                 clock=self.clock,
                 stopping=self.stopping,
             )

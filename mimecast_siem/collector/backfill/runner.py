@@ -49,7 +49,7 @@ from mimecast_siem.checkpoints import (
 from mimecast_siem.collector.backfill.plan import why_not_backfillable
 from mimecast_siem.collector.backfill.progress import JobProgress, NoDisplay, ProgressDisplay
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext, WindowResult, deliver_log_window
-from mimecast_siem.collector.siem import SOURCE_DEAD_LETTER, deliver_siem_range
+from mimecast_siem.collector.siem import dead_letter_unreadable, deliver_siem_range
 from mimecast_siem.collector.task import backoff_delay, error_kind, utc_now
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import Settings
@@ -484,13 +484,7 @@ class BackfillRunner:
     async def _deliver_siem_window(self, ctx: StreamContext, window: BackfillWindow) -> WindowResult:
         """A SIEM stream's window: the events of ``[start, end)`` from the batch files of its days."""
         options = self.settings.tenant(ctx.tenant).siem
-        router = getattr(self.router, "router", self.router)
-
-        async def unreadable(event: Event, reason: str) -> None:
-            record = getattr(router, "record_unreadable", None)
-            if record is not None:
-                await record(SOURCE_DEAD_LETTER, event, reason)
-
+        unreadable = dead_letter_unreadable(getattr(self.router, "router", self.router))
         return await deliver_siem_range(
             ctx,
             window.start,
