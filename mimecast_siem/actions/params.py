@@ -301,6 +301,13 @@ def one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str | int | dict) else value
 
 
+def one_or_many_ids(value: Any) -> Any:
+    """Ids as the catalogue's examples pass them, ``{"id": ...}``, or a bare id, or a list of ids."""
+    if isinstance(value, dict) and set(value) == {"id"}:
+        value = value["id"]
+    return one_or_many(value)
+
+
 # --- Policies (shared by address alteration, anti-spoofing, blocked senders, web security) --------
 
 TargetType = Literal[

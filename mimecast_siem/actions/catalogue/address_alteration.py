@@ -15,6 +15,7 @@ from mimecast_siem.actions.params import (
     Text,
     dump,
     one_or_many,
+    one_or_many_ids,
 )
 from mimecast_siem.actions.spec import ActionSpec, MimecastCall, Scope, first_item, nested, post, single
 
@@ -93,15 +94,8 @@ class UpdateAlterationPolicyParams(ParamsModel):
     address_alteration_set_id: SecureId | None = Field(default=None, description="Move the policy to this set.")
 
 
-def _policy_ids(value: Any) -> Any:
-    # The catalogue's example wraps the ids as {"id": ...}; a bare id or list is accepted too.
-    if isinstance(value, dict) and set(value) == {"id"}:
-        value = value["id"]
-    return one_or_many(value)
-
-
 class DeleteAlterationPolicyParams(ParamsModel):
-    policy_id: Annotated[list[SecureId], BeforeValidator(_policy_ids), Field(min_length=1, max_length=500)] = Field(
+    policy_id: Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=500)] = Field(
         description='Policy id(s) to delete, at most 500 ({"id": ...}, one id or a list).'
     )
 

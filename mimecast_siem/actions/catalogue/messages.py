@@ -19,6 +19,7 @@ from mimecast_siem.actions.params import (
     dump,
     later_than,
     one_or_many,
+    one_or_many_ids,
 )
 from mimecast_siem.actions.spec import (
     ActionSpec,
@@ -111,14 +112,8 @@ class NoParams(NoParamsBase):
     """This action takes no parameters."""
 
 
-def _release_ids(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"id"}:
-        value = value["id"]
-    return one_or_many(value)
-
-
 class ReleaseParams(ParamsModel):
-    id: Annotated[list[SecureId], BeforeValidator(_release_ids), Field(min_length=1, max_length=25)] = Field(
+    id: Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=25)] = Field(
         description="Held message id(s) to release (at most 25 at once)."
     )
 

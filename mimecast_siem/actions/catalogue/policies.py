@@ -18,6 +18,7 @@ from mimecast_siem.actions.params import (
     Text,
     dump,
     one_or_many,
+    one_or_many_ids,
 )
 from mimecast_siem.actions.spec import (
     FROM_PREVIOUS_STEP,
@@ -36,13 +37,6 @@ _READ = "Gateway | Policies | Read"
 BypassOption = Literal["disable_bypass", "enable_bypass"]
 
 
-def _ids_from_key_value(value: Any) -> Any:
-    # The catalogue's examples pass ids as {"id": ...}; a bare id or a list is accepted too.
-    if isinstance(value, dict) and set(value) == {"id"}:
-        value = value["id"]
-    return one_or_many(value)
-
-
 # --- anti-spoofing ----------------------------------------------------------------------------
 
 
@@ -59,7 +53,7 @@ class CreateAntiSpoofingParams(ParamsModel):
 
 class GetAntiSpoofingParams(ParamsModel):
     policy_ids: (
-        Annotated[list[SecureId], BeforeValidator(_ids_from_key_value), Field(min_length=1, max_length=500)] | None
+        Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=500)] | None
     ) = Field(default=None, description="Policy id(s); omit for every policy.")
 
 
@@ -70,8 +64,8 @@ class UpdateAntiSpoofingParams(ParamsModel):
 
 
 class DeleteManyParams500(ParamsModel):
-    policy_id: Annotated[list[SecureId], BeforeValidator(_ids_from_key_value), Field(min_length=1, max_length=500)] = (
-        Field(description='Policy id(s) to delete, at most 500 ({"id": ...}, one id or a list).')
+    policy_id: Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=500)] = Field(
+        description='Policy id(s) to delete, at most 500 ({"id": ...}, one id or a list).'
     )
 
 
@@ -105,7 +99,7 @@ class GetBlockedSendersParams(ParamsModel):
     aliases: ClassVar[Mapping[str, str]] = {"policy_id": "policy_ids"}  # the catalogue's example key
 
     policy_ids: (
-        Annotated[list[SecureId], BeforeValidator(_ids_from_key_value), Field(min_length=1, max_length=500)] | None
+        Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=500)] | None
     ) = Field(default=None, description="Policy id(s); omit for every blocked sender policy.")
     page_size: int = Field(default=100, ge=1, le=500, description="Policies per page (at most 500).")
 
@@ -221,7 +215,7 @@ class UpdateWebPolicyParams(ParamsModel):
 
 
 class DeleteWebPolicyParams(ParamsModel):
-    id: Annotated[list[SecureId], BeforeValidator(_ids_from_key_value), Field(min_length=1, max_length=10)] = Field(
+    id: Annotated[list[SecureId], BeforeValidator(one_or_many_ids), Field(min_length=1, max_length=10)] = Field(
         description="Policy id(s) to delete (at most 10 at once)."
     )
 
