@@ -30,6 +30,16 @@ class NaiveTimeError(ValueError):
     """A time without a UTC offset: refused, because guessing a zone loses events."""
 
 
+def utc_now() -> datetime:
+    """The wall clock, UTC-aware (the default clock of the collector's loops)."""
+    return datetime.now(UTC)
+
+
+def format_utc(when: datetime) -> str:
+    """A time for people and log lines, in UTC to the second: ``2026-11-25T10:00:00Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def format_mimecast_time(when: datetime) -> str:
     """Format ``when`` the way Mimecast documents it: ``2026-11-25T10:00:00+0000``.
 

@@ -14,10 +14,12 @@ from mimecast_siem.collector.commands import parse_checkpoint_time
 from mimecast_siem.config.models import parse_start_from
 from mimecast_siem.times import (
     format_duration,
+    format_utc,
     parse_duration,
     parse_time_or_age,
     parse_user_time,
     time_back_from,
+    utc_now,
 )
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -79,3 +81,10 @@ def test_a_duration_in_any_accepted_form_reads_back_from_its_short_form(text: st
     value = parse_duration(text)
     assert parse_duration(format_duration(value)) == value
     assert parse_since(text, NOW) == NOW - value
+
+
+def test_times_for_people_are_utc_to_the_second() -> None:
+    assert format_utc(datetime(2026, 11, 25, 12, 0, 5, 999_000, tzinfo=PLUS_TWO)) == "2026-11-25T10:00:05Z"
+    now = utc_now()
+    assert now.utcoffset() == timedelta(0)
+    assert parse_user_time(format_utc(now)) == now.replace(microsecond=0)

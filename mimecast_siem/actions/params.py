@@ -418,8 +418,3 @@ def later_than(start: str | None, end: str | None, start_key: str = "start", end
     """Raise when both times are given and the window is reversed."""
     if start and end and parse_action_time(start) > parse_action_time(end):
         raise ValueError(f"{start_key} is after {end_key}")
-
-
-def now_utc() -> datetime:
-    """Current time (UTC-aware); one place so tests can reason about it."""
-    return datetime.now(UTC)

@@ -22,7 +22,7 @@ from mimecast_siem.config import (
     settings_from_args,
 )
 from mimecast_siem.errors import ConfigError
-from mimecast_siem.times import parse_time_or_age, time_back_from
+from mimecast_siem.times import format_utc, parse_time_or_age, time_back_from
 
 if TYPE_CHECKING:
     from mimecast_siem.collector.daemon import AppConfigurator
@@ -191,7 +191,7 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
                 {
                     "tenant": row.tenant,
                     "stream": row.stream,
-                    "checkpoint": _iso(row.window_end),
+                    "checkpoint": format_utc(row.window_end),
                     "lag_seconds": max(int((now - row.window_end).total_seconds()), 0),
                     "updated_by": row.updated_by,
                     "lease_holder": lease.owner if lease is not None and lease.held_at(now) else None,
@@ -209,7 +209,7 @@ async def checkpoints_list(args: argparse.Namespace) -> int:
             (
                 row.tenant,
                 row.stream,
-                _iso(row.window_end),
+                format_utc(row.window_end),
                 _human(now - row.window_end),
                 row.updated_by or "-",
                 holder,
@@ -294,10 +294,6 @@ def _out(text: str) -> None:
 
 def _err(text: str) -> None:
     sys.stderr.write(text + "\n")
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _human(delta: timedelta) -> str:

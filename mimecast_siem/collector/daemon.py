@@ -33,13 +33,13 @@ from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.backfill import BackfillWorker
 from mimecast_siem.collector.ports import PortUnavailable
 from mimecast_siem.collector.supervisor import Supervisor
-from mimecast_siem.collector.task import utc_now
 from mimecast_siem.config.models import Settings
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.health import HealthState, build_health_app
 from mimecast_siem.observability.metrics import metrics
 from mimecast_siem.sinks import Router, SinkContext, build_sinks
 from mimecast_siem.sinks.deadletter_store import dead_letter_store
+from mimecast_siem.times import utc_now
 
 log = logging.getLogger("mimecast_siem.collector")
 

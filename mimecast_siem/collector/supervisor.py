@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from mimecast_siem.aio import wait_for
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext
-from mimecast_siem.collector.task import LeaseTerm, StreamTask, utc_now
+from mimecast_siem.collector.task import LeaseTerm, StreamTask
 from mimecast_siem.config.models import Settings
 from mimecast_siem.mimecast import Priority
 from mimecast_siem.observability.health import HealthState
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.streams import CATALOGUE
+from mimecast_siem.times import utc_now
 
 log = logging.getLogger("mimecast_siem.collector")
 

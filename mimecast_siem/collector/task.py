@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mimecast_siem.aio import wait_for
@@ -55,13 +55,9 @@ from mimecast_siem.config.models import SiemSettings
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
+from mimecast_siem.times import utc_now
 
 log = logging.getLogger("mimecast_siem.collector")
-
-
-def utc_now() -> datetime:
-    """The wall clock, UTC-aware."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from mimecast_siem.times import format_utc
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Window:
@@ -47,7 +49,7 @@ class Window:
         return self.start <= when < self.end
 
     def __str__(self) -> str:
-        return f"[{_iso(self.start)}, {_iso(self.end)})"
+        return f"[{format_utc(self.start)}, {format_utc(self.end)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,3 @@ def caught_up(windows: list[Window], now: datetime, lag: timedelta) -> bool:
     """True when the planned windows reach the head (``now - lag``): the stream can sleep a poll interval."""
     head = floor_to_second(now - lag)
     return not windows or windows[-1].end >= head
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

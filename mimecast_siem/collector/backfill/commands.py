@@ -53,7 +53,7 @@ from mimecast_siem.config import (
     settings_from_args,
 )
 from mimecast_siem.errors import ConfigError
-from mimecast_siem.times import format_duration, parse_duration
+from mimecast_siem.times import format_duration, format_utc, parse_duration
 
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 
@@ -323,14 +323,14 @@ def job_document(job: BackfillJob) -> dict[str, Any]:
         "status": job.status.value,
         "streams": list(job.streams),
         "sinks": list(job.sinks),
-        "since": _iso(job.since),
-        "until": _iso(job.until),
+        "since": format_utc(job.since),
+        "until": format_utc(job.until),
         "window_seconds": int(job.window.total_seconds()),
         "windows_done": job.windows_done,
         "windows_total": job.windows_total,
         "events": job.events,
         "owner": job.owner if job.status is BackfillStatus.RUNNING else None,
-        "updated_at": _iso(job.updated_at),
+        "updated_at": format_utc(job.updated_at),
         "error": job.error,
     }
 
@@ -347,8 +347,8 @@ def job_table(jobs: list[BackfillJob], now: datetime) -> list[str]:
                 job.tenant,
                 job.status.value,
                 ",".join(job.streams),
-                _iso(job.since),
-                _iso(job.until),
+                format_utc(job.since),
+                format_utc(job.until),
                 format_duration(job.window),
                 f"{job.windows_done}/{job.windows_total} ({percent:.0f}%)",
                 f"{job.events:,}",
@@ -390,10 +390,6 @@ async def backfill_cancel(settings: Settings, job_text: str) -> int:
     runner = f" Its runner ({before.owner}) stops after the windows in flight." if running else ""
     _out(f"Backfill job {job_id} cancelled at {job.windows_done} of {job.windows_total} windows.{runner}")
     return EXIT_OK
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = [

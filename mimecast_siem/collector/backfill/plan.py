@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from mimecast_siem.checkpoints import count_windows
 from mimecast_siem.config.models import STREAM_NAMES, Settings, StreamSettings
 from mimecast_siem.streams import CATALOGUE, StreamSpec
-from mimecast_siem.times import format_duration, parse_duration, parse_user_time
+from mimecast_siem.times import format_duration, format_utc, parse_duration, parse_user_time
 
 #: Most windows one job may have (the state store's limit, checked here so the error names the flag).
 MAX_WINDOWS = 1_000_000
@@ -193,7 +193,7 @@ def plan_backfill(settings: Settings, request: BackfillRequest, now: datetime) -
             if since < oldest:
                 problems.append(
                     f"--since {request.since!r} is too far back for stream {stream}: Mimecast serves its last "
-                    f"{format_duration(limit)} only, so --since must be at or after {_iso(oldest)}"
+                    f"{format_duration(limit)} only, so --since must be at or after {format_utc(oldest)}"
                 )
         if window is not None and until > since:
             total = count_windows(since, until, window) * max(len(streams), 1)
@@ -216,7 +216,7 @@ def plan_backfill(settings: Settings, request: BackfillRequest, now: datetime) -
     settle = max(_settle_time(settings.stream_settings(tenant, s)) for s in streams)
     if until > now - settle:
         notes.append(
-            f"--until {_iso(until)} is within {format_duration(settle)} of now: records that Mimecast makes "
+            f"--until {format_utc(until)} is within {format_duration(settle)} of now: records that Mimecast makes "
             "visible late may still arrive for the end of the range (the live daemon's overlap covers them)"
         )
     return BackfillPlan(
@@ -284,17 +284,17 @@ def _check_range(
     except ValueError as exc:
         problems.append(str(exc))
     if since is not None and since >= now:
-        problems.append(f"--since {request.since!r} ({_iso(since)}) is in the future; now is {_iso(now)}")
+        problems.append(f"--since {request.since!r} ({format_utc(since)}) is in the future; now is {format_utc(now)}")
         since = None
     if until is not None and until > now:
         problems.append(
-            f"--until {request.until!r} ({_iso(until)}) is in the future; now is {_iso(now)} and a backfill "
+            f"--until {request.until!r} ({format_utc(until)}) is in the future; now is {format_utc(now)} and a backfill "
             "re-pulls the past only (the live daemon covers what comes next)"
         )
         until = None
     if since is not None and until is not None and until <= since:
         problems.append(
-            f"--until {request.until!r} ({_iso(until)}) is not after --since {request.since!r} ({_iso(since)}); "
+            f"--until {request.until!r} ({format_utc(until)}) is not after --since {request.since!r} ({format_utc(since)}); "
             "the range is [since, until)"
         )
         return None, None
@@ -366,7 +366,3 @@ def _check_sinks(settings: Settings, request: BackfillRequest, streams: Sequence
 def _settle_time(stream: StreamSettings) -> timedelta:
     """How long after its time a record may still become visible (the live path's lag + overlap)."""
     return stream.lag + stream.overlap
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

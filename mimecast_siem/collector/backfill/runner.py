@@ -50,7 +50,7 @@ from mimecast_siem.collector.backfill.plan import why_not_backfillable
 from mimecast_siem.collector.backfill.progress import JobProgress, NoDisplay, ProgressDisplay
 from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext, WindowResult, deliver_log_window
 from mimecast_siem.collector.siem import dead_letter_unreadable, deliver_siem_range
-from mimecast_siem.collector.task import backoff_delay, error_kind, utc_now
+from mimecast_siem.collector.task import backoff_delay, error_kind
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import Settings
 from mimecast_siem.errors import ConfigError, PermanentError
@@ -60,6 +60,7 @@ from mimecast_siem.observability import scrub
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks import DeliveryAborted
 from mimecast_siem.streams import CATALOGUE
+from mimecast_siem.times import utc_now
 
 log = logging.getLogger("mimecast_siem.collector")
 
