@@ -22,7 +22,7 @@ from mimecast_siem.aio import wait_for
 from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import Metrics
 from mimecast_siem.sinks.base import Rejection
-from mimecast_siem.sinks.queue import QueueFull, Record, SegmentQueue
+from mimecast_siem.sinks.queue import Position, QueueFull, ReadBatch, Record, SegmentQueue
 
 log = logging.getLogger("mimecast_siem.sinks.queue")
 
@@ -59,6 +59,9 @@ class SinkQueue:
         self.freed = asyncio.Event()
         self.arrived = asyncio.Event()
         self._warned_full = False
+        #: Changes at the start and the end of every append of this process (a recount that overlapped one
+        #: is not used).
+        self._appends = 0
         metrics.queue_oldest_age.labels(sink=sink).set_function(self.oldest_age)
         for counter in (metrics.queue_enqueued, metrics.queue_drained, metrics.queue_dropped, metrics.queue_corrupt):
             counter.labels(sink=sink)  # exposed at 0 from the start (an alert's rate() needs the series)
@@ -98,6 +101,7 @@ class SinkQueue:
             OSError: the disk failed (the caller retries like a failing sink).
         """
         while True:
+            self._appends += 1  # before and after: a recount overlapping any part of it is not used
             try:
                 written = await asyncio.to_thread(self.store.append, list(events))
             except QueueFull as exc:
@@ -126,6 +130,7 @@ class SinkQueue:
                     await wait_for(_first(self.freed, stopping), seconds=IDLE_POLL_SECONDS)
                 continue
             self._warned_full = False
+            self._appends += 1
             self.events += len(events)
             self.bytes += written
             self._publish()
@@ -156,36 +161,56 @@ class SinkQueue:
                 continue
             position = await asyncio.to_thread(store.cursor)
             last_sync = time.monotonic()
-            while not stopping.is_set():
-                read = await asyncio.to_thread(store.read, position, max_events, max_bytes)
-                for damage in read.corruptions:
-                    log.error("Sink %s: a damaged region of its queue is dead-lettered: %s", self.sink, damage.reason)
-                    await dead_letter([Rejection(damage.as_event(self.sink), damage.reason)])
-                    self.metrics.queue_corrupt.labels(sink=self.sink).inc()
-                for tenant, stream, group in _groups(read.records):
-                    await send_batch(tenant, stream, [r.event for r in group])
-                if read.records or read.corruptions or read.end != position:
-                    # fsync the cursor at most once a second: a SIGKILL loses nothing of an unsynced
-                    # cursor, a power loss only makes the drain restart a little earlier (re-sends).
-                    durable = time.monotonic() - last_sync >= CURSOR_SYNC_SECONDS
-                    await asyncio.to_thread(functools.partial(store.commit, read.end, durable=durable))
-                    if durable:
-                        last_sync = time.monotonic()
-                    position = read.end
-                    self.events -= len(read.records)
-                    self.bytes -= sum(r.size for r in read.records) + sum(c.length for c in read.corruptions)
-                    self.metrics.queue_drained.labels(sink=self.sink).inc(len(read.records))
-                    self.freed.set()
-                if not read.records and not read.corruptions:
-                    # Idle: recount from the files (cheap when empty), so the gauges also see appends of
-                    # another process (a standalone backfill) and never drift.
-                    self.events, self.bytes = await asyncio.to_thread(store.count)
+            # The next batch is read (and decoded, in a thread) while the current one is being sent: the
+            # cursor still moves only after a batch was delivered, in order, so a crash re-sends at most
+            # the batch in flight, as without the read-ahead.
+            ahead: asyncio.Future[ReadBatch] | None = None
+            try:
+                while not stopping.is_set():
+                    if ahead is None:
+                        ahead = _read(store, position, max_events, max_bytes)
+                    read = await ahead
+                    ahead = None
+                    if read.records:
+                        store.oldest_enqueued = read.records[0].enqueued_at
+                        ahead = _read(store, read.end, max_events, max_bytes)
+                    for damage in read.corruptions:
+                        log.error(
+                            "Sink %s: a damaged region of its queue is dead-lettered: %s", self.sink, damage.reason
+                        )
+                        await dead_letter([Rejection(damage.as_event(self.sink), damage.reason)])
+                        self.metrics.queue_corrupt.labels(sink=self.sink).inc()
+                    for tenant, stream, group in _groups(read.records):
+                        await send_batch(tenant, stream, group)
+                    if read.records or read.corruptions or read.end != position:
+                        # fsync the cursor at most once a second: a SIGKILL loses nothing of an unsynced
+                        # cursor, a power loss only makes the drain restart a little earlier (re-sends).
+                        durable = time.monotonic() - last_sync >= CURSOR_SYNC_SECONDS
+                        await asyncio.to_thread(functools.partial(store.commit, read.end, durable=durable))
+                        if durable:
+                            last_sync = time.monotonic()
+                        position = read.end
+                        self.events -= len(read.records)
+                        self.bytes -= sum(r.size for r in read.records) + sum(c.length for c in read.corruptions)
+                        self.metrics.queue_drained.labels(sink=self.sink).inc(len(read.records))
+                        self.freed.set()
+                    if not read.records and not read.corruptions:
+                        # Idle: recount from the files (cheap when empty), so the gauges also see appends of
+                        # another process (a standalone backfill) and never drift. An enqueue of this
+                        # process during the count makes it stale: the next idle pass counts again.
+                        appends = self._appends
+                        counted = await asyncio.to_thread(store.count)
+                        if appends == self._appends:
+                            self.events, self.bytes = counted
+                        self._publish()
+                        self.arrived.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await wait_for(_first(self.arrived, stopping), seconds=IDLE_POLL_SECONDS)
+                        continue
                     self._publish()
-                    self.arrived.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await wait_for(_first(self.arrived, stopping), seconds=IDLE_POLL_SECONDS)
-                    continue
-                self._publish()
+            finally:
+                if ahead is not None:
+                    _discard(ahead)
 
     def close(self) -> None:
         """Release the drain lock (another process may drain now)."""
@@ -196,15 +221,39 @@ class QueueBlocked(Exception):
     """A full queue (when_full: block) was still full when the daemon began to stop."""
 
 
-def _groups(records: Sequence[Record]) -> list[tuple[str, str, list[Record]]]:
-    """Consecutive records of one (tenant, stream), in order (the metrics are labelled by both)."""
-    groups: list[tuple[str, str, list[Record]]] = []
+def _read(store: SegmentQueue, start: Position, max_events: int, max_bytes: int) -> asyncio.Future[ReadBatch]:
+    """The next batch: at once from the tail cache, else read in a thread (the drain notes the oldest)."""
+    cached = store.tail.take(start, max_events, max_bytes)
+    if cached is not None:
+        done: asyncio.Future[ReadBatch] = asyncio.get_running_loop().create_future()
+        done.set_result(cached)
+        return done
+    call = functools.partial(store.read, start, max_events, max_bytes, note_oldest=False)
+    return asyncio.ensure_future(asyncio.to_thread(call))
+
+
+def _discard(future: asyncio.Future[ReadBatch]) -> None:
+    """Drop a read-ahead nobody will take (its failure, if any, is the next drain's to meet)."""
+    if future.done():
+        if not future.cancelled():
+            future.exception()  # retrieved: no "exception was never retrieved" warning
+    else:
+        future.cancel()
+
+
+def _groups(records: Sequence[Record]) -> list[tuple[str, str, list[Event]]]:
+    """Consecutive events of one (tenant, stream), in order (the metrics are labelled by both)."""
+    groups: list[tuple[str, str, list[Event]]] = []
+    last: tuple[str, str] | None = None
+    current: list[Event] = []
     for record in records:
-        key = (record.event.tenant, record.event.stream)
-        if groups and (groups[-1][0], groups[-1][1]) == key:
-            groups[-1][2].append(record)
-        else:
-            groups.append((key[0], key[1], [record]))
+        event = record.event
+        key = (event.tenant, event.stream)
+        if key != last:
+            current = []
+            groups.append((key[0], key[1], current))
+            last = key
+        current.append(event)
     return groups
 
 

@@ -158,3 +158,157 @@ def test_a_flipped_byte_loses_only_its_record(tmp_path_factory: pytest.TempPathF
     assert ids(events) == [i for i in ids(sent) if i in set(ids(events))]
     assert set(ids(untouched)) <= set(ids(events))
     assert len(reasons) >= 1
+
+
+def _framed_by_the_first_format(event: Event, millis: int) -> bytes:
+    """A record framed exactly as the first release of the queue wrote it (header, CRC over time + payload)."""
+    import struct
+    import zlib
+
+    from mimecast_siem.sinks.deadletter import dumps_event_json, event_to_json
+
+    payload = dumps_event_json(event_to_json(event))
+    crc = zlib.crc32(payload, zlib.crc32(struct.pack(">Q", millis)))
+    return HEADER.pack(len(payload), crc, millis) + payload
+
+
+def test_segments_written_by_the_first_format_are_read_and_new_appends_frame_the_same_bytes(tmp_path: Path) -> None:
+    """Queues left by an earlier version drain after an upgrade; the framing did not change."""
+    sent = batch(6)
+    queue = SegmentQueue(tmp_path / "q", max_bytes=10_000_000)
+    (tmp_path / "q" / f"{1:020d}.seg").write_bytes(
+        b"".join(_framed_by_the_first_format(e, 1_700_000_000_123) for e in sent)
+    )
+    events, reasons, _ = drain_all(queue)
+    assert events == sent
+    assert reasons == []
+    other = SegmentQueue(tmp_path / "other", max_bytes=10_000_000)
+    other.append(sent, now=1_700_000_000.123)
+    written = (tmp_path / "other" / f"{1:020d}.seg").read_bytes()
+    assert written == b"".join(_framed_by_the_first_format(e, 1_700_000_000_123) for e in sent)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"kind": ""},
+        {"kind": None},
+        {"document": None},
+        {"raw": None},
+        {"extra": None},
+        {"timestamp": "2026-11-25T10:00:00"},
+        {"tenant": 7},
+        {"event_id": 12345},
+    ],
+    ids=repr,
+)
+def test_the_fast_decode_gives_the_event_the_general_one_gives(change: dict[str, object]) -> None:
+    """What the queue wrote takes a fast path; anything else the checking one: the same event either way."""
+    from mimecast_siem.sinks.deadletter import event_from_json, event_to_json
+    from mimecast_siem.sinks.queue import _decode_event
+
+    data = {**event_to_json(batch(1)[0]), **change}
+    assert _decode_event(data) == event_from_json(data)
+    assert _decode_event(data).timestamp.tzinfo is not None
+
+
+def test_the_fast_decode_refuses_what_the_general_one_refuses() -> None:
+    from mimecast_siem.sinks.deadletter import event_to_json
+    from mimecast_siem.sinks.queue import _decode_event
+
+    data = event_to_json(batch(1)[0])
+    del data["stream"]
+    with pytest.raises(ValueError, match="stream"):
+        _decode_event(data)
+    with pytest.raises(ValueError, match="JSON objects"):
+        _decode_event({**event_to_json(batch(1)[0]), "document": [1, 2]})
+
+
+def test_the_drain_takes_its_own_appends_from_the_tail_cache_at_the_positions_a_read_gives(tmp_path: Path) -> None:
+    """The same events, batch ends and cursor as reading the files; no decoding (the very objects appended)."""
+    queue = SegmentQueue(tmp_path / "q", max_bytes=10_000_000, segment_max_bytes=4096)
+    assert queue.try_drain_lock()
+    files = SegmentQueue(tmp_path / "q", max_bytes=10_000_000, segment_max_bytes=4096)  # reads the files only
+    sent = batch(40)
+    for start in range(0, 40, 8):
+        queue.append(sent[start : start + 8])
+    assert len(queue.segments()) > 1  # the cache follows the appends across a segment roll
+    position = queue.cursor()
+    taken: list[Event] = []
+    while len(taken) < 40:
+        from_cache = queue.read(position, 5, 1 << 20)
+        from_files = files.read(position, 5, 1 << 20)
+        assert from_cache.end == from_files.end
+        assert [r.event for r in from_cache.records] == [r.event for r in from_files.records]
+        assert [(r.size, r.next) for r in from_cache.records] == [(r.size, r.next) for r in from_files.records]
+        assert all(r.event is s for r, s in zip(from_cache.records, sent[len(taken) :], strict=False))
+        taken += [r.event for r in from_cache.records]
+        queue.commit(from_cache.end, durable=False)
+        position = from_cache.end
+    assert taken == sent
+    assert queue.tail.bytes == 0
+    queue.release_drain_lock()
+
+
+def test_appends_are_cached_only_by_the_process_that_drains_and_within_the_bound(tmp_path: Path) -> None:
+    queue = SegmentQueue(tmp_path / "q", max_bytes=10_000_000)
+    queue.append(batch(3))
+    assert queue.tail.bytes == 0  # no drain lock: another process drains, nothing to keep
+    assert queue.try_drain_lock()
+    queue.tail.max_bytes = 1
+    queue.append(batch(3, start=3))
+    assert queue.tail.bytes == 0  # past the bound: read from the files when the drain gets there
+    events, reasons, _ = drain_all(queue)
+    assert ids(events) == ids(batch(6))
+    assert reasons == []
+    queue.release_drain_lock()
+
+
+def same_place(directory: Path, a: Position, b: Position) -> bool:
+    """True when both are one place: equal, or the end of a segment and the start of the next one."""
+    if a == b:
+        return True
+    first, second = sorted([a, b])
+    size = (directory / f"{first.segment:020d}.seg").stat().st_size
+    return first.offset == size and second == Position(first.segment + 1, 0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.tuples(st.booleans(), st.integers(1, 9), st.integers(1, 12)), min_size=1, max_size=14),
+)
+def test_the_tail_cache_and_another_processes_appends_interleave_without_loss_or_reorder(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[bool, int, int]]
+) -> None:
+    """Appends of this process (cached) and of a backfill process (not) in any order; reads of any size.
+
+    Every event is taken once, in order, at the place a read of the files gives.
+    """
+    directory = tmp_path_factory.mktemp("q")
+    drainer = SegmentQueue(directory, max_bytes=10_000_000, segment_max_bytes=2048)
+    other = SegmentQueue(directory, max_bytes=10_000_000, segment_max_bytes=2048)
+    files = SegmentQueue(directory, max_bytes=10_000_000, segment_max_bytes=2048)
+    assert drainer.try_drain_lock()
+    expected: list[Event] = []
+    position = drainer.cursor()
+    got: list[Event] = []
+    for ours, count, read_size in steps:
+        events = batch(count, start=len(expected))
+        (drainer if ours else other).append(events)
+        expected += events
+        from_files = files.read(position, read_size, 1 << 20)
+        read = drainer.read(position, read_size, 1 << 20)
+        # From the cache a batch may stop early (at another process's records); never differ otherwise.
+        assert ids([r.event for r in read.records]) == ids([r.event for r in from_files.records])[: len(read.records)]
+        if len(read.records) == len(from_files.records):
+            assert same_place(directory, read.end, from_files.end)
+        else:
+            assert read.end == read.records[-1].next
+        got += [r.event for r in read.records]
+        drainer.commit(read.end, durable=False)
+        position = read.end
+    rest, reasons, _ = drain_all(drainer, position)
+    assert ids(got + rest) == ids(expected)
+    assert reasons == []
+    drainer.release_drain_lock()

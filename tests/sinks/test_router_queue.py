@@ -193,12 +193,12 @@ async def test_a_failing_queue_disk_pauses_the_drain_and_it_resumes(
     real_read = queue.store.read
     failures = [OSError(5, "Input/output error")]
 
-    def flaky_read(*args: Any) -> Any:
+    def flaky_read(*args: Any, **kwargs: Any) -> Any:
         if failures:
             raise failures.pop()
-        return real_read(*args)
+        return real_read(*args, **kwargs)
 
-    queue.store.read = flaky_read  # type: ignore[method-assign,assignment]
+    queue.store.read = flaky_read  # type: ignore[method-assign]
     await router.start()
     try:
         with caplog.at_level(logging.ERROR, logger="mimecast_siem.sinks"):
@@ -240,3 +240,36 @@ async def test_a_second_process_appends_and_the_one_holding_the_drain_lock_deliv
         await backfill.close()
         daemon.stop()
         await daemon.close()
+
+
+async def test_the_read_ahead_never_moves_the_cursor_past_the_batch_in_flight(
+    tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    """The drain reads the next batch while one is being sent; a restart re-sends only the batch in flight."""
+    from mimecast_siem.sinks.queue import Position, SegmentQueue
+
+    archive, siem = ScriptedSink("archive"), ScriptedSink("siem", ["ok", "slow"])
+    cfg = queued_settings(tmp_path)
+    router = Router(cfg, {"archive": archive, "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router.start()
+    sent = batch(45)
+    await router.deliver("acme", "ttp-url", sent)
+    await until(lambda: siem.calls == 2)  # batch 1 delivered, batch 2 (events 10-19) in flight, never finishing
+    await asyncio.sleep(0.2)  # the read-ahead of batch 3 has long finished
+    on_disk = SegmentQueue(tmp_path / "queues" / "siem", max_bytes=1 << 30)
+    first = on_disk.read(Position(1, 0), 10, 1 << 30)
+    assert on_disk.cursor() == first.end  # after batch 1: not after the batch in flight, nor the one read ahead
+    queue = router._routes["siem"].queue
+    assert queue is not None
+    assert queue.events == 35
+    await router.close()  # like a kill: the batch in flight is not committed
+    again = ScriptedSink("siem")
+    router2 = Router(cfg, {"archive": ScriptedSink("archive"), "siem": again}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router2.start()
+    try:
+        await until(lambda: len(again.received) == 35)
+        assert [e.event_id for e in siem.received] == [e.event_id for e in sent[:10]]
+        assert [e.event_id for e in again.received] == [e.event_id for e in sent[10:]]  # in order, from batch 2
+    finally:
+        router2.stop()
+        await router2.close()
