@@ -370,11 +370,6 @@ def ocsf_rejection(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMapping:
 # --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
 
 
-def elastic_dlp(document: dict[str, Any]) -> None:
-    """Elastic's ``dlp_logs`` placements."""
-    elastic.record_time_as_created(document)
-
-
 def elastic_message_release(document: dict[str, Any]) -> None:
     """Elastic's ``message_release_logs`` placements: the status as action, the mailbox owner as user."""
     record = elastic.mimecast_record(document)
@@ -425,7 +420,7 @@ STREAMS: tuple[StreamSpec, ...] = (
         ocsf=ocsf_dlp,
         ocsf_class=4009,
         elastic_dataset="mimecast.dlp_logs",
-        elastic=elastic_dlp,
+        elastic=elastic.record_time_as_created,
         record_key="dlpLogs",
         time_field="eventTime",
         window_fields=("from", "to"),

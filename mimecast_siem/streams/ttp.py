@@ -537,11 +537,6 @@ def ocsf_ttp_impersonation(event: Event, raw: dict[str, Any]) -> ocsf.OcsfMappin
 # --- Elastic's integration (the json format's elastic-integration profile; docs/elastic-compat.md) --
 
 
-def elastic_ttp_url(document: dict[str, Any]) -> None:
-    """Elastic's ``ttp_url_logs`` placements."""
-    elastic.record_time_as_created(document)
-
-
 def elastic_ttp_attachment(document: dict[str, Any]) -> None:
     """Elastic's ``ttp_ap_logs`` placements: one attachment object, the action without spaces."""
     elastic.record_time_as_created(document)
@@ -597,7 +592,7 @@ STREAMS: tuple[StreamSpec, ...] = (
         ocsf=ocsf_ttp_url,
         ocsf_class=4012,
         elastic_dataset="mimecast.ttp_url_logs",
-        elastic=elastic_ttp_url,
+        elastic=elastic.record_time_as_created,
         record_key="clickLogs",
         time_field="date",
         window_fields=("from", "to"),
