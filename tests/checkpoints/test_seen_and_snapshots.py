@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, select
+from sqlalchemy.dialects import sqlite
+
 from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.checkpoints.checkpointing import sqlite_time
+from mimecast_siem.checkpoints.schema import UtcDateTime
+from mimecast_siem.checkpoints.schema import seen_ids as seen_table
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -89,3 +98,52 @@ async def test_a_snapshot_survives_reopening_the_store(state_url: str) -> None:
         assert await reopened.get_checkpoint("acme", "held-messages") == T0
     finally:
         await reopened.close()
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+    )
+)
+def test_sqlite_seen_times_are_stored_as_sqlalchemy_would_store_them(when: datetime) -> None:
+    """The seen-id fast path writes the text SQLAlchemy's UtcDateTime would (the store compares those texts)."""
+    dialect = sqlite.dialect()
+    column = UtcDateTime()
+    bind = column.dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    assert sqlite_time(when) == bind(when)
+
+
+def test_sqlite_seen_times_refuse_naive_datetimes() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        sqlite_time(datetime(2026, 11, 1, 10, 0))
+
+
+async def test_seen_rows_read_back_and_bound_like_any_other_time(store: StateStore, state_url: str) -> None:
+    """Rows written by the seen-id path (SQLite: driver tuples) hold the times SQLAlchemy reads and compares."""
+    india = timezone(timedelta(hours=5, minutes=30))
+    seen = [("b", T0 + timedelta(microseconds=1)), ("a", (T0 - timedelta(hours=3)).astimezone(india)), ("c", T0)]
+    await store.commit_window("acme", "ttp-url", T0, owner=None, seen=seen)
+    engine = create_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(seen_table.c.event_id, seen_table.c.event_time).order_by("event_id")).all()
+    finally:
+        engine.dispose()
+    assert [(r.event_id, r.event_time) for r in rows] == sorted(seen)
+    assert all(r.event_time.utcoffset() == timedelta(0) for r in rows)
+    # Bounds compare stored texts: T0 itself is kept by a prune at T0 and forgotten by a checkpoint set to T0.
+    assert await store.prune_seen(T0) == 1
+    assert await store.seen_ids("acme", "ttp-url", ["a", "b", "c"]) == {"b", "c"}
+    await store.set_checkpoint("acme", "ttp-url", T0)
+    assert await store.seen_ids("acme", "ttp-url", ["a", "b", "c"]) == set()
+
+
+async def test_a_seen_row_with_a_bad_id_or_a_naive_time_is_refused_and_nothing_is_committed(store: StateStore) -> None:
+    for bad in [("", T0), ("x" * 129, T0), ("ok", T0.replace(tzinfo=None))]:
+        with pytest.raises(ValueError, match="seen event"):
+            await store.commit_window("acme", "ttp-url", T0, owner=None, seen=[("fine", T0), bad])
+    assert await store.get_checkpoint("acme", "ttp-url") is None
+    assert await store.seen_ids("acme", "ttp-url", ["fine", "ok"]) == set()

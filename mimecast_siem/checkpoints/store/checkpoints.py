@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mimecast_siem.checkpoints import checkpointing
@@ -51,10 +51,7 @@ class CheckpointsPart(StoreCore):
         require_aware("end", end)
         if owner is not None:
             require_name("owner", owner, MAX_OWNER_LENGTH)
-        seen_rows = [
-            (require_name("seen event id", eid, MAX_EVENT_ID_LENGTH), require_aware("seen event time", t))
-            for eid, t in seen
-        ]
+        seen_rows = _checked_seen(seen)
         if snapshot is not None:
             _check_snapshot(snapshot)
         checkpoint = await self._run(
@@ -118,3 +115,18 @@ class CheckpointsPart(StoreCore):
         """The stored snapshot (item id -> item) of (tenant, stream); empty when none is stored."""
         _key(tenant, stream)
         return await self._run(lambda conn, _now: checkpointing.load_snapshot(conn, tenant, stream))
+
+
+def _checked_seen(seen: Sequence[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+    """``seen`` as a list, every id and time checked (one row per delivered event: the usual case is cheap)."""
+    rows: list[tuple[str, datetime]] = []
+    for eid, t in seen:
+        # The usual row: an id of stable_event_id's shape and a datetime in UTC; anything else is
+        # checked the long way (which raises with the argument's name, or accepts another aware zone).
+        if not (
+            eid.__class__ is str and 0 < len(eid) <= MAX_EVENT_ID_LENGTH and t.__class__ is datetime and t.tzinfo is UTC
+        ):
+            require_name("seen event id", eid, MAX_EVENT_ID_LENGTH)
+            require_aware("seen event time", t)
+        rows.append((eid, t))
+    return rows
