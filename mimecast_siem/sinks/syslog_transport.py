@@ -440,7 +440,12 @@ class DatagramConnection:
             self._raise_error()
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
-        await asyncio.sleep(0)  # let a pending error_received callback run
+        # Let a pending ICMP error reach error_received before the caller looks: one loop turn for
+        # the selector to report the socket, a second for its callback (which the loop runs after
+        # this task's own step of that turn). With a single yield the error surfaced only on the
+        # next send, which reconnected instead (a closed UDP port was never reported).
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
 
     def _raise_error(self) -> None:
         error = self.protocol.error
