@@ -37,7 +37,7 @@ from mimecast_siem.config.models import Settings
 from mimecast_siem.mimecast import MimecastClient
 from mimecast_siem.observability.health import HealthState, build_health_app
 from mimecast_siem.observability.metrics import metrics
-from mimecast_siem.sinks import Router, SinkContext, build_sinks
+from mimecast_siem.sinks import RetryPolicy, Router, SinkContext, build_sinks
 from mimecast_siem.sinks.deadletter_store import dead_letter_store
 from mimecast_siem.times import utc_now
 
@@ -94,8 +94,11 @@ class Daemon:
         app_configurators: Sequence[AppConfigurator] = (),
         port_file: Path | None = None,
         handle_signals: bool = True,
+        sink_retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        #: Backoff of failing sinks (default: the router's; the demo retries sooner to show a catch-up).
+        self.sink_retry = sink_retry
         self.owner = settings.daemon.instance_id or default_instance_id()
         self.app_configurators = list(app_configurators)
         self.port_file = port_file
@@ -130,7 +133,7 @@ class Daemon:
             store = await StateStore.open(settings.state_url())
             stack.push_async_callback(store.close)
             sinks = build_sinks(settings, SinkContext(settings.data_dir, self.owner, __version__))
-            router = Router(settings, sinks, dead_letter_store(settings, store))
+            router = Router(settings, sinks, dead_letter_store(settings, store), retry=self.sink_retry)
             stack.push_async_callback(router.close)
             await router.start()
             clients: dict[str, MimecastClient] = {}
