@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range
+from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range, time_unparsed
 from mimecast_siem.collector.snapshots import diff_hold_queue
 from mimecast_siem.collector.threat_feed import FeedClient, feed_pages
 from mimecast_siem.collector.windows import FetchRange, Window
@@ -367,10 +367,15 @@ async def deliver_log_window(
             events = normalise_records(spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
             events, outside = split_by_range(events, fetch)
             result.out_of_range += outside
+            # Once per page: the ids of events whose time could not be read (usually none).
+            unplaced = {e.event_id for e in events if time_unparsed(e)}
             # Only records before the window's start (the overlap re-read) can have been delivered by an
             # earlier, committed window; asking the store about the others would only cost queries.
+            start = window.start
             candidates = [
-                e.event_id for e in events if (e.timestamp < window.start or _unplaced(e)) and e.event_id not in checked
+                e.event_id
+                for e in events
+                if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
             ]
             already = await seen(candidates) if (seen is not None and candidates) else set()
             fresh, dropped = dedupe.fresh(events, already)
@@ -383,14 +388,16 @@ async def deliver_log_window(
                 result.delivered += len(fresh)
                 if remember_from is not None:
                     result.remember.extend(
-                        (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or _unplaced(e)
+                        (e.event_id, e.timestamp)
+                        for e in fresh
+                        if e.timestamp >= remember_from or e.event_id in unplaced
                     )
             if after_page is not None:
                 await after_page(
                     PageDone(
                         times=[e.timestamp for e in events],
                         ids=[e.event_id for e in events],
-                        unplaced=any(_unplaced(e) for e in events),
+                        unplaced=bool(unplaced),
                         delivered=[(e.event_id, e.timestamp) for e in fresh],
                     )
                 )
@@ -474,11 +481,6 @@ async def read_ahead(pages: AsyncIterator[PageT]) -> AsyncGenerator[PageT, None]
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
-
-
-def _unplaced(event: Event) -> bool:
-    tags = event.document.get("tags")
-    return isinstance(tags, list) and "mimecast_siem_time_unparsed" in tags
 
 
 async def deliver_held_queue(
