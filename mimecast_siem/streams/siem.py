@@ -43,9 +43,10 @@ from mimecast_siem.streams.normalise import (
     mitre_threat,
     number,
     record_time,
-    related,
+    related_pruned,
     text,
     url_fields,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -168,50 +169,69 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     source_ip = ip_text(record.get("senderIp")) or ip_text(record.get("sourceIp"))
     destination_ip = ip_text(record.get("destinationIp"))
     direction = (text(record.get("direction")) or text(record.get("route")) or "").lower() or None
-    email: dict[str, Any] = {
-        "from": {"address": senders},
-        "to": {"address": recipients},
-        "subject": text(record.get("subject")),
-        "message_id": text(record.get("messageId")),
-        "direction": direction,
-        "local_id": text(record.get("aggregateId")),
-    }
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave, in
+    # the same key order. prune() never entered lists, so email.attachments[].file keeps its None values.
+    email: dict[str, Any] = {}
+    if senders:
+        email["from"] = {"address": senders}
+    if recipients:
+        email["to"] = {"address": recipients}
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            message_id=text(record.get("messageId")),
+            direction=direction,
+            local_id=text(record.get("aggregateId")),
+        )
+    )
     has_file = any(record.get(k) for k in ("fileName", "sha256", "md5", "attachments"))
     attachment = _attachment(record) if has_file else None
     if attachment is not None:
         email["attachments"] = [{"file": attachment}]
     url = url_fields(record.get("url"))
-    # Only the parts a record has (an empty part would be pruned anyway; building it costs time).
-    fields: dict[str, Any] = {"email": email}
+    # Only the parts a record has.
+    fields: dict[str, Any] = {}
+    if email:
+        fields["email"] = email
     sender_domain = text(record.get("senderDomain"))
     if source_ip or sender_domain:
-        fields["source"] = {"ip": source_ip, "domain": sender_domain}
+        fields["source"] = without_none(ip=source_ip, domain=sender_domain)
     if destination_ip:
         fields["destination"] = {"ip": destination_ip}
     if any(record.get(k) is not None for k in ("tlsVersion", "tlsVer", "tlsCipher", "tlsUsed")):
-        fields["tls"] = _tls(record)
+        tls = {key: value for key, value in _tls(record).items() if value is not None}
+        if tls:
+            fields["tls"] = tls
     if url:
         fields["url"] = url
     policy = text(record.get("policyDefinition"))
     if policy:
         fields["rule"] = {"name": policy}
-    error = {
-        "code": text(record.get("rejectionCode")),
-        "type": text(record.get("rejectionType")),
-        "message": text(record.get("receiptErrors")) or text(record.get("deliveryErrors")),
-    }
-    if error["code"] or error["type"] or error["message"]:
+    error = without_none(
+        code=text(record.get("rejectionCode")),
+        type=text(record.get("rejectionType")),
+        message=text(record.get("receiptErrors")) or text(record.get("deliveryErrors")),
+    )
+    if error:
         fields["error"] = error
-    fields["related"] = related(
+    related_fields = related_pruned(
         users=[*senders, *recipients],
         ips=[source_ip, destination_ip],
         hosts=[text(record.get("Hostname")), url.get("domain")],
     )
     if attachment is not None:
-        fields["file"] = attachment
         hashes = [h for h in attachment["hash"].values() if h]
         if hashes:
-            fields["related"]["hash"] = hashes
+            related_fields["hash"] = hashes
+    if related_fields:
+        fields["related"] = related_fields
+    if attachment is not None:
+        file_fields = {key: value for key, value in attachment.items() if value is not None and key != "hash"}
+        file_hash = {key: value for key, value in attachment["hash"].items() if value is not None}
+        if file_hash:
+            file_fields["hash"] = file_hash
+        if file_fields:
+            fields["file"] = file_fields
     # What happened, and how it ended.
     outcome = _OUTCOME_BY_ACTION.get(lowered_action, "unknown")
     delivered = _flag(record.get("delivered"))
@@ -269,17 +289,18 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": kind,
-            "category": categories,
-            "type": event_type,
-            "action": action or (subtype.lower() if subtype else None),
-            "outcome": outcome,
-            "reason": text(record.get("rejectionInfo")) or text(record.get("holdReason")),
-            "severity": severity,
-        },
+        event=without_none(
+            kind=kind,
+            category=categories,
+            type=event_type,
+            action=action or (subtype.lower() if subtype else None),
+            outcome=outcome,
+            reason=text(record.get("rejectionInfo")) or text(record.get("holdReason")),
+            severity=severity,
+        ),
         fields=fields,
         mimecast=mimecast,
+        pruned=True,
     )
 
 

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mimecast_siem.streams import NormaliseContext
+from mimecast_siem.streams.normalise import prune
 from mimecast_siem.streams.siem import SIEM_STREAM_TYPES, normalise_siem, siem_event_id
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -110,3 +115,68 @@ def test_ocsf_records_are_valid_under_the_declared_schema() -> None:
             assert schema_problems(rec) == [], (case.get("type"), rec["class_uid"])
             checked += 1
     assert checked >= len(_cases())
+
+
+SIEM_FIELDS = [
+    "type", "timestamp", "action", "subtype", "senderEnvelope", "senderHeader", "recipients", "senderIp", "sourceIp",
+    "destinationIp", "direction", "route", "subject", "messageId", "aggregateId", "fileName", "sha256", "md5", "sha1",
+    "attachments", "fileExtension", "fileSize", "totalSizeAttachments", "url", "senderDomain", "tlsVersion", "tlsVer",
+    "tlsCipher", "tlsUsed", "policyDefinition", "rejectionCode", "rejectionType", "receiptErrors", "deliveryErrors",
+    "Hostname", "delivered", "virusFound", "taggedMalicious", "rejectionInfo", "holdReason",
+]  # fmt: skip
+SIEM_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "TLSv1.2",
+            "tls",
+            "SSLv3",
+            "true",
+            "no",
+            "0",
+            "a@b.com",
+            "Name <c@d.org>",
+            "10.0.0.1",
+            "https://Example.COM:8443/p?q#f",
+            "not a url",
+            "ABCDEF",
+            "block",
+            "Hld",
+            "virus",
+            "malicious",
+            "2026-12-07T10:00:00+0000",
+        ]
+    ),
+    st.booleans(),
+    st.integers(min_value=-1, max_value=3),
+    st.text(max_size=8),
+    st.lists(st.sampled_from(["a@b.com", "", "x"]), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    record=st.dictionaries(st.sampled_from(SIEM_FIELDS), SIEM_VALUES, max_size=16),
+    stream=st.sampled_from([None, *SIEM_STREAM_TYPES]),
+)
+def test_documents_are_built_without_empty_values(record: dict[str, Any], stream: str | None) -> None:
+    """build_event(pruned=True): what the generic prune pass would leave is what is built (order included)."""
+    document = normalise_siem(record, CTX, stream).document
+    ecs = {key: value for key, value in document.items() if key != "mimecast"}
+    assert orjson.dumps(prune(copy.deepcopy(ecs))) == orjson.dumps(ecs)
+
+
+def test_an_attachment_keeps_its_empty_values_under_email_only() -> None:
+    """prune() never entered lists: email.attachments[].file keeps what file.* loses."""
+    doc = normalise_siem({"type": "receipt", "fileName": "a.pdf", "md5": "ABC"}, CTX).document
+    assert doc["file"] == {"name": "a.pdf", "hash": {"md5": "abc"}}
+    listed = doc["email"]["attachments"][0]["file"]
+    assert listed == {
+        "name": "a.pdf",
+        "extension": None,
+        "size": None,
+        "hash": {"md5": "abc", "sha1": None, "sha256": None},
+    }
+    assert doc["related"]["hash"] == ["abc"]
