@@ -26,8 +26,9 @@ from mimecast_siem.streams.normalise import (
     email_addresses,
     ip_text,
     record_time,
-    related,
+    related_pruned,
     text,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -55,6 +56,24 @@ def normalise_dlp(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     blocking = lowered in _DLP_BLOCKING
     sender = email_address(record.get("senderAddress"))
     recipients = email_addresses(record.get("recipientAddress"))
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    fields: dict[str, Any] = {}
+    email = _email_pruned(sender, recipients)
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            message_id=text(record.get("messageId")),
+            direction=direction(record.get("route")),
+        )
+    )
+    if email:
+        fields["email"] = email
+    policy = text(record.get("policy"))
+    if policy:
+        fields["rule"] = {"name": policy}
+    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream="dlp",
         dataset="mimecast.dlp",
@@ -63,26 +82,27 @@ def normalise_dlp(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "alert" if blocking else "event",
-            "category": ["email"],
-            "type": ["denied"] if blocking else ["info"],
-            "action": action,
-            "outcome": "failure" if blocking else "unknown",
-            "severity": _DLP_BLOCKING.get(lowered, 3),
-        },
-        fields={
-            "email": {
-                "from": {"address": [sender] if sender else []},
-                "to": {"address": recipients},
-                "subject": text(record.get("subject")),
-                "message_id": text(record.get("messageId")),
-                "direction": direction(record.get("route")),
-            },
-            "rule": {"name": text(record.get("policy"))},
-            "related": related(users=[*recipients, *([sender] if sender else [])]),
-        },
+        event=without_none(
+            kind="alert" if blocking else "event",
+            category=["email"],
+            type=["denied"] if blocking else ["info"],
+            action=action,
+            outcome="failure" if blocking else "unknown",
+            severity=_DLP_BLOCKING.get(lowered, 3),
+        ),
+        fields=fields,
+        pruned=True,
     )
+
+
+def _email_pruned(sender: str | None, recipients: list[str]) -> dict[str, Any]:
+    """ECS ``email.from`` and ``email.to`` without empty values (the caller adds the rest in order)."""
+    email: dict[str, Any] = {}
+    if sender:
+        email["from"] = {"address": [sender]}
+    if recipients:
+        email["to"] = {"address": recipients}
+    return email
 
 
 # --- message release ----------------------------------------------------------------------------------
@@ -130,6 +150,31 @@ def normalise_message_release(record: Mapping[str, Any], ctx: NormaliseContext) 
     user = operator if operator and "@" in operator else None
     mimecast = dict(record)
     mimecast["outcome"] = outcome
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    email = _email_pruned(sender, [])
+    if envelope_sender is not None and envelope_sender != sender:
+        email["sender"] = {"address": envelope_sender}
+    if recipients:
+        email["to"] = {"address": recipients}
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            direction=direction(record.get("route")),
+            local_id=text(record.get("id")),
+        )
+    )
+    fields: dict[str, Any] = {}
+    if email:
+        fields["email"] = email
+    # The operator who released or rejected the message acted: ECS user.* is the actor.
+    actor = without_none(email=user, name=operator if user is None else None)
+    if actor:
+        fields["user"] = actor
+    if policy:
+        fields["rule"] = {"name": policy}
+    related_fields = related_pruned(users=[*recipients, *([sender] if sender else []), *([user] if user else [])])
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream="message-release",
         dataset="mimecast.message_release",
@@ -138,30 +183,18 @@ def normalise_message_release(record: Mapping[str, Any], ctx: NormaliseContext) 
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "event",
-            "category": ["email"],
-            "type": shape["type"],
-            "action": shape["action"],
-            "outcome": "success",
-            "reason": text(record.get("rejectReason")) or text(record.get("heldReason")),
-            "severity": shape["severity"],
-        },
-        fields={
-            "email": {
-                "from": {"address": [sender] if sender else []},
-                "sender": {"address": envelope_sender if envelope_sender != sender else None},
-                "to": {"address": recipients},
-                "subject": text(record.get("subject")),
-                "direction": direction(record.get("route")),
-                "local_id": text(record.get("id")),
-            },
-            # The operator who released or rejected the message acted: ECS user.* is the actor.
-            "user": {"email": user, "name": operator if user is None else None},
-            "rule": {"name": policy},
-            "related": related(users=[*recipients, *([sender] if sender else []), *([user] if user else [])]),
-        },
+        event=without_none(
+            kind="event",
+            category=["email"],
+            type=shape["type"],
+            action=shape["action"],
+            outcome="success",
+            reason=text(record.get("rejectReason")) or text(record.get("heldReason")),
+            severity=shape["severity"],
+        ),
+        fields=fields,
         mimecast=mimecast,
+        pruned=True,
     )
 
 
@@ -184,6 +217,22 @@ def normalise_rejection(record: Mapping[str, Any], ctx: NormaliseContext) -> Eve
     source_ip = ip_text(record.get("ipAddress") or record.get("remoteIp"))
     remote = text(record.get("remoteName")) or text(record.get("remoteHostname"))
     kind = text(record.get("type"))
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    email = _email_pruned(sender, recipients)
+    email["direction"] = "inbound"
+    fields: dict[str, Any] = {"email": email}
+    source = without_none(ip=source_ip, domain=remote)
+    if source:
+        fields["source"] = source
+    if kind:
+        fields["rule"] = {"name": kind}
+    related_fields = related_pruned(
+        users=[*recipients, *([sender] if sender else [])],
+        ips=[source_ip],
+        hosts=[remote, domain_of(sender) if sender else None],
+    )
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream="rejections",
         dataset="mimecast.rejections",
@@ -192,29 +241,17 @@ def normalise_rejection(record: Mapping[str, Any], ctx: NormaliseContext) -> Eve
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "event",
-            "category": ["email"],
-            "type": ["denied"],
-            "action": "message-rejected",
-            "outcome": "failure",
-            "reason": text(record.get("info")) or text(record.get("description")),
-            "severity": 4 if (kind or "").lower() in {"virus detected", "anti-spoofing"} else 3,
-        },
-        fields={
-            "email": {
-                "from": {"address": [sender] if sender else []},
-                "to": {"address": recipients},
-                "direction": "inbound",
-            },
-            "source": {"ip": source_ip, "domain": remote},
-            "rule": {"name": kind},
-            "related": related(
-                users=[*recipients, *([sender] if sender else [])],
-                ips=[source_ip],
-                hosts=[remote, domain_of(sender) if sender else None],
-            ),
-        },
+        event=without_none(
+            kind="event",
+            category=["email"],
+            type=["denied"],
+            action="message-rejected",
+            outcome="failure",
+            reason=text(record.get("info")) or text(record.get("description")),
+            severity=4 if (kind or "").lower() in {"virus detected", "anti-spoofing"} else 3,
+        ),
+        fields=fields,
+        pruned=True,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from mimecast_siem.streams import CATALOGUE, TAG_TIME_UNPARSED, NormaliseContext, parse_time
 from mimecast_siem.streams.gateway import email_queue_levels, hold_summary_levels, queue_samples
+from mimecast_siem.streams.normalise import prune
 from mimecast_siem.streams.ttp import impersonation_results
 
 OBSERVED = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -163,3 +166,26 @@ def test_every_time_windowed_log_stream_has_an_event_id_function() -> None:
     assert {s for s, spec in CATALOGUE.items() if spec.kind in ("log", "siem")} == {
         s for s, spec in CATALOGUE.items() if spec.event_id_of is not None
     }
+
+
+#: Streams whose normalisers build their fields without empty values (build_event(pruned=True)).
+PRUNED_STREAMS = ["ttp-url", "ttp-attachment", "ttp-impersonation", "audit", "dlp", "message-release", "rejections"]
+_GOLDEN = Path(__file__).parent / "golden"
+PRUNED_FIELDS = sorted(
+    {key for s in PRUNED_STREAMS for r in orjson.loads((_GOLDEN / f"{s}.input.json").read_bytes()) for key in r}
+)
+golden_shaped_values = st.one_of(
+    json_values, st.sampled_from(["a@b.com", "Name <c@d.org>", "10.0.0.1", "released", "housekeeping", "hold", " "])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stream=st.sampled_from(PRUNED_STREAMS),
+    record=st.dictionaries(st.sampled_from(PRUNED_FIELDS), golden_shaped_values, max_size=14),
+)
+def test_documents_built_without_empty_values_are_what_prune_would_leave(stream: str, record: dict[str, Any]) -> None:
+    """build_event(pruned=True) skips the generic pass: the document must already be what it would leave."""
+    event = CATALOGUE[stream].normalise(record, NormaliseContext(tenant="acme", observed_at=OBSERVED))
+    ecs = {key: value for key, value in event.document.items() if key != "mimecast"}
+    assert orjson.dumps(prune(copy.deepcopy(ecs))) == orjson.dumps(ecs)
