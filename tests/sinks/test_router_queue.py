@@ -273,3 +273,32 @@ async def test_the_read_ahead_never_moves_the_cursor_past_the_batch_in_flight(
     finally:
         router2.stop()
         await router2.close()
+
+
+async def test_the_queue_is_off_by_default_and_an_outage_then_holds_delivery(
+    tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    """Without ``queue.enabled`` a sink is not queued (docs/sinks.md: why the queue is opt-in)."""
+    from mimecast_siem.config.models import SinkQueueSettings
+    from mimecast_siem.sinks.router import DeliveryAborted
+
+    assert SinkQueueSettings().enabled is False
+    archive, siem = ScriptedSink("archive"), ScriptedSink("siem")
+    siem.script.extend([Down(siem)] * 1000)
+    cfg = settings(
+        [{"name": "archive", "type": "scripted"}, {"name": "siem", "type": "scripted"}], data_dir=str(tmp_path)
+    )
+    router = Router(cfg, {"archive": archive, "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST)
+    await router.start()
+    try:
+        delivery = asyncio.create_task(router.deliver("acme", "ttp-url", batch(5)))
+        await asyncio.sleep(0.3)
+        assert not delivery.done()  # the checkpoint waits for the sink that is down, as documented
+        assert archive.received == batch(5)
+        assert not (tmp_path / "queues").exists()
+        router.stop()
+        with pytest.raises(DeliveryAborted):
+            await delivery
+    finally:
+        router.stop()
+        await router.close()
