@@ -168,11 +168,14 @@ class SinkQueue:
             try:
                 while not stopping.is_set():
                     if ahead is None:
+                        # Cleared before a read, never after one: an append during the read still wakes us.
+                        self.arrived.clear()
                         ahead = _read(store, position, max_events, max_bytes)
                     read = await ahead
                     ahead = None
                     if read.records:
                         store.oldest_enqueued = read.records[0].enqueued_at
+                        self.arrived.clear()
                         ahead = _read(store, read.end, max_events, max_bytes)
                     for damage in read.corruptions:
                         log.error(
@@ -203,7 +206,6 @@ class SinkQueue:
                         if appends == self._appends:
                             self.events, self.bytes = counted
                         self._publish()
-                        self.arrived.clear()
                         with contextlib.suppress(TimeoutError):
                             await wait_for(_first(self.arrived, stopping), seconds=IDLE_POLL_SECONDS)
                         continue

@@ -302,3 +302,39 @@ async def test_the_queue_is_off_by_default_and_an_outage_then_holds_delivery(
     finally:
         router.stop()
         await router.close()
+
+
+async def test_an_append_while_the_idle_drain_recounts_wakes_it_at_once(tmp_path: Path, fresh_metrics: Metrics) -> None:
+    """The wake-up of an append during the idle recount is not lost (it used to wait for the 1 s poll)."""
+    import threading
+    import time
+
+    from mimecast_siem.sinks.queueing import IDLE_POLL_SECONDS
+
+    archive, siem = ScriptedSink("archive"), ScriptedSink("siem")
+    router = Router(
+        queued_settings(tmp_path), {"archive": archive, "siem": siem}, DeadLetters(tmp_path / "dl"), retry=FAST
+    )
+    queue = router._routes["siem"].queue
+    assert queue is not None
+    real_count = queue.store.count
+    counting = threading.Event()
+
+    def slow_count() -> tuple[int, int]:
+        counting.set()
+        time.sleep(0.3)
+        return real_count()
+
+    queue.store.count = slow_count  # type: ignore[method-assign]
+    await router.start()  # counts the queue once when it opens
+    try:
+        counting.clear()
+        await asyncio.to_thread(counting.wait, 5)  # the drain found nothing and recounts
+
+        await router.deliver("acme", "ttp-url", batch(3))  # enqueued (and signalled) during the recount
+        started = asyncio.get_running_loop().time()
+        await until(lambda: len(siem.received) == 3)
+        assert asyncio.get_running_loop().time() - started < IDLE_POLL_SECONDS * 0.8
+    finally:
+        router.stop()
+        await router.close()
