@@ -24,8 +24,9 @@ from mimecast_siem.streams.normalise import (
     iso,
     parse_time,
     record_time,
-    related,
+    related_pruned,
     text,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -51,9 +52,10 @@ def archive_view_event_id(record: Mapping[str, Any]) -> str:
 
 
 def _user(value: Any) -> dict[str, Any]:
+    """ECS ``user.*`` without empty values: the address when the value is one, and a name."""
     raw = text(value)
     address = email_address(raw) if raw and "@" in raw else None
-    return {"email": address, "name": raw if address is None else address.split("@", 1)[0], "domain": None}
+    return without_none(email=address, name=raw if address is None else address.split("@", 1)[0])
 
 
 def _search(stream: str, dataset: str, event_id: str, record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
@@ -68,21 +70,31 @@ def _search(stream: str, dataset: str, event_id: str, record: Mapping[str, Any],
         ctx=ctx,
         when=when,
         time_parsed=parsed,
-        event={
-            "kind": "event",
-            "category": ["email"],
-            "type": ["info"],
-            "action": "archive-search",
-            "outcome": "success",
-            "reason": text(record.get("searchReason")),
-            "severity": 2 if admin is True else 1,
-        },
-        fields={
-            "user": user,
-            "message": text(record.get("searchText")),
-            "related": related(users=[user["email"]] if user["email"] else []),
-        },
+        event=without_none(
+            kind="event",
+            category=["email"],
+            type=["info"],
+            action="archive-search",
+            outcome="success",
+            reason=text(record.get("searchReason")),
+            severity=2 if admin is True else 1,
+        ),
+        fields=_search_fields(user, text(record.get("searchText"))),
+        pruned=True,
     )
+
+
+def _search_fields(user: dict[str, Any], message: str | None) -> dict[str, Any]:
+    """The fields of a search event without empty values (build_event(pruned=True))."""
+    fields: dict[str, Any] = {}
+    if user:
+        fields["user"] = user
+    if message is not None:
+        fields["message"] = message
+    address = user.get("email")
+    if address:
+        fields["related"] = {"user": [address]}
+    return fields
 
 
 def normalise_archive_search(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
@@ -104,6 +116,27 @@ def normalise_archive_view(record: Mapping[str, Any], ctx: NormaliseContext) -> 
     received = parse_time(record.get("messageDate"))
     content = record.get("contentViewed")
     discovery = record.get("discoveryCase")
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    fields: dict[str, Any] = {}
+    if user:
+        fields["user"] = user
+    email: dict[str, Any] = {}
+    if sender:
+        email["from"] = {"address": [sender]}
+    if recipients:
+        email["to"] = {"address": recipients}
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            delivery_timestamp=iso(received) if received is not None else None,
+        )
+    )
+    if email:
+        fields["email"] = email
+    viewer = user.get("email")
+    related_fields = related_pruned(users=[*([viewer] if viewer else []), *recipients, *([sender] if sender else [])])
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream="archive-view",
         dataset="mimecast.archive_view",
@@ -120,18 +153,8 @@ def normalise_archive_view(record: Mapping[str, Any], ctx: NormaliseContext) -> 
             "outcome": "success",
             "severity": 2 if content is True and discovery is not True else 1,
         },
-        fields={
-            "user": user,
-            "email": {
-                "from": {"address": [sender] if sender else []},
-                "to": {"address": recipients},
-                "subject": text(record.get("subject")),
-                "delivery_timestamp": iso(received) if received is not None else None,
-            },
-            "related": related(
-                users=[*([user["email"]] if user["email"] else []), *recipients, *([sender] if sender else [])]
-            ),
-        },
+        fields=fields,
+        pruned=True,
     )
 
 
