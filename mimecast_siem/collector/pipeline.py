@@ -7,7 +7,8 @@ backfill marks its own job window done and never touches live checkpoints.
 
 Pages stream through: one page is normalised, deduplicated and delivered while the next one is
 being fetched (:func:`read_ahead`, one page ahead), so memory is bounded by two pages (plus the ids
-of one window for in-window dedupe), not by the window.
+of one window for in-window dedupe), not by the window. Several windows at once (catch-up, backfill)
+multiply that; a :class:`PageBudget` shared by them bounds the pages held by all of them together.
 """
 
 from __future__ import annotations
@@ -100,6 +101,77 @@ class EventRouter(Protocol):
         ...
 
 
+class PageBudget:
+    """Pages that several windows hold at once, together: a bound on the memory of pages in flight.
+
+    A window holds up to two pages (the one being delivered, the one read ahead); at 0 ms latency
+    every window fetches as fast as the process normalises, so ``concurrency`` windows held
+    ``2 x concurrency`` decoded pages (~1 MB of records each at 500 records) and delivered up to
+    ``concurrency`` at once (~4-5 MB each while its events and encoded lines exist): beyond the ~65 MB
+    of imports, most of a backfill's peak RSS (issue 16). A window takes a page from the budget before
+    it asks for one and gives it back once the page was delivered (or abandoned), and takes a
+    delivery slot while it normalises and delivers a page. Normalising needs the process's one core,
+    so more deliveries at once than one normalising while another waits on its sinks gained nothing.
+
+    Windows that wait for anything else while holding pages (gated windows) must not share one: they
+    could starve the window they wait for.
+
+    Args:
+        pages: pages held at once (fetching, or fetched and not yet delivered), at least 1.
+        delivering: pages normalised and delivered at once, at least 1 (at most ``pages``).
+    """
+
+    def __init__(self, pages: int, delivering: int = 2) -> None:
+        if pages < 1 or delivering < 1:
+            raise ValueError(f"a page budget needs at least one page and one delivery, not {pages}/{delivering}")
+        self.pages = pages
+        self.delivering = min(delivering, pages)
+        self._slots = asyncio.Semaphore(pages)
+        self._deliveries = asyncio.Semaphore(self.delivering)
+        self.held = 0
+
+    async def take(self) -> None:
+        """Wait for a page of the budget."""
+        await self._slots.acquire()
+        self.held += 1
+
+    def give_back(self, pages: int = 1) -> None:
+        """Return ``pages`` pages to the budget."""
+        for _ in range(pages):
+            self.held -= 1
+            self._slots.release()
+
+    def delivery(self) -> asyncio.Semaphore:
+        """The delivery slots (``async with budget.delivery():`` around normalising and delivering a page)."""
+        return self._deliveries
+
+
+async def budgeted(pages: AsyncIterator[PageT], budget: PageBudget, held: list[int]) -> AsyncGenerator[PageT, None]:
+    """``pages``, each asked for only once ``budget`` granted it; ``held[0]`` counts those not given back yet.
+
+    The consumer gives one page back per page it finished with, and whatever ``held`` still counts
+    when it stops (a page read ahead and never delivered). Closing this closes ``pages``.
+    """
+    try:
+        while True:
+            await budget.take()
+            held[0] += 1
+            try:
+                page = await anext(pages)
+            except BaseException:  # the end of the walk, an error or a cancellation: that page never came
+                held[0] -= 1
+                budget.give_back()
+                raise
+            yield page
+            del page  # not held while the next one waits for the budget
+    except StopAsyncIteration:
+        return
+    finally:
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class StreamContext:
     """Everything one (tenant, stream) needs to move events; the same for live polling and backfill.
@@ -113,6 +185,9 @@ class StreamContext:
         priority: rate-limiter priority (live before backfill).
         mode: ``live`` or ``backfill`` (metrics label).
         metrics_: metrics to record into (the process-wide instance by default).
+        page_budget: pages that the windows sharing it may hold at once (fetching, or fetched and
+            not yet delivered); ``None`` = each window's own two (the live path: its gated windows
+            hold pages while they wait for their predecessor, so they must not share one).
     """
 
     tenant: str
@@ -123,6 +198,7 @@ class StreamContext:
     priority: Priority = Priority.LIVE
     mode: str = "live"
     metrics_: Metrics | None = None
+    page_budget: PageBudget | None = None
 
     @property
     def metrics(self) -> Metrics:
@@ -347,63 +423,104 @@ async def deliver_log_window(
     result = WindowResult()
     dedupe = dedupe if dedupe is not None else WindowDedupe()
     item = spec.request_item(fetch, ctx.settings.filters)
-    m = ctx.metrics
     if spec.paging == "feed-token":
         pages = feed_pages(ctx.client, spec.path, item, priority=ctx.priority)
     else:
         pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
-    async with contextlib.aclosing(read_ahead(pages)) as ahead:
-        async for page in ahead:
-            if gate is not None and not gate.is_open:
-                await gate.wait()
-            result.pages += 1
-            result.fetched += len(page.records)
-            m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
-            records: Sequence[Any] = page.records
-            checked: set[str] = set()
-            early_dropped = 0
-            if seen is not None and fetch.start < window.start:
-                records, checked, early_dropped = await drop_seen_before_normalising(spec, records, window.start, seen)
-            events = normalise_records(spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
-            events, outside = split_by_range(events, fetch)
-            result.out_of_range += outside
-            # Once per page: the ids of events whose time could not be read (usually none).
-            unplaced = {e.event_id for e in events if time_unparsed(e)}
-            # Only records before the window's start (the overlap re-read) can have been delivered by an
-            # earlier, committed window; asking the store about the others would only cost queries.
-            start = window.start
-            candidates = [
-                e.event_id
-                for e in events
-                if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
-            ]
-            already = await seen(candidates) if (seen is not None and candidates) else set()
-            fresh, dropped = dedupe.fresh(events, already)
-            dropped += early_dropped
-            result.deduplicated += dropped
-            if dropped:
-                m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
-            if fresh:
-                result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, fresh))
-                result.delivered += len(fresh)
-                if remember_from is not None:
-                    result.remember.extend(
-                        (e.event_id, e.timestamp)
-                        for e in fresh
-                        if e.timestamp >= remember_from or e.event_id in unplaced
+    budget = ctx.page_budget
+    held = [0]  # pages of the budget this window holds
+    if budget is not None:
+        pages = budgeted(pages, budget, held)
+    try:
+        async with contextlib.aclosing(read_ahead(pages)) as ahead:
+            async for page in ahead:
+                async with budget.delivery() if budget is not None else contextlib.nullcontext():
+                    await _deliver_page(
+                        ctx,
+                        page,
+                        window=window,
+                        fetch=fetch,
+                        result=result,
+                        seen=seen,
+                        remember_from=remember_from,
+                        clock=clock,
+                        dedupe=dedupe,
+                        gate=gate,
+                        after_page=after_page,
                     )
-            if after_page is not None:
-                await after_page(
-                    PageDone(
-                        times=[e.timestamp for e in events],
-                        ids=[e.event_id for e in events],
-                        unplaced=bool(unplaced),
-                        delivered=[(e.event_id, e.timestamp) for e in fresh],
-                    )
-                )
+                del page  # not held while the next page is awaited
+                if budget is not None:
+                    held[0] -= 1
+                    budget.give_back()
+    finally:
+        if budget is not None and held[0]:
+            budget.give_back(held[0])  # a page read ahead and never delivered
+            held[0] = 0
     result.duration = time.monotonic() - started
     log.debug("Window %s of stream %s fetched.", window, spec.name, extra={"tenant": ctx.tenant})
     return result
+
+
+async def _deliver_page(
+    ctx: StreamContext,
+    page: Page,
+    *,
+    window: Window,
+    fetch: FetchRange,
+    result: WindowResult,
+    seen: SeenLookup | None,
+    remember_from: datetime | None,
+    clock: Callable[[], datetime],
+    dedupe: PageDedupe,
+    gate: WindowGate | None,
+    after_page: AfterPage | None,
+) -> None:
+    """Normalise, dedupe and deliver one page of a window (its events are released on return)."""
+    spec = ctx.spec
+    m = ctx.metrics
+    if gate is not None and not gate.is_open:
+        await gate.wait()
+    result.pages += 1
+    result.fetched += len(page.records)
+    m.events_fetched.labels(tenant=ctx.tenant, stream=spec.name).inc(len(page.records))
+    records: Sequence[Any] = page.records
+    checked: set[str] = set()
+    early_dropped = 0
+    if seen is not None and fetch.start < window.start:
+        records, checked, early_dropped = await drop_seen_before_normalising(spec, records, window.start, seen)
+    events = normalise_records(spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
+    events, outside = split_by_range(events, fetch)
+    result.out_of_range += outside
+    # Once per page: the ids of events whose time could not be read (usually none).
+    unplaced = {e.event_id for e in events if time_unparsed(e)}
+    # Only records before the window's start (the overlap re-read) can have been delivered by an
+    # earlier, committed window; asking the store about the others would only cost queries.
+    start = window.start
+    candidates = [
+        e.event_id for e in events if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
+    ]
+    already = await seen(candidates) if (seen is not None and candidates) else set()
+    fresh, dropped = dedupe.fresh(events, already)
+    dropped += early_dropped
+    result.deduplicated += dropped
+    if dropped:
+        m.events_deduplicated.labels(tenant=ctx.tenant, stream=spec.name).inc(dropped)
+    if fresh:
+        result.add_report(await ctx.router.deliver(ctx.tenant, spec.name, fresh))
+        result.delivered += len(fresh)
+        if remember_from is not None:
+            result.remember.extend(
+                (e.event_id, e.timestamp) for e in fresh if e.timestamp >= remember_from or e.event_id in unplaced
+            )
+    if after_page is not None:
+        await after_page(
+            PageDone(
+                times=[e.timestamp for e in events],
+                ids=[e.event_id for e in events],
+                unplaced=bool(unplaced),
+                delivered=[(e.event_id, e.timestamp) for e in fresh],
+            )
+        )
 
 
 async def drop_seen_before_normalising(
@@ -470,6 +587,7 @@ async def read_ahead(pages: AsyncIterator[PageT]) -> AsyncGenerator[PageT, None]
                     break
                 await asyncio.sleep(0)
             yield page
+            del page  # a page the consumer finished with is not held while the next one arrives
     finally:
         if not pending.done():
             pending.cancel()

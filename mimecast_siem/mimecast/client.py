@@ -325,6 +325,8 @@ class MimecastClient:
                 extra={"tenant": self.name, "endpoint": path, "page": cursor.pages, "records": len(records)},
             )
             yield Page(records=records, response=response, number=cursor.pages)
+            # The consumer has the page; this walk does not hold it while the next one is fetched.
+            del response, records
 
     async def download(
         self,

@@ -189,17 +189,23 @@ class FileSink:
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Append the batch and fsync; return once it is on disk."""
         encoded, rejected = encode_lines(self.encoder, events)
+        accepted = len(encoded)
         by_path: dict[Path, list[bytes]] = {}
         for event, data in encoded:
             by_path.setdefault(self.path_for(event), []).append(data)
+        del encoded
+        # One buffer per file; the lines are released before the writes are awaited (peak RSS while
+        # other windows' batches wait on their fsync, issue 16).
+        payloads = [(path, b"".join(chunks)) for path, chunks in by_path.items()]
+        del by_path
         written = 0
-        for path, chunks in by_path.items():
+        for path, payload in payloads:
             writer = self._writer(path)
             try:
-                written += await asyncio.to_thread(writer.append, b"".join(chunks))
+                written += await asyncio.to_thread(writer.append, payload)
             except OSError as exc:
                 raise SinkTransientError(f"cannot write {path}: {exc}") from None
-        return SendResult(accepted=len(encoded), rejected=rejected, bytes_sent=written)
+        return SendResult(accepted=accepted, rejected=rejected, bytes_sent=written)
 
     async def close(self) -> None:
         """Close every open file (idempotent)."""

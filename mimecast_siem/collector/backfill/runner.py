@@ -48,7 +48,14 @@ from mimecast_siem.checkpoints import (
 )
 from mimecast_siem.collector.backfill.plan import why_not_backfillable
 from mimecast_siem.collector.backfill.progress import JobProgress, NoDisplay, ProgressDisplay
-from mimecast_siem.collector.pipeline import EventRouter, PageSource, StreamContext, WindowResult, deliver_log_window
+from mimecast_siem.collector.pipeline import (
+    EventRouter,
+    PageBudget,
+    PageSource,
+    StreamContext,
+    WindowResult,
+    deliver_log_window,
+)
 from mimecast_siem.collector.siem import dead_letter_unreadable, deliver_siem_range
 from mimecast_siem.collector.task import backoff_delay, error_kind
 from mimecast_siem.collector.windows import FetchRange, Window
@@ -87,6 +94,15 @@ class WindowFailed(Exception):
 
 class _WindowAbandoned(Exception):
     """The runner is stopping; the window stays pending."""
+
+
+def default_pages_in_flight(concurrency: int) -> int:
+    """Pages a job's ``concurrency`` windows hold at once by default: one each, plus one read ahead.
+
+    Each window would otherwise hold two (the page it delivers and the one read ahead), and deliver
+    them all at once: see :class:`~mimecast_siem.collector.pipeline.PageBudget` (issue 16, peak RSS).
+    """
+    return concurrency + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +227,8 @@ class BackfillRunner:
         window_log_level: level of the per-window log line (DEBUG while progress bars are drawn).
         metrics_: metrics to record into.
         rng: jitter source.
+        pages_in_flight: pages the job's windows hold at once, together (fetching, or fetched and not
+            yet delivered); default :func:`pages_in_flight` of ``concurrency``.
     """
 
     def __init__(
@@ -233,6 +251,7 @@ class BackfillRunner:
         window_log_level: int = logging.INFO,
         metrics_: Metrics | None = None,
         rng: random.Random | None = None,
+        pages_in_flight: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1; got {concurrency}")
@@ -263,6 +282,9 @@ class BackfillRunner:
         self.streams = [name for name in CATALOGUE if name in job.streams] + [
             name for name in job.streams if name not in CATALOGUE
         ]
+        # One budget for every window of the job: the pages in memory, not the windows, bound its peak.
+        budget = PageBudget(pages_in_flight or default_pages_in_flight(concurrency))
+        self.page_budget = budget
         self._contexts = {
             stream: StreamContext(
                 tenant=job.tenant,
@@ -273,6 +295,7 @@ class BackfillRunner:
                 priority=Priority.BACKFILL,
                 mode="backfill",
                 metrics_=metrics_,
+                page_budget=budget,
             )
             for stream in self.streams
             if stream in CATALOGUE
