@@ -15,15 +15,58 @@ Other rooms import these names only (docs/actions.md has the details):
 
 from __future__ import annotations
 
-from mimecast_siem.actions.access import FailedAuthThrottle, TokenRegistry, grants_from_settings
-from mimecast_siem.actions.audit import AuditTrail
-from mimecast_siem.actions.catalogue import CATALOGUE
+from typing import TYPE_CHECKING, Any
+
 from mimecast_siem.actions.daemon import configure_daemon_app
-from mimecast_siem.actions.http import ActionHttp, add_action_routes, build_actions_app
-from mimecast_siem.actions.openapi import openapi_document
-from mimecast_siem.actions.outcome import Outcome, Problem
-from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService, ClientPool
-from mimecast_siem.actions.spec import ActionSpec, MimecastCall, ResultKind, Scope
+
+if TYPE_CHECKING:
+    from mimecast_siem.actions.access import FailedAuthThrottle, TokenRegistry, grants_from_settings
+    from mimecast_siem.actions.audit import AuditTrail
+    from mimecast_siem.actions.catalogue import CATALOGUE
+    from mimecast_siem.actions.http import ActionHttp, add_action_routes, build_actions_app
+    from mimecast_siem.actions.openapi import openapi_document
+    from mimecast_siem.actions.outcome import Outcome, Problem
+    from mimecast_siem.actions.service import ActionCall, ActionResult, ActionService, ClientPool
+    from mimecast_siem.actions.spec import ActionSpec, MimecastCall, ResultKind, Scope
+
+
+def __getattr__(name: str) -> Any:
+    """The room's names, imported on first use: the daemon mounts the API through
+    :func:`configure_daemon_app` and, with ``actions.enabled: false``, never loads the rest."""
+    if name in ("FailedAuthThrottle", "TokenRegistry", "grants_from_settings"):
+        from mimecast_siem.actions import access
+
+        return getattr(access, name)
+    if name == "AuditTrail":
+        from mimecast_siem.actions import audit
+
+        return getattr(audit, name)
+    if name == "CATALOGUE":
+        from mimecast_siem.actions import catalogue
+
+        return getattr(catalogue, name)
+    if name in ("ActionHttp", "add_action_routes", "build_actions_app"):
+        from mimecast_siem.actions import http
+
+        return getattr(http, name)
+    if name == "openapi_document":
+        from mimecast_siem.actions import openapi
+
+        return getattr(openapi, name)
+    if name in ("Outcome", "Problem"):
+        from mimecast_siem.actions import outcome
+
+        return getattr(outcome, name)
+    if name in ("ActionCall", "ActionResult", "ActionService", "ClientPool"):
+        from mimecast_siem.actions import service
+
+        return getattr(service, name)
+    if name in ("ActionSpec", "MimecastCall", "ResultKind", "Scope"):
+        from mimecast_siem.actions import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CATALOGUE",

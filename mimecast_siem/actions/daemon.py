@@ -8,14 +8,10 @@ per app) and its port.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from mimecast_siem.actions.access import TokenRegistry, grants_from_settings
-from mimecast_siem.actions.audit import AuditTrail
-from mimecast_siem.actions.http import ActionHttp, add_action_routes
-from mimecast_siem.actions.service import ActionService, ClientPool
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("mimecast_siem.actions")
 
@@ -31,6 +27,13 @@ def configure_daemon_app(app: web.Application, services: Any) -> None:
     if not settings.actions.enabled:
         log.info("The action API is turned off (actions.enabled is false).")
         return
+    # Imported only when the API is on: a daemon without it never loads the 50 actions' specs and
+    # models, the HTTP handlers or the OpenAPI generator (start-up and RSS, issue 16).
+    from mimecast_siem.actions.access import TokenRegistry, grants_from_settings
+    from mimecast_siem.actions.audit import AuditTrail
+    from mimecast_siem.actions.http import ActionHttp, add_action_routes
+    from mimecast_siem.actions.service import ActionService, ClientPool
+
     registry = TokenRegistry(grants_from_settings(settings.actions.tokens))
     if not registry.enabled:
         log.info("The action API is disabled: no tokens are configured in actions.tokens.")
