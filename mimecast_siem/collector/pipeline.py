@@ -146,6 +146,29 @@ class PageBudget:
         return self._deliveries
 
 
+async def held_at_gate(pages: AsyncIterator[PageT], gate: WindowGate) -> AsyncGenerator[PageT, None]:
+    """``pages``, asking for the second one only once ``gate`` opened.
+
+    A gated window fetches its first page ahead, so it can deliver at once when its predecessor
+    committed; reading further ahead while it waits only held more decoded pages (a catch-up's
+    later windows each held two: peak RSS, issue 16). Raises :class:`GateAbandoned` like the gate.
+    Closing this closes ``pages``.
+    """
+    try:
+        first = True
+        async for page in pages:
+            yield page
+            del page
+            if first:
+                first = False
+                if not gate.is_open:
+                    await gate.wait()
+    finally:
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 async def budgeted(pages: AsyncIterator[PageT], budget: PageBudget, held: list[int]) -> AsyncGenerator[PageT, None]:
     """``pages``, each asked for only once ``budget`` granted it; ``held[0]`` counts those not given back yet.
 
@@ -406,7 +429,7 @@ async def deliver_log_window(
             with the window.
         gate: nothing is delivered before it is opened (a later window of a catch-up batch waits until
             its predecessor committed, so a crash can only re-deliver the head window's last pages);
-            its first pages are fetched meanwhile. An abandoned gate raises :class:`GateAbandoned`
+            its first page is fetched meanwhile (one, not read further ahead). An abandoned gate raises :class:`GateAbandoned`
             before anything of the window was delivered.
         after_page: awaited after each page was delivered (the live task commits progress inside
             the window from it).
@@ -427,6 +450,8 @@ async def deliver_log_window(
         pages = feed_pages(ctx.client, spec.path, item, priority=ctx.priority)
     else:
         pages = ctx.client.pages(spec.path, item, ctx.settings.page_size, spec.record_key, priority=ctx.priority)
+    if gate is not None and not gate.is_open:
+        pages = held_at_gate(pages, gate)
     budget = ctx.page_budget
     held = [0]  # pages of the budget this window holds
     if budget is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mimecast_siem.collector.backfill.runner import BackfillRunner, default_pages_in_flight
-from mimecast_siem.collector.pipeline import PageBudget, StreamContext, deliver_log_window
+from mimecast_siem.collector.pipeline import GateAbandoned, PageBudget, StreamContext, WindowGate, deliver_log_window
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.mimecast import Page, Priority
 from mimecast_siem.observability.metrics import reset_metrics
@@ -116,7 +116,7 @@ async def test_a_job_s_windows_hold_at_most_its_page_budget_and_deliver_two_page
     assert run.page_budget.held == 0
 
 
-def _context(tmp_path: Path, client: Any, router: Any, budget: PageBudget) -> StreamContext:
+def _context(tmp_path: Path, client: Any, router: Any, budget: PageBudget | None) -> StreamContext:
     settings = daemon_settings("http://127.0.0.1:9", "id", "secret-value", tmp_path, streams=("ttp-url",))
     tenant = settings.tenant("acme")
     return StreamContext(
@@ -169,3 +169,32 @@ async def test_a_failed_or_cancelled_window_gives_every_page_back(tmp_path: Path
     )
     assert counted.delivered == PAGES_PER_WINDOW
     assert budget.held == 0
+
+
+async def test_a_gated_window_fetches_one_page_ahead_and_the_rest_once_its_gate_opened(tmp_path: Path) -> None:
+    """A catch-up's later windows wait, fetched ahead, for their predecessor's commit: one page each
+    (it can deliver at once), not two (the read-ahead held a second decoded page per waiting window)."""
+    window, fetch = _window()
+    counted = Counted()
+    gate = WindowGate()
+    ctx = _context(tmp_path, PagingClient(counted), SlowRouter(counted), None)
+    task = asyncio.create_task(
+        deliver_log_window(ctx, window, fetch, seen=None, remember_from=None, clock=lambda: window.end, gate=gate)
+    )
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert counted.max_outstanding == 1
+    assert counted.delivered == 0
+    gate.open()
+    result = await asyncio.wait_for(task, timeout=10)
+    assert counted.delivered == result.pages == PAGES_PER_WINDOW
+
+    gate = WindowGate()
+    task = asyncio.create_task(
+        deliver_log_window(ctx, window, fetch, seen=None, remember_from=None, clock=lambda: window.end, gate=gate)
+    )
+    for _ in range(50):
+        await asyncio.sleep(0)
+    gate.abandon()
+    with pytest.raises(GateAbandoned):
+        await asyncio.wait_for(task, timeout=10)
