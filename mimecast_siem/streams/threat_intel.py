@@ -19,6 +19,7 @@ silently.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +34,7 @@ from mimecast_siem.streams.normalise import (
     parse_time,
     record_time,
     text,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -153,6 +155,38 @@ def _hashes(fields: Mapping[str, Any]) -> list[str]:
     return [str(v) for v in hashes.values()] if isinstance(hashes, Mapping) else []
 
 
+def _indicator_fields(
+    feed_type: str,
+    record: Mapping[str, Any],
+    *,
+    indicator_type: str | None,
+    observed: dict[str, Any],
+    first_seen: datetime | None,
+    modified: datetime | None,
+) -> dict[str, Any]:
+    """ECS ``threat.*`` and ``related.hash`` without empty values (build_event(pruned=True)).
+
+    The observable fields (:func:`indicator_fields`) never hold empty values: only comparisons with a
+    value become fields.
+    """
+    indicator = without_none(
+        type=indicator_type,
+        name=text(record.get("name")),
+        description=text(record.get("description")),
+        provider="Mimecast",
+        confidence=confidence_label(record.get("confidence")),
+        first_seen=iso(first_seen) if first_seen else None,
+        modified_at=iso(modified) if modified else None,
+    )
+    indicator.update(observed)
+    feed = {"name": _FEED_NAMES[feed_type], "description": f"Mimecast threat-intel feed {feed_type}"}
+    fields: dict[str, Any] = {"threat": {"feed": feed, "indicator": indicator}}
+    hashes = _hashes(observed)
+    if hashes:
+        fields["related"] = {"hash": hashes}
+    return fields
+
+
 def threat_intel_normaliser(stream: str) -> Callable[[Mapping[str, Any], NormaliseContext], Event]:
     """The normaliser of one feed stream (``threat-intel-customer`` or ``threat-intel-grid``)."""
     feed_type = FEED_TYPES[stream]
@@ -190,32 +224,25 @@ def threat_intel_normaliser(stream: str) -> Callable[[Mapping[str, Any], Normali
             ctx=ctx,
             when=when,
             time_parsed=parsed,
-            event={
-                "kind": "enrichment",
-                "category": ["threat"],
-                "type": ["indicator"],
-                "severity": 5,
-                "reference": text(record.get("id")),
-            },
-            fields={
-                "threat": {
-                    "feed": {"name": _FEED_NAMES[feed_type], "description": f"Mimecast threat-intel feed {feed_type}"},
-                    "indicator": {
-                        "type": indicator_type,
-                        "name": text(record.get("name")),
-                        "description": text(record.get("description")),
-                        "provider": "Mimecast",
-                        "confidence": confidence_label(record.get("confidence")),
-                        "first_seen": iso(first_seen) if first_seen else None,
-                        "modified_at": iso(modified) if modified else None,
-                        **observed,
-                    },
-                },
-                "related": {"hash": _hashes(observed)},
-            },
+            event=without_none(
+                kind="enrichment",
+                category=["threat"],
+                type=["indicator"],
+                severity=5,
+                reference=text(record.get("id")),
+            ),
+            fields=_indicator_fields(
+                feed_type,
+                record,
+                indicator_type=indicator_type,
+                observed=observed,
+                first_seen=first_seen,
+                modified=modified,
+            ),
             mimecast=mimecast,
             kind="log",
             tags=tags,
+            pruned=True,
         )
 
     normalise.__name__ = f"normalise_{stream.replace('-', '_')}"

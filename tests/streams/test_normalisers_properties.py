@@ -192,3 +192,23 @@ def test_documents_built_without_empty_values_are_what_prune_would_leave(stream:
     event = CATALOGUE[stream].normalise(record, NormaliseContext(tenant="acme", observed_at=OBSERVED))
     ecs = {key: value for key, value in event.document.items() if key != "mimecast"}
     assert orjson.dumps(prune(copy.deepcopy(ecs))) == orjson.dumps(ecs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    stream=st.sampled_from(["threat-intel-customer", "threat-intel-grid"]),
+    golden=st.integers(min_value=0, max_value=1),
+    name=st.one_of(st.none(), st.sampled_from(["", " ", "Bad host"])),
+    confidence=st.one_of(st.none(), st.integers(min_value=-5, max_value=120), st.just("n/a")),
+    dropped=st.sets(st.sampled_from(["id", "description", "valid_from", "created", "modified", "pattern"])),
+)
+def test_threat_intel_documents_are_what_prune_would_leave(
+    stream: str, golden: int, name: str | None, confidence: Any, dropped: set[str]
+) -> None:
+    """The feed normalisers build without empty values too (their odd records are STIX: a golden one, varied)."""
+    records = orjson.loads((_GOLDEN / f"{stream}.input.json").read_bytes())
+    record = {k: v for k, v in records[golden % len(records)].items() if k not in dropped}
+    record.update(name=name, confidence=confidence)
+    event = CATALOGUE[stream].normalise(record, NormaliseContext(tenant="acme", observed_at=OBSERVED))
+    ecs = {key: value for key, value in event.document.items() if key != "mimecast"}
+    assert orjson.dumps(prune(copy.deepcopy(ecs))) == orjson.dumps(ecs)
