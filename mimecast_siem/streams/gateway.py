@@ -28,8 +28,9 @@ from mimecast_siem.streams.normalise import (
     number,
     parse_time,
     record_time,
-    related,
+    related_pruned,
     text,
+    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -50,32 +51,44 @@ def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> 
     envelope_sender = email_address(record.get("from"))
     recipients = email_addresses(record.get("to"))
     policy = text(record.get("policyInfo"))
-    event: dict[str, Any] = {
-        "kind": "event",
-        "category": ["email"],
-        "type": ["start"] if transition == ENTERED else ["end"],
-        "action": "message-held" if transition == ENTERED else "message-left-hold",
-        "outcome": "success" if transition == ENTERED else "unknown",
-        "reason": text(record.get("reason")),
-        "severity": 3 if transition == ENTERED else 1,
-    }
+    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    event = without_none(
+        kind="event",
+        category=["email"],
+        type=["start"] if transition == ENTERED else ["end"],
+        action="message-held" if transition == ENTERED else "message-left-hold",
+        outcome="success" if transition == ENTERED else "unknown",
+        reason=text(record.get("reason")),
+        severity=3 if transition == ENTERED else 1,
+    )
     mimecast = dict(record)
     mimecast["transition"] = transition
     if transition == LEFT and ctx.held_for is not None:
         event["duration"] = int(ctx.held_for.total_seconds() * 1_000_000_000)
         mimecast["held_for_seconds"] = round(ctx.held_for.total_seconds(), 3)
-    fields: dict[str, Any] = {
-        "email": {
-            "from": {"address": [sender] if sender else []},
-            "sender": {"address": envelope_sender if envelope_sender != sender else None},
-            "to": {"address": recipients},
-            "subject": text(record.get("subject")),
-            "direction": direction(record.get("route")),
-            "local_id": text(record.get("id")),
-        },
-        "rule": {"name": policy, "id": text(record.get("reasonCode"))},
-        "related": related(users=[*recipients, *([sender] if sender else [])]),
-    }
+    email: dict[str, Any] = {}
+    if sender:
+        email["from"] = {"address": [sender]}
+    if envelope_sender is not None and envelope_sender != sender:
+        email["sender"] = {"address": envelope_sender}
+    if recipients:
+        email["to"] = {"address": recipients}
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            direction=direction(record.get("route")),
+            local_id=text(record.get("id")),
+        )
+    )
+    fields: dict[str, Any] = {}
+    if email:
+        fields["email"] = email
+    rule = without_none(name=policy, id=text(record.get("reasonCode")))
+    if rule:
+        fields["rule"] = rule
+    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
+    if related_fields:
+        fields["related"] = related_fields
     return build_event(
         stream=stream,
         dataset="mimecast.held_messages",
@@ -88,6 +101,7 @@ def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> 
         fields=fields,
         mimecast=mimecast,
         kind="snapshot",
+        pruned=True,
     )
 
 
@@ -130,6 +144,7 @@ def normalise_hold_summary(record: Mapping[str, Any], ctx: NormaliseContext) -> 
         time_parsed=True,
         event={"kind": "metric", "category": ["email"], "type": ["info"], "action": "hold-summary-sample"},
         fields={},
+        pruned=True,
         mimecast={
             "hold_summary": [{"policyInfo": policy, "numberOfItems": count} for policy, count in levels.items()],
             "held_total": sum(levels.values()),
@@ -211,6 +226,7 @@ def normalise_email_queues(record: Mapping[str, Any], ctx: NormaliseContext) -> 
         time_parsed=True,
         event={"kind": "metric", "category": ["email"], "type": ["info"], "action": "email-queue-sample"},
         fields={},
+        pruned=True,
         mimecast={
             "email_queues": {
                 "inbound": levels.get("inbound", 0),
