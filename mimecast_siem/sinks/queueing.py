@@ -59,9 +59,10 @@ class SinkQueue:
         self.freed = asyncio.Event()
         self.arrived = asyncio.Event()
         self._warned_full = False
-        #: Changes at the start and the end of every append of this process (a recount that overlapped one
-        #: is not used).
+        #: Appends of this process started, and in flight: a recount is used only if none was in flight
+        #: when it began and none started while it ran (the files and ``events`` could disagree then).
         self._appends = 0
+        self._appending = 0
         metrics.queue_oldest_age.labels(sink=sink).set_function(self.oldest_age)
         for counter in (metrics.queue_enqueued, metrics.queue_drained, metrics.queue_dropped, metrics.queue_corrupt):
             counter.labels(sink=sink)  # exposed at 0 from the start (an alert's rate() needs the series)
@@ -101,10 +102,12 @@ class SinkQueue:
             OSError: the disk failed (the caller retries like a failing sink).
         """
         while True:
-            self._appends += 1  # before and after: a recount overlapping any part of it is not used
+            self._appends += 1
+            self._appending += 1
             try:
                 written = await asyncio.to_thread(self.store.append, list(events))
             except QueueFull as exc:
+                self._appending -= 1
                 if self.when_full == "drop_newest":
                     self.metrics.queue_dropped.labels(sink=self.sink).inc(len(events))
                     log.warning(
@@ -129,8 +132,12 @@ class SinkQueue:
                 with contextlib.suppress(TimeoutError):
                     await wait_for(_first(self.freed, stopping), seconds=IDLE_POLL_SECONDS)
                 continue
+            except BaseException:
+                self._appending -= 1
+                raise
+            # No await from here to the count below: a recount never sees the files ahead of ``events``.
+            self._appending -= 1
             self._warned_full = False
-            self._appends += 1
             self.events += len(events)
             self.bytes += written
             self._publish()
@@ -200,10 +207,10 @@ class SinkQueue:
                     if not read.records and not read.corruptions:
                         # Idle: recount from the files (cheap when empty), so the gauges also see appends of
                         # another process (a standalone backfill) and never drift. An enqueue of this
-                        # process during the count makes it stale: the next idle pass counts again.
-                        appends = self._appends
+                        # process in flight or during the count makes it stale: the next idle pass counts again.
+                        appends, busy = self._appends, self._appending
                         counted = await asyncio.to_thread(store.count)
-                        if appends == self._appends:
+                        if not busy and not self._appending and appends == self._appends:
                             self.events, self.bytes = counted
                         self._publish()
                         with contextlib.suppress(TimeoutError):

@@ -338,3 +338,55 @@ async def test_an_append_while_the_idle_drain_recounts_wakes_it_at_once(tmp_path
     finally:
         router.stop()
         await router.close()
+
+
+async def test_an_idle_recount_during_an_append_never_counts_its_events_twice(
+    tmp_path: Path, fresh_metrics: Metrics
+) -> None:
+    """The append's records reach the files (and are drained) before the enqueue adds them to ``events``.
+
+    A recount that ran meanwhile saw the files without them and was taken as the depth; the enqueue then
+    added its events on top: the gauge showed 45 queued events for an empty queue (80 for 35 in a suite run).
+    """
+    import threading
+
+    siem = ScriptedSink("siem")
+    router = Router(
+        queued_settings(tmp_path), {"archive": ScriptedSink("archive"), "siem": siem}, DeadLetters(tmp_path / "dl")
+    )
+    queue = router._routes["siem"].queue
+    assert queue is not None
+    real_append, real_count = queue.store.append, queue.store.count
+    written, release = threading.Event(), threading.Event()
+    counts_after_write = 0
+
+    def held_append(*args: Any) -> Any:
+        result = real_append(*args)
+        written.set()
+        release.wait(10)  # on disk, but the enqueue has not returned yet
+        return result
+
+    def counting(*args: Any) -> Any:
+        nonlocal counts_after_write
+        result = real_count(*args)
+        if written.is_set():
+            counts_after_write += 1
+        return result
+
+    queue.store.append = held_append  # type: ignore[method-assign,assignment]
+    queue.store.count = counting  # type: ignore[method-assign]
+    await router.start()
+    try:
+        delivery = asyncio.create_task(router.deliver("acme", "ttp-url", batch(45)))
+        await until(lambda: len(siem.received) == 45)  # the drain found the records on disk
+        await until(lambda: counts_after_write >= 1, timeout=5)  # and recounted while the append was held
+        release.set()
+        await asyncio.wait_for(delivery, 5)
+        assert queue.events == 0  # at once: a later idle recount would hide the double count
+        await asyncio.sleep(0.1)
+        assert queue.events == 0
+        assert metric_value(fresh_metrics, "mimecast_siem_queue_events", {"sink": "siem"}) == 0
+    finally:
+        release.set()
+        router.stop()
+        await router.close()
