@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -107,3 +109,20 @@ def test_packing_keeps_order_and_bounds(sizes: list[int], max_bytes: int, max_ev
     for r in requests:
         assert 1 <= len(r) <= max_events
         assert len(r) == 1 or sum(sizes[i] for i in r) <= max_bytes
+
+
+def test_a_batch_of_envelopes_holds_their_length_not_orjson_s_working_buffer() -> None:
+    """The HEC sink keeps every envelope of a batch until HEC accepted it: each must cost about its
+    own length (orjson's result keeps a 4-32 KB buffer whatever the length: 13x a 2 KB envelope)."""
+    record = {f"field{i:02d}": f"value {i} " * 3 for i in range(60)}
+    meta: dict[str, Any] = {"sourcetype": "mimecast:ttp:url", "source": None, "host": None, "index": None}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        envelopes = [envelope(record, time=1764064800.0 + n, fields=None, **meta) for n in range(200)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    payload = sum(len(e) for e in envelopes)
+    assert orjson.loads(envelopes[0])["event"] == record
+    assert held < 1.5 * payload, (held, payload)
