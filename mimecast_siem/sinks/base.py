@@ -89,3 +89,12 @@ class SinkContext:
     data_dir: Any  # pathlib.Path
     instance_id: str
     version: str
+
+
+def exact_size(data: bytes) -> bytes:
+    """An exact-size copy of ``data`` - for an ``orjson.dumps`` result that a batch holds until delivered.
+
+    orjson's result keeps its whole working buffer (4-32 KB whatever the length): a batch of ~2 KB
+    records held ~8 KB of RSS each (peak RSS, issue 16). The copy costs ~0.3 us.
+    """
+    return bytes(memoryview(data))

@@ -44,6 +44,7 @@ from mimecast_siem.sinks.base import (
     SinkHealth,
     SinkPermanentError,
     SinkTransientError,
+    exact_size,
 )
 from mimecast_siem.sinks.elasticsearch import dataset_of
 from mimecast_siem.sinks.formats import Encoder, get_encoder
@@ -283,8 +284,9 @@ class KafkaSink:
                 key = self._key_for(event)
                 headers = [("event_id", event.event_id.encode()), ("tenant", event.tenant.encode())]
                 headers.append(("stream", event.stream.encode()))
+                # Held until the brokers acknowledged the batch.
                 values = [
-                    r.encode() if isinstance(r, str) else orjson.dumps(r, default=str)
+                    r.encode() if isinstance(r, str) else exact_size(orjson.dumps(r, default=str))
                     for r in self.encoder.encode(event)
                 ]
             except Exception as exc:  # one odd event must not block the batch

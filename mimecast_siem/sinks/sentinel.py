@@ -47,6 +47,7 @@ from mimecast_siem.sinks.base import (
     SinkHealth,
     SinkPermanentError,
     SinkTransientError,
+    exact_size,
 )
 from mimecast_siem.sinks.formats import Encoder, get_encoder
 from mimecast_siem.sinks.http_common import (
@@ -260,17 +261,20 @@ class SentinelSink:
         for index, event in enumerate(events):
             try:
                 stream = self.stream_for(event)
+                # Held until the Logs Ingestion API accepted the batch.
                 encoded = [
-                    orjson.dumps(
-                        {
-                            "TimeGenerated": event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                            "EventId": event.event_id if n == 0 else f"{event.event_id}-{n}",
-                            "Tenant": event.tenant,
-                            "MimecastStream": event.stream,
-                            "Kind": event.kind,
-                            "Event": record,
-                        },
-                        default=str,
+                    exact_size(
+                        orjson.dumps(
+                            {
+                                "TimeGenerated": event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                                "EventId": event.event_id if n == 0 else f"{event.event_id}-{n}",
+                                "Tenant": event.tenant,
+                                "MimecastStream": event.stream,
+                                "Kind": event.kind,
+                                "Event": record,
+                            },
+                            default=str,
+                        )
                     )
                     for n, record in enumerate(self.encoder.encode(event))
                 ]
