@@ -89,6 +89,15 @@ def pattern_observables(pattern: str, spec_version: str) -> dict[str, list[tuple
     }
 
 
+def stix_labels(value: Any) -> list[str]:
+    """The labels of an indicator: a list of non-empty strings (one string counts as one label)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [label for label in value if isinstance(label, str) and label.strip()]
+
+
 def validate_stix(record: Mapping[str, Any]) -> str | None:
     """``None`` when ``stix2`` accepts the object, else why not (one line)."""
     import stix2
@@ -98,6 +107,8 @@ def validate_stix(record: Mapping[str, Any]) -> str | None:
         stix2.parse(dict(record), allow_custom=True)
     except (stix2.exceptions.STIXError, ValueError, TypeError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # the validator itself fails on some hostile objects (an empty pattern)
+        return f"stix2 could not check the object ({type(exc).__name__})"
     return None
 
 
@@ -211,7 +222,7 @@ def threat_intel_normaliser(stream: str) -> Callable[[Mapping[str, Any], Normali
             tags.append(TAG_STIX_INVALID)
         first_seen = parse_time(record.get("valid_from")) or parse_time(record.get("created"))
         modified = parse_time(record.get("modified"))
-        labels = [str(label) for label in record.get("labels") or [] if isinstance(label, str)]
+        labels = stix_labels(record.get("labels"))
         tags.extend(labels)
         mimecast = dict(record)
         if problem is not None:

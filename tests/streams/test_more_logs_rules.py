@@ -112,6 +112,49 @@ def test_unparsable_pattern_is_tagged_not_raised() -> None:
         pattern_observables("[file:hashes = ", "2.1")
 
 
+HOSTILE_VALUES: list[Any] = [
+    None,
+    0,
+    5,
+    -1.5,
+    True,
+    "",
+    "  ",
+    "x",
+    [],
+    [1, None],
+    ["a", ""],
+    {},
+    {"a": 1},
+    [[["deep"]]],
+]
+
+
+def test_every_field_of_an_indicator_may_hold_any_json_value() -> None:
+    """A feed entry with any top-level value of another type is still an event (never an exception).
+
+    Found by a profile run: an integer ``labels`` raised TypeError and an empty ``pattern`` made stix2's
+    own validator raise UnboundLocalError; the pipeline's guard caught both, but as fallback events.
+    """
+    base = json.loads((GOLDEN / "threat-intel-customer.input.json").read_text())[1]
+    for key in [*base, "labels", "pattern", "spec_version", "confidence", "valid_from", "created"]:
+        for value in HOSTILE_VALUES:
+            record = {**base, key: value}
+            for normalise in (normalise_threat_intel_customer, normalise_threat_intel_grid):
+                event = normalise(record, CTX)
+                json.dumps(event.document)
+                assert all(isinstance(tag, str) and tag for tag in event.document.get("tags", [])), (key, value)
+
+
+def test_labels_are_a_list_of_strings_or_one_string() -> None:
+    base = json.loads((GOLDEN / "threat-intel-customer.input.json").read_text())[1]
+    tags = normalise_threat_intel_customer({**base, "labels": "malicious-activity"}, CTX).document["tags"]
+    assert "malicious-activity" in tags
+    assert not {"m", "a"} & set(tags)  # not one tag per character
+    tags = normalise_threat_intel_customer({**base, "labels": {"benign": 1}}, CTX).document.get("tags", [])
+    assert "benign" not in tags
+
+
 @pytest.mark.parametrize(("value", "label"), [(0, "None"), (10, "Low"), (30, "Medium"), (70, "High"), (101, None),
                                               ("85", "High"), (None, None)])  # fmt: skip
 def test_confidence_scale(value: Any, label: str | None) -> None:
