@@ -8,6 +8,8 @@ survived, a small pool (the store drives one connection from one worker thread).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _use_wal(cursor)
                 # WAL + NORMAL survives a process crash; a power cut may lose the last commit, which
                 # re-delivers one window (the safe direction for an at-least-once pipeline).
                 cursor.execute("PRAGMA synchronous=NORMAL")
@@ -163,6 +165,29 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the database to WAL, waiting up to the busy timeout for the lock that needs.
+
+    SQLite answers "database is locked" at once, without its busy handler, when another connection
+    holds the file while the journal mode changes: several processes opening a new state file together
+    (a daemon and a CLI command, replicas on one volume) failed about one time in twenty. Only the
+    first open of a file switches; every later one finds WAL already (the mode is stored in the file).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def translate_error(exc: SQLAlchemyError, where: str) -> StateStoreError:
