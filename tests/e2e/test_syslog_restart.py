@@ -8,6 +8,7 @@ the same event id, so a SIEM can drop them).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,13 @@ async def test_restart_between_batches_reconnects_and_loses_nothing(
     ids=["tcp-trickle", "tcp-flood", "tls-flood"],
 )
 async def test_restart_during_a_continuous_stream_loses_nothing(
-    tmp_path: Path, syslog_receiver: SyslogReceiver, syslog_pki: SyslogPki, transport: str, size: int, pause: float
+    tmp_path: Path,
+    syslog_receiver: SyslogReceiver,
+    syslog_pki: SyslogPki,
+    transport: str,
+    size: int,
+    pause: float,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A flood keeps the receiver's socket buffer full, so a restart finds acknowledged bytes unread.
 
@@ -108,6 +115,7 @@ async def test_restart_during_a_continuous_stream_loses_nothing(
             n += 1
             await asyncio.sleep(pause)
 
+    caplog.set_level(logging.WARNING, logger="mimecast_siem.sinks")
     sender = asyncio.create_task(stream())
     try:
         for _ in range(2):
@@ -122,4 +130,6 @@ async def test_restart_during_a_continuous_stream_loses_nothing(
     seen = await wait_for_ids(syslog_receiver, expected, timeout=60.0)
     missing = expected - set(seen)
     assert not missing, f"{len(missing)} of {len(expected)} events lost (sender saw {failures} failures)"
-    assert failures >= 1  # the restarts were noticed, not sailed through
+    # The restarts were noticed, not sailed through: a send failed, or the sink found the connection
+    # gone before its next send and replayed what the receiver may have dropped (no send fails then).
+    assert failures >= 1 or "again to" in caplog.text
