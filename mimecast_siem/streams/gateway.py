@@ -38,6 +38,27 @@ ENTERED = "entered"
 LEFT = "left"
 
 
+def held_message_email(
+    record: Mapping[str, Any], *, sender: str | None, envelope_sender: str | None, recipients: list[str]
+) -> dict[str, Any]:
+    """ECS ``email.*`` of a held message (also the message a release-log entry names), without empty values."""
+    email: dict[str, Any] = {}
+    if sender:
+        email["from"] = {"address": [sender]}
+    if envelope_sender is not None and envelope_sender != sender:
+        email["sender"] = {"address": envelope_sender}
+    if recipients:
+        email["to"] = {"address": recipients}
+    email.update(
+        without_none(
+            subject=text(record.get("subject")),
+            direction=direction(record.get("route")),
+            local_id=text(record.get("id")),
+        )
+    )
+    return email
+
+
 def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A held-queue transition → ECS event (``ctx.transition`` is ``entered`` or ``left``)."""
     stream = "held-messages"
@@ -66,20 +87,7 @@ def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> 
     if transition == LEFT and ctx.held_for is not None:
         event["duration"] = int(ctx.held_for.total_seconds() * 1_000_000_000)
         mimecast["held_for_seconds"] = round(ctx.held_for.total_seconds(), 3)
-    email: dict[str, Any] = {}
-    if sender:
-        email["from"] = {"address": [sender]}
-    if envelope_sender is not None and envelope_sender != sender:
-        email["sender"] = {"address": envelope_sender}
-    if recipients:
-        email["to"] = {"address": recipients}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            direction=direction(record.get("route")),
-            local_id=text(record.get("id")),
-        )
-    )
+    email = held_message_email(record, sender=sender, envelope_sender=envelope_sender, recipients=recipients)
     fields: dict[str, Any] = {}
     if email:
         fields["email"] = email

@@ -17,6 +17,7 @@ from mimecast_siem.events import Event, canonical_ip, stable_event_id
 from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
+from mimecast_siem.streams.gateway import held_message_email
 from mimecast_siem.streams.normalise import (
     NormaliseContext,
     build_event,
@@ -151,18 +152,7 @@ def normalise_message_release(record: Mapping[str, Any], ctx: NormaliseContext) 
     mimecast = dict(record)
     mimecast["outcome"] = outcome
     # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    email = _email_pruned(sender, [])
-    if envelope_sender is not None and envelope_sender != sender:
-        email["sender"] = {"address": envelope_sender}
-    if recipients:
-        email["to"] = {"address": recipients}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            direction=direction(record.get("route")),
-            local_id=text(record.get("id")),
-        )
-    )
+    email = held_message_email(record, sender=sender, envelope_sender=envelope_sender, recipients=recipients)
     fields: dict[str, Any] = {}
     if email:
         fields["email"] = email
