@@ -4,7 +4,8 @@ Judged by which modules a fresh interpreter imports (``python -X importtime``, o
 end of a command run in a subprocess), not by timing: the heavy ones (the daemon, the action API,
 SQLAlchemy, aiohttp) cost ~1.3 CPU s together and ``--version``, ``config schema`` and ``simulate
 --help`` need none of them; a backfill loads the data path (the Mimecast client, the sinks) only when
-its job has windows to run, and never the daemon or the action API.
+its job has windows to run, never the daemon or the action API, and not even the state store
+(SQLAlchemy) when its job is already done.
 """
 
 from __future__ import annotations
@@ -173,11 +174,18 @@ def test_a_backfill_loads_the_data_path_only_for_a_job_with_windows_to_run(
     assert not _loaded(modules, NOT_FOR_BACKFILL + NOT_CONFIGURED), output
     assert _loaded(modules, DATA_PATH) == sorted(DATA_PATH)  # the probe sees what a run loads
 
-    # The same command again: the job is done; the state store answers, nothing else is opened.
+    # The same command again: the job is done; its row is read with sqlite3, nothing else is opened -
+    # not even the state store (SQLAlchemy). With another --window it is the same job (noted).
     code, modules, output = _modules_after(tmp_path, *run)
     assert code == 0, output
     assert "Backfill job 1 is already done: 5 windows, 0 events" in output
-    assert not _loaded(modules, NOT_FOR_BACKFILL + NOT_CONFIGURED + DATA_PATH), output
+    assert "was created with" not in output
+    assert not _loaded(modules, NOT_FOR_BACKFILL + NOT_CONFIGURED + DATA_PATH + ("sqlalchemy",)), output
+    code, modules, output = _modules_after(tmp_path, *run[:-1], "2m")
+    assert code == 0, output
+    assert "note: backfill job 1 was created with 1m windows; resuming it with those (not 2m)." in output
+    assert "Backfill job 1 is already done: 5 windows, 0 events" in output
+    assert not _loaded(modules, NOT_FOR_BACKFILL + NOT_CONFIGURED + DATA_PATH + ("sqlalchemy",)), output
 
     code, modules, output = _modules_after(tmp_path, "backfill", "list", "--config", str(config), "-o", "json")
     assert code == 0, output

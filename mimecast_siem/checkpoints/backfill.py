@@ -23,6 +23,7 @@ from .records import (
     BackfillStatus,
     BackfillWindow,
     WindowStatus,
+    backfill_job_from_row,
     backfill_job_key,
     backfill_lease_key,
     count_windows,
@@ -38,26 +39,8 @@ _win = schema.backfill_windows
 _CLAIM_CANDIDATES = 50
 
 
-def to_job(row: Any) -> BackfillJob:
-    """Build a :class:`BackfillJob` from a ``backfill_jobs`` row."""
-    return BackfillJob(
-        id=int(row.id),
-        key=row.job_key,
-        tenant=row.tenant,
-        streams=tuple(row.streams),
-        since=row.since,
-        until=row.until,
-        window=timedelta(seconds=int(row.window_seconds)),
-        sinks=tuple(row.sinks),
-        status=BackfillStatus(row.status),
-        owner=row.owner,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        windows_total=int(row.windows_total),
-        windows_done=int(row.windows_done),
-        events=int(row.events),
-        error=row.error,
-    )
+#: A :class:`BackfillJob` from a ``backfill_jobs`` row (shared with :mod:`.readonly`).
+to_job = backfill_job_from_row
 
 
 def to_window(row: Any) -> BackfillWindow:

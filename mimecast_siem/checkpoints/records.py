@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -230,6 +230,63 @@ def backfill_job_key(
         "sinks": sorted(set(sinks)),
     }
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_backfill_job(  # noqa: PLR0917 - the order of StateStore.create_backfill_job
+    tenant: str,
+    streams: Sequence[str],
+    since: datetime,
+    until: datetime,
+    window: timedelta,
+    sinks: Sequence[str],
+) -> None:
+    """Raise ``ValueError`` (``TypeError`` for a non-datetime) unless this describes a backfill job.
+
+    What :meth:`StateStore.create_backfill_job` checks before its transaction, and what
+    :func:`~.readonly.find_done_backfill_job` checks before it reads: the same input fails the same way
+    whether or not a done job answers it.
+    """
+    require_name("tenant", tenant)
+    if isinstance(streams, str) or not streams:
+        raise ValueError("streams must be a non-empty list of stream names")
+    for stream in streams:
+        require_name("stream", stream)
+    for sink in sinks:
+        require_name("sink", sink)
+    require_aware("since", since)
+    require_aware("until", until)
+    if until <= since:
+        raise ValueError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
+    require_positive("window", window)
+    if window.total_seconds() != int(window.total_seconds()) or window < timedelta(seconds=1):
+        raise ValueError(f"window must be a whole number of seconds, at least 1; got {window}")
+    total = count_windows(since, until, window) * len(set(streams))
+    if total > MAX_BACKFILL_WINDOWS:
+        raise ValueError(
+            f"window {window} cuts this range into {total} windows (over {MAX_BACKFILL_WINDOWS}); use a larger window"
+        )
+
+
+def backfill_job_from_row(row: Any) -> BackfillJob:
+    """A :class:`BackfillJob` from a ``backfill_jobs`` row (any object with the columns as attributes)."""
+    return BackfillJob(
+        id=int(row.id),
+        key=row.job_key,
+        tenant=row.tenant,
+        streams=tuple(row.streams),
+        since=row.since,
+        until=row.until,
+        window=timedelta(seconds=int(row.window_seconds)),
+        sinks=tuple(row.sinks),
+        status=BackfillStatus(row.status),
+        owner=row.owner,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        windows_total=int(row.windows_total),
+        windows_done=int(row.windows_done),
+        events=int(row.events),
+        error=row.error,
+    )
 
 
 def count_windows(since: datetime, until: datetime, window: timedelta) -> int:

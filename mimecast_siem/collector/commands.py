@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from mimecast_siem.checkpoints import StateStore, StateStoreError
+from mimecast_siem.checkpoints import StateStoreError
 from mimecast_siem.collector.backfill import commands as backfill_commands
 from mimecast_siem.config import (
     STREAM_NAMES,
@@ -173,6 +173,8 @@ def siem_note(snapshot: dict[str, dict[str, Any]]) -> str | None:
 async def checkpoints_list(args: argparse.Namespace) -> int:
     """``mimecast-siem checkpoints list``."""
     settings = settings_from_args(args)
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         rows = await store.list_checkpoints()
         leases = {(lease.tenant, lease.stream): lease for lease in await store.list_leases()}
@@ -242,6 +244,8 @@ async def checkpoints_set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"error: {exc}")
         return EXIT_BAD_INPUT
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         current = await store.get_checkpoint(args.tenant, args.stream)
         question = (
@@ -269,6 +273,8 @@ async def checkpoints_reset(args: argparse.Namespace) -> int:
     if problem:
         _err(f"error: {problem}")
         return EXIT_BAD_INPUT
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         current = await store.get_checkpoint(args.tenant, args.stream)
         answer = confirm(

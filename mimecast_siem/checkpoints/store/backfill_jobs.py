@@ -14,6 +14,7 @@ from mimecast_siem.checkpoints.records import (
     BackfillStatus,
     BackfillWindow,
     WindowStatus,
+    check_backfill_job,
     require_aware,
     require_name,
     require_positive,
@@ -40,20 +41,7 @@ class BackfillJobsPart(StoreCore):
         command resumes the same job. An existing cancelled or failed job is queued again (its done
         windows stay done); a done job is returned as it is.
         """
-        require_name("tenant", tenant)
-        if isinstance(streams, str) or not streams:
-            raise ValueError("streams must be a non-empty list of stream names")
-        for stream in streams:
-            require_name("stream", stream)
-        for sink in sinks:
-            require_name("sink", sink)
-        require_aware("since", since)
-        require_aware("until", until)
-        if until <= since:
-            raise ValueError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
-        require_positive("window", window)
-        if window.total_seconds() != int(window.total_seconds()) or window < timedelta(seconds=1):
-            raise ValueError(f"window must be a whole number of seconds, at least 1; got {window}")
+        check_backfill_job(tenant, streams, since, until, window, sinks)
         job = await self._run(
             lambda conn, now: backfill.create_job(
                 conn, now, tenant, streams=streams, since=since, until=until, window=window, sinks=sinks

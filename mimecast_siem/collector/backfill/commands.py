@@ -29,8 +29,8 @@ from mimecast_siem.checkpoints import (
     BackfillJobNotFound,
     BackfillStatus,
     InvalidBackfillTransition,
-    StateStore,
     StateStoreError,
+    find_done_backfill_job,
 )
 from mimecast_siem.collector.backfill.console import (
     EXIT_BAD_INPUT,
@@ -41,6 +41,7 @@ from mimecast_siem.collector.backfill.console import err as _err
 from mimecast_siem.collector.backfill.console import out as _out
 from mimecast_siem.collector.backfill.plan import (
     BackfillInputError,
+    BackfillPlan,
     BackfillRequest,
     backfillable_streams,
     plan_backfill,
@@ -247,25 +248,26 @@ async def backfill_run(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     for note in plan.notes:
         _err(f"note: {note}")
+    job_args = (plan.tenant, plan.streams, plan.since, plan.until, plan.window, plan.sinks)
+    try:
+        # A job already done is read without opening the store (SQLAlchemy): start-up, issue 16.
+        done = find_done_backfill_job(settings.state_url(), *job_args)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    if done is not None:
+        return _already_done(done, plan)
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         try:
-            job = await store.create_backfill_job(
-                plan.tenant, plan.streams, plan.since, plan.until, plan.window, plan.sinks
-            )
+            job = await store.create_backfill_job(*job_args)
         except ValueError as exc:
             _err(f"error: {exc}")
             return EXIT_BAD_INPUT
-        if job.window != plan.window:
-            _err(
-                f"note: backfill job {job.id} was created with {format_duration(job.window)} windows; resuming it "
-                f"with those (not {format_duration(plan.window)})."
-            )
         if job.status is BackfillStatus.DONE:
-            _out(
-                f"Backfill job {job.id} is already done: {job.windows_done} windows, {job.events:,} events. Nothing "
-                "was sent again (to deliver the range again, change the range or the sinks)."
-            )
-            return EXIT_OK
+            return _already_done(job, plan)
+        _note_window(job, plan)
         if args.queue:
             if job.status is BackfillStatus.RUNNING:
                 _out(
@@ -293,6 +295,23 @@ async def backfill_run(settings: Settings, args: argparse.Namespace) -> int:
                     write_metrics_file(Path(args.metrics_file))
 
 
+def _note_window(job: BackfillJob, plan: BackfillPlan) -> None:
+    if job.window != plan.window:
+        _err(
+            f"note: backfill job {job.id} was created with {format_duration(job.window)} windows; resuming it "
+            f"with those (not {format_duration(plan.window)})."
+        )
+
+
+def _already_done(job: BackfillJob, plan: BackfillPlan) -> int:
+    _note_window(job, plan)
+    _out(
+        f"Backfill job {job.id} is already done: {job.windows_done} windows, {job.events:,} events. Nothing "
+        "was sent again (to deliver the range again, change the range or the sinks)."
+    )
+    return EXIT_OK
+
+
 # --- list / cancel ------------------------------------------------------------------------------------
 
 
@@ -302,6 +321,8 @@ async def backfill_list(settings: Settings, args: argparse.Namespace) -> int:
         _err(f"error: --limit {args.limit} must be at least 1")
         return EXIT_BAD_INPUT
     status = BackfillStatus(args.status) if args.status else None
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         jobs = await store.list_backfill_jobs(status=status, tenant=args.tenant, limit=args.limit)
     if args.output == "json":
@@ -371,6 +392,8 @@ async def backfill_cancel(settings: Settings, job_text: str) -> int:
     except ValueError:
         _err(f"error: JOB_ID {job_text!r} is not a job id (a number; see 'mimecast-siem backfill list')")
         return EXIT_BAD_INPUT
+    from mimecast_siem.checkpoints import StateStore
+
     async with await StateStore.open(settings.state_url()) as store:
         try:
             before = await store.get_backfill_job(job_id)
