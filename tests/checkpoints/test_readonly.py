@@ -22,7 +22,7 @@ STREAMS = ["ttp-url", "ttp-attachment"]
 
 
 def test_schema_version_is_the_last_migration_s() -> None:
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version
+    assert MIGRATIONS[-1].version == SCHEMA_VERSION
 
 
 async def _finish(store: StateStore, job_id: int, events: int) -> None:
