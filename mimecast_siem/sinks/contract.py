@@ -29,7 +29,9 @@ The suite checks the delivery rule end to end:
 * **SIGKILL between send and commit**: a child process sends and is killed before it could commit;
   the re-delivery carries the same ``event.id`` and duplicates are bounded (none when the target says
   the destination deduplicates);
-* **clean shutdown flushes**: after ``close()`` every accepted event is on the server.
+* **clean shutdown flushes**: after ``close()`` every accepted event is on the server;
+* **records are read-only**: sending changes no event and no record of the sink's encoder - the router
+  hands the same records to every sink configured alike (``sinks/formats/shared.py``).
 
 pytest is imported here: import this module from tests only.
 """
@@ -58,6 +60,7 @@ from mimecast_siem.config.models import Settings, SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import Sink, SinkContext
 from mimecast_siem.sinks.deadletter import DeadLetters, event_from_json, event_to_json
+from mimecast_siem.sinks.formats import encode_event, sharing
 from mimecast_siem.sinks.registry import load_sink_class
 from mimecast_siem.sinks.router import RetryPolicy, Router
 
@@ -281,6 +284,28 @@ class SinkContractSuite:
         found = await _read_until(contract_target, events)
         assert set(found) == {e.event_id for e in events}
         assert max(found.values()) <= (1 if contract_target.deduplicates else 2), found.most_common(3)
+
+    async def test_send_changes_no_event_and_no_shared_record(
+        self, contract_target: ContractTarget, tmp_path: Path
+    ) -> None:
+        sink, _ = build_sink(contract_target.sink_block(), tmp_path)
+        events = contract_events(12)
+        before = [orjson.dumps(event_to_json(e)) for e in events]
+        encoder = getattr(sink, "encoder", None)
+        await sink.start()
+        try:
+            # Inside a sharing scope the sink gets exactly the records encoded here (as a second sink of
+            # the same configuration would): a change the sink makes to one shows in the snapshot.
+            with sharing():
+                shared = [encode_event(encoder, e) for e in events] if encoder is not None else []
+                records_before = [orjson.dumps(r, default=str) for records in shared for r in records]
+                result = await sink.send(events)
+                records_after = [orjson.dumps(r, default=str) for records in shared for r in records]
+        finally:
+            await sink.close()
+        assert result.accepted == len(events), result.rejected
+        assert [orjson.dumps(event_to_json(e)) for e in events] == before, "the sink changed an event"
+        assert records_after == records_before, "the sink changed a record it shares with other sinks"
 
     async def test_clean_shutdown_flushes(self, contract_target: ContractTarget, tmp_path: Path) -> None:
         events = contract_events(30)

@@ -44,7 +44,7 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats import Encoder, encode_event, get_encoder, record_json
 from mimecast_siem.sinks.formats.elastic_profile import elastic_dataset
 from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
@@ -254,7 +254,7 @@ class ElasticsearchSink:
         items: list[_Item] = []
         for index, event in enumerate(events):
             try:
-                records = self.encoder.encode(event)
+                records = encode_event(self.encoder, event)
                 target = self.index_for(event)
                 encoded = []
                 for n, record in enumerate(records):
@@ -266,7 +266,7 @@ class ElasticsearchSink:
                     }
                     if self.options.pipeline:
                         action["pipeline"] = self.options.pipeline
-                    encoded.append(orjson.dumps({"create": action}) + b"\n" + orjson.dumps(record, default=str) + b"\n")
+                    encoded.append(orjson.dumps({"create": action}) + b"\n" + record_json(record) + b"\n")
             except Exception as exc:  # one odd event must not block the batch
                 progress.rejected.setdefault(index, f"{self.encoder.name} encoding failed: {type(exc).__name__}: {exc}")
                 continue

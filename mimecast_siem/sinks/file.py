@@ -37,14 +37,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mimecast_siem.config.models import Duration, SinkSettings
 from mimecast_siem.events import Event
 from mimecast_siem.sinks.base import Rejection, SendResult, SinkContext, SinkHealth, SinkTransientError
 from mimecast_siem.sinks.durable import fsync_dir, write_all
-from mimecast_siem.sinks.formats import JSON_FORMATS, Encoder, Record, get_encoder
+from mimecast_siem.sinks.formats import JSON_FORMATS, Encoder, Record, encode_event, get_encoder, record_json
 from mimecast_siem.sinks.registry import format_options, parse_options
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -125,7 +124,7 @@ def encode_lines(encoder: Encoder, events: Sequence[Event]) -> tuple[list[tuple[
     rejected: list[Rejection] = []
     for event in events:
         try:
-            records = encoder.encode(event)
+            records = encode_event(encoder, event)
             # One record per event is the common case; skip the join for it (hot path).
             data = record_line(records[0]) if len(records) == 1 else b"".join(record_line(r) for r in records)
         except Exception as exc:  # one odd event must not block the batch
@@ -140,16 +139,10 @@ def record_line(record: Record) -> bytes:
     if isinstance(record, str):
         # A raw newline would split one record into two lines for every line-based reader.
         return record.replace("\r", "\\r").replace("\n", "\\n").encode("utf-8", "surrogatepass") + b"\n"
-    try:
-        # Documents have string keys; OPT_NON_STR_KEYS makes orjson markedly slower, so it is only
-        # the fallback for the odd record that needs it.
-        data = orjson.dumps(record, default=str)
-    except TypeError:
-        data = orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS)
     # Not OPT_APPEND_NEWLINE: orjson's result keeps its whole working buffer (4-32 KB whatever the
     # length, ~8 KB of RSS per ~2 KB line), and a batch holds hundreds of lines. The concatenation is
     # an exact-size copy and orjson's buffer is freed at once (peak RSS, issue 16).
-    return data + b"\n"
+    return record_json(record) + b"\n"
 
 
 class FileSink:

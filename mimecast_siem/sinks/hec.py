@@ -49,7 +49,7 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats import Encoder, encode_event, get_encoder, record_value
 from mimecast_siem.sinks.hec_protocol import (
     ACK_PATH,
     CHANNEL_HEADER,
@@ -284,9 +284,9 @@ class HecSink:
         owners: list[int] = []
         for index, event in enumerate(events):
             try:
-                records = self.encoder.encode(event)
+                records = encode_event(self.encoder, event)
                 meta = self._metadata(event)
-                encoded = [envelope(r, **meta) for r in records]
+                encoded = [envelope(record_value(r), **meta) for r in records]
             except Exception as exc:  # one odd event must not block the batch
                 progress.rejected.setdefault(index, f"{self.encoder.name} encoding failed: {type(exc).__name__}: {exc}")
                 continue

@@ -206,7 +206,7 @@ def parse_acks(body: bytes) -> dict[int, bool]:
 
 
 def envelope(
-    record: dict[str, Any] | str,
+    record: dict[str, Any] | str | orjson.Fragment,
     *,
     time: float,
     sourcetype: str | None,

@@ -32,7 +32,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mimecast_siem.aio import wait_for
@@ -47,7 +46,7 @@ from mimecast_siem.sinks.base import (
     exact_size,
 )
 from mimecast_siem.sinks.elasticsearch import dataset_of
-from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats import Encoder, encode_event, get_encoder, record_json
 from mimecast_siem.sinks.http_common import check_files, resolve_secret, tls_context
 from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, import_extra, parse_options
@@ -286,8 +285,8 @@ class KafkaSink:
                 headers.append(("stream", event.stream.encode()))
                 # Held until the brokers acknowledged the batch.
                 values = [
-                    r.encode() if isinstance(r, str) else exact_size(orjson.dumps(r, default=str))
-                    for r in self.encoder.encode(event)
+                    r.encode() if isinstance(r, str) else exact_size(record_json(r))
+                    for r in encode_event(self.encoder, event)
                 ]
             except Exception as exc:  # one odd event must not block the batch
                 progress.rejected.setdefault(index, f"{self.encoder.name} encoding failed: {type(exc).__name__}: {exc}")

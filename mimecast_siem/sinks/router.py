@@ -47,6 +47,7 @@ from mimecast_siem.events import Event
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks.base import Rejection, Sink, SinkHealth, SinkPermanentError
 from mimecast_siem.sinks.deadletter_store import DeadLetterStore
+from mimecast_siem.sinks.formats.shared import sharing
 from mimecast_siem.sinks.queueing import QueueBlocked, SinkQueue
 
 log = logging.getLogger("mimecast_siem.sinks")
@@ -322,9 +323,13 @@ class Router:
                     "No sink is routed for stream %s of tenant %s; its events are not forwarded.", stream, tenant
                 )
             return report
-        results = await asyncio.gather(
-            *(self._deliver_to(route, tenant, stream, events) for route in routes), return_exceptions=True
-        )
+        # Sinks holding the same encoder (configured alike) share its records and their JSON: each event
+        # is encoded once per encoder (formats/shared.py). The scope is entered before gather starts the
+        # per-sink tasks, which copy it; nothing else sees it.
+        with sharing() if _share_encoding(routes) else contextlib.nullcontext():
+            results = await asyncio.gather(
+                *(self._deliver_to(route, tenant, stream, events) for route in routes), return_exceptions=True
+            )
         failure: BaseException | None = None
         for route, result in zip(routes, results, strict=True):
             if isinstance(result, BaseException):
@@ -544,6 +549,21 @@ class Router:
         except TimeoutError:
             return
         raise DeliveryAborted(f"delivery to sink {sink} aborted by shutdown while waiting to retry")
+
+
+def _share_encoding(routes: Sequence[_Route]) -> bool:
+    """True when two of the routes send directly (no queue) through the same encoder instance."""
+    if len(routes) < 2:
+        return False
+    seen: set[int] = set()
+    for route in routes:
+        encoder = getattr(route.sink, "encoder", None)
+        if encoder is None or route.queue is not None:
+            continue
+        if id(encoder) in seen:
+            return True
+        seen.add(id(encoder))
+    return False
 
 
 def _describe(exc: BaseException) -> str:

@@ -51,7 +51,7 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.formats import Encoder, Record, get_encoder
+from mimecast_siem.sinks.formats import Encoder, Record, encode_event, get_encoder, record_json
 from mimecast_siem.sinks.http_common import HttpClientOptions, check_tls_pair, proxy_url, resolve_secret
 from mimecast_siem.sinks.progress import BatchProgress, ProgressMemory
 from mimecast_siem.sinks.registry import check_template, format_options, import_extra, parse_options
@@ -297,7 +297,7 @@ class S3Sink:
         groups: dict[str, list[tuple[int, Record]]] = defaultdict(list)
         for index, event in enumerate(events):
             try:
-                records = self.encoder.encode(event)
+                records = encode_event(self.encoder, event)
                 for record in records:
                     groups[self._partition(event, record)].append((index, record))
             except Exception as exc:  # one odd event must not block the batch
@@ -307,7 +307,7 @@ class S3Sink:
             current: list[tuple[int, Record]] = []
             size = 0
             for index, record in items:
-                length = len(orjson.dumps(record, default=str)) + 1 if isinstance(record, dict) else len(record) + 1
+                length = len(record_json(record)) + 1 if isinstance(record, dict) else len(record) + 1
                 if current and size + length > self.options.max_object_bytes:
                     objects.append(self._object(partition, current, events))
                     current, size = [], 0
@@ -349,9 +349,7 @@ class S3Sink:
         self, obj: _Object, events: Sequence[Event], progress: BatchProgress[str]
     ) -> list[tuple[bytes, str, str, str | None]]:
         if self.options.mode == "ndjson":
-            lines = b"".join(
-                (orjson.dumps(r, default=str) if isinstance(r, dict) else r.encode()) + b"\n" for r in obj.records
-            )
+            lines = b"".join((record_json(r) if isinstance(r, dict) else r.encode()) + b"\n" for r in obj.records)
             body = gzip.compress(lines, self.options.gzip_level, mtime=0)
             return [(body, obj.key, "application/x-ndjson", "gzip")]
         return [

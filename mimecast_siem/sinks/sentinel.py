@@ -49,7 +49,7 @@ from mimecast_siem.sinks.base import (
     SinkTransientError,
     exact_size,
 )
-from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats import Encoder, encode_event, get_encoder, record_value
 from mimecast_siem.sinks.http_common import (
     HttpClientOptions,
     SinkHttp,
@@ -271,12 +271,12 @@ class SentinelSink:
                                 "Tenant": event.tenant,
                                 "MimecastStream": event.stream,
                                 "Kind": event.kind,
-                                "Event": record,
+                                "Event": record_value(record),
                             },
                             default=str,
                         )
                     )
-                    for n, record in enumerate(self.encoder.encode(event))
+                    for n, record in enumerate(encode_event(self.encoder, event))
                 ]
             except Exception as exc:  # one odd event must not block the batch
                 progress.rejected.setdefault(index, f"{self.encoder.name} encoding failed: {type(exc).__name__}: {exc}")

@@ -37,7 +37,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mimecast_siem import __version__
@@ -52,7 +51,7 @@ from mimecast_siem.sinks.base import (
     SinkPermanentError,
     SinkTransientError,
 )
-from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats import Encoder, encode_event, get_encoder, record_json
 from mimecast_siem.sinks.formats.event_facts import event_severity, syslog_severity
 from mimecast_siem.sinks.formats.syslog_header import (
     APP_NAME_MAX,
@@ -436,7 +435,7 @@ def record_text(record: dict[str, Any] | str) -> str:
     """MSG text of one encoded record: text as it is, a JSON object as compact JSON."""
     if isinstance(record, str):
         return record
-    return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return record_json(record).decode()
 
 
 def render_batch(
@@ -452,7 +451,7 @@ def render_batch(
     out = RenderedBatch()
     for event in events:
         try:
-            records = encoder.encode(event)
+            records = encode_event(encoder, event)
             texts = [record_text(r) for r in records]
         except Exception as exc:  # one unencodable event must not fail the batch
             out.rejected.append(Rejection(event, f"the {encoder.name} encoder failed: {type(exc).__name__}: {exc}"))

@@ -3,6 +3,9 @@
 An encoder turns one :class:`~mimecast_siem.events.Event` into records (``dict`` for JSON formats,
 ``str`` for text formats); see :mod:`mimecast_siem.sinks.formats.base`. Transports decide how a
 record travels. Use :func:`get_encoder`; never import a format module directly from another room.
+Sinks configured alike get the same encoder instance, and encode through :func:`encode_event` and
+:func:`record_json` so that one delivery to several of them encodes each event once
+(:mod:`mimecast_siem.sinks.formats.shared`).
 
 Format modules (``mimecast_siem.sinks.formats.<name>``) are imported by :func:`format_module` when a
 sink first asks for their format (a deployment loads only the formats it uses). A module exposes either a ``make_encoder(options: Mapping[str, Any] | None) -> Encoder`` function, or an encoder
@@ -16,10 +19,12 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, cast
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from mimecast_siem.errors import ConfigError, ConfigProblem
 from mimecast_siem.sinks.formats.base import Encoder, Record
+from mimecast_siem.sinks.formats.shared import encode_event, record_json, record_value, sharing
 
 #: Every format the project ships (the values ``sinks[].format`` accepts).
 FORMAT_NAMES: tuple[str, ...] = ("json", "raw", "cef", "leef", "ocsf")
@@ -27,7 +32,24 @@ FORMAT_NAMES: tuple[str, ...] = ("json", "raw", "cef", "leef", "ocsf")
 #: Formats whose records are JSON objects; the others produce one line of text per record.
 JSON_FORMATS: frozenset[str] = frozenset({"json", "raw", "ocsf"})
 
-__all__ = ["FORMAT_NAMES", "JSON_FORMATS", "Encoder", "Record", "format_module", "get_encoder"]
+__all__ = [
+    "FORMAT_NAMES",
+    "JSON_FORMATS",
+    "Encoder",
+    "Record",
+    "encode_event",
+    "format_module",
+    "get_encoder",
+    "record_json",
+    "record_value",
+    "sharing",
+]
+
+#: Encoders by (format, options as canonical JSON): sinks configured alike share one instance (encoders
+#: are pure), which is how the router sees that their records can be shared. Bounded by the configured
+#: sinks; cleared past _MAX_ENCODERS (a long test run builds many).
+_ENCODERS: dict[tuple[str, bytes], Encoder] = {}
+_MAX_ENCODERS = 256
 
 
 def format_module(name: str) -> Any:
@@ -67,10 +89,31 @@ def get_encoder(name: str, options: Mapping[str, Any] | None = None, *, key: str
         options: the format's options (a sink's ``format_options`` block), validated by the format.
         key: config key path used in error messages (e.g. ``sinks[2].format_options``).
 
+    Returns:
+        The same instance for the same format and options (within this process).
+
     Raises:
         ConfigError: unknown format, or invalid options; the
             problems name the key, the bad value and what is allowed.
     """
+    try:
+        cache_key: tuple[str, bytes] | None = (
+            name,
+            orjson.dumps(dict(options) if options else None, option=orjson.OPT_SORT_KEYS),
+        )
+    except (TypeError, ValueError):  # options that are not plain JSON: a private instance
+        cache_key = None
+    if cache_key is not None and (cached := _ENCODERS.get(cache_key)) is not None:
+        return cached
+    encoder = _new_encoder(name, options, key)
+    if cache_key is not None:
+        if len(_ENCODERS) >= _MAX_ENCODERS:
+            _ENCODERS.clear()
+        _ENCODERS[cache_key] = encoder
+    return encoder
+
+
+def _new_encoder(name: str, options: Mapping[str, Any] | None, key: str) -> Encoder:
     if name not in FORMAT_NAMES:
         raise ConfigError(
             f"unknown format {name!r}",
