@@ -194,6 +194,25 @@ def test_a_backfill_loads_the_data_path_only_for_a_job_with_windows_to_run(
     assert not _loaded(modules, NOT_FOR_BACKFILL + NOT_CONFIGURED + DATA_PATH), output
 
 
+_DEFAULT_TLS_AFTER = """
+import sys
+from mimecast_siem.cli import main
+main(["config", "schema"])  # loads the HTTP sinks' classes: aiohttp
+from aiohttp import connector
+from mimecast_siem.net import lazy_ca_context_class
+print("DEFAULT-TLS", isinstance(connector._SSL_CONTEXT_VERIFIED, lazy_ca_context_class()), file=sys.stderr)
+"""
+
+
+def test_the_cli_defers_aiohttp_s_default_tls_contexts() -> None:
+    """Every command but --version: aiohttp's import-time CA stores are loaded on first use (net.py)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEFAULT_TLS_AFTER], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "DEFAULT-TLS True" in proc.stderr
+
+
 _MOUNT_DISABLED_API = """
 import json, sys
 from types import SimpleNamespace
