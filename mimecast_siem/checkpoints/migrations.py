@@ -8,7 +8,8 @@ version and apply nothing). SQLite serialises writers on its own (``BEGIN IMMEDI
 
 Rules for adding a step (see docs/state.md): append, never edit or reorder released steps; write
 DDL that runs on both PostgreSQL and SQLite; update :mod:`.schema` to the new shape in the same
-commit (a test compares a migrated database with it).
+commit (a test compares a migrated database with it), and :data:`.readonly.SCHEMA_VERSION` (a test
+compares it with the last step).
 """
 
 from __future__ import annotations
