@@ -181,12 +181,28 @@ class FileSink:
 
     async def send(self, events: Sequence[Event]) -> SendResult:
         """Append the batch and fsync; return once it is on disk."""
-        encoded, rejected = encode_lines(self.encoder, events)
-        accepted = len(encoded)
+        # One pass: encode each event and put its line with its file's (a batch is one tenant and
+        # stream as the router delivers it, so the file is looked up when those change).
+        encoder = self.encoder
+        rejected: list[Rejection] = []
         by_path: dict[Path, list[bytes]] = {}
-        for event, data in encoded:
-            by_path.setdefault(self.path_for(event), []).append(data)
-        del encoded
+        chunks: list[bytes] = []
+        tenant: str | None = None
+        stream: str | None = None
+        accepted = 0
+        for event in events:
+            try:
+                records = encode_event(encoder, event)
+                data = record_line(records[0]) if len(records) == 1 else b"".join(record_line(r) for r in records)
+            except Exception as exc:  # one odd event must not block the batch
+                rejected.append(Rejection(event, f"{encoder.name} encoding failed: {type(exc).__name__}: {exc}"))
+                continue
+            if event.tenant != tenant or event.stream != stream:
+                tenant, stream = event.tenant, event.stream
+                chunks = by_path.setdefault(self.path_for(event), [])
+            chunks.append(data)
+            accepted += 1
+        del chunks
         # One buffer per file; the lines are released before the writes are awaited (peak RSS while
         # other windows' batches wait on their fsync, issue 16).
         payloads = [(path, b"".join(chunks)) for path, chunks in by_path.items()]

@@ -46,6 +46,30 @@ async def test_one_ndjson_file_per_tenant_and_stream(context: SinkContext, tmp_p
     assert result.bytes_sent == sum(p.stat().st_size for p in out.rglob("*.ndjson"))
 
 
+async def test_interleaved_tenants_keep_their_order_and_a_bad_event_is_rejected(
+    context: SinkContext, tmp_path: Path
+) -> None:
+    class Fussy:
+        name = "fussy"
+
+        def encode(self, event: Event) -> list[dict[str, Any] | str]:
+            if event.raw.get("subject") == "message 1":
+                raise ValueError("cannot encode this one")
+            return [{"id": event.event_id}]
+
+    sink = file_sink(context, tmp_path)
+    sink.encoder = Fussy()
+    acme, globex = batch(4), batch(4, tenant="globex", start=10)
+    mixed = [acme[0], globex[0], acme[1], acme[2], globex[1], globex[2], acme[3], globex[3]]
+    result = await sink.send(mixed)
+    await sink.close()
+    assert result.accepted == 7
+    assert [r.event.event_id for r in result.rejected] == [acme[1].event_id]
+    out = tmp_path / "out"
+    assert [d["id"] for d in json_lines(out / "acme" / "ttp-url.ndjson")] == [acme[i].event_id for i in (0, 2, 3)]
+    assert [d["id"] for d in json_lines(out / "globex" / "ttp-url.ndjson")] == [e.event_id for e in globex]
+
+
 async def test_one_file_for_all_streams_and_appending_across_restarts(context: SinkContext, tmp_path: Path) -> None:
     for start in (0, 3):
         sink = file_sink(context, tmp_path, file_name="{sink}-all.ndjson")

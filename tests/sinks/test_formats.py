@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from mimecast_siem.errors import ConfigError
@@ -52,6 +53,20 @@ def test_json_emits_the_document_and_fills_id_and_timestamp_only_when_missing() 
     assert doc2["@timestamp"] == "keep"
     assert doc2["event"]["id"] == "normaliser-id"
     assert "id" not in event.document["event"]
+
+
+def test_json_hands_a_complete_document_over_without_copying_it() -> None:
+    # Documents of the normalisers carry @timestamp and event.id: the record is the document itself
+    # (records are read-only), and the elastic-integration profile builds a new one from it.
+    event = make_event("ttp-url")
+    before = orjson.dumps(event.document)
+    (doc,) = get_encoder("json").encode(event)
+    assert doc is event.document
+    (elastic,) = get_encoder("json", {"ecs_profile": "elastic-integration"}).encode(event)
+    assert isinstance(elastic, dict)
+    assert elastic is not event.document
+    assert elastic["data_stream"]["dataset"] == "mimecast.ttp_url_logs"
+    assert orjson.dumps(event.document) == before
 
 
 def test_json_respects_flat_dotted_keys() -> None:
