@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import marshal
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range, time_unparsed
 from mimecast_siem.collector.snapshots import diff_hold_queue
@@ -28,7 +31,7 @@ from mimecast_siem.collector.threat_feed import FeedClient, feed_pages
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import StreamSettings
 from mimecast_siem.events import Event, stable_event_id
-from mimecast_siem.mimecast import Page, Priority
+from mimecast_siem.mimecast import ApiResponse, Page, Priority
 from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.streams import ENTERED, LEFT, TAG_TIME_UNPARSED, NormaliseContext, StreamSpec
 from mimecast_siem.streams.normalise import iso, parse_time, record_time
@@ -147,26 +150,130 @@ class PageBudget:
 
 
 async def held_at_gate(pages: AsyncIterator[PageT], gate: WindowGate) -> AsyncGenerator[PageT, None]:
-    """``pages``, asking for the second one only once ``gate`` opened.
+    """``pages``, fetched ahead while ``gate`` is closed but only as far as the gate allows.
 
-    A gated window fetches its first page ahead, so it can deliver at once when its predecessor
-    committed; reading further ahead while it waits only held more decoded pages (a catch-up's
-    later windows each held two: peak RSS, issue 16). Raises :class:`GateAbandoned` like the gate.
-    Closing this closes ``pages``.
+    A gated window reads ahead while it waits for its predecessor's commit, so that once the gate
+    opens it delivers at once instead of starting its walk then: a catch-up's windows are fetched
+    concurrently and delivered one after the other (issue 16). How far is the gate's
+    :attr:`WindowGate.ahead`; the task raises it for the windows next in line. A page waiting here
+    is kept marshalled (:func:`park`, about a quarter of the decoded records' memory) and
+    decoded again when the gate opened. Nothing is yielded before the gate opens. Raises
+    :class:`GateAbandoned` like the gate. Closing this closes ``pages``.
     """
+    iterator = aiter(pages)
+    parked: deque[PageT | Parked] = deque()
+    exhausted = False
     try:
-        first = True
-        async for page in pages:
+        while not gate.is_open:
+            gate.changed.clear()
+            if gate.abandoned:
+                raise GateAbandoned("an earlier window of the batch was not committed")
+            if not exhausted and len(parked) < gate.ahead and gate.take_slot():
+                try:
+                    page = await anext(iterator)
+                except StopAsyncIteration:
+                    gate.give_slot()
+                    exhausted = True
+                    continue
+                except BaseException:
+                    gate.give_slot()
+                    raise
+                parked.append(park(page))
+                del page
+                continue
+            await gate.changed.wait()
+        while parked:
+            page = cast(PageT, unpark(parked.popleft()))
+            gate.give_slot()
             yield page
             del page
-            if first:
-                first = False
-                if not gate.is_open:
-                    await gate.wait()
+        if not exhausted:
+            async for page in iterator:
+                yield page
+                del page
     finally:
-        aclose = getattr(pages, "aclose", None)
+        for _ in range(len(parked)):
+            gate.give_slot()
+        parked.clear()
+        aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class ParkingLot:
+    """Pages that the waiting windows of one catch-up hold parked (or are fetching to park), together.
+
+    A slot is taken before a waiting window asks for a page and given back when the page is handed
+    over after its gate opened (or dropped): so the memory of the pages fetched ahead is bounded for
+    the whole catch-up, whichever windows hold them. The head window never needs a slot, so the
+    windows waiting for it cannot starve it.
+    """
+
+    def __init__(self, pages: int) -> None:
+        if pages < 1:
+            raise ValueError(f"a parking lot needs at least one page, not {pages}")
+        self.pages = pages
+        self.free = pages
+        self._gates: list[WindowGate] = []
+
+    def join(self, gate: WindowGate) -> None:
+        """Wake ``gate`` whenever a slot is given back."""
+        self._gates.append(gate)
+
+    def leave(self, gate: WindowGate) -> None:
+        """Stop waking ``gate``."""
+        with contextlib.suppress(ValueError):
+            self._gates.remove(gate)
+
+    def take(self) -> bool:
+        """Take a slot if one is free."""
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    def give_back(self) -> None:
+        """Return a slot and wake the waiting windows."""
+        self.free += 1
+        for gate in self._gates:
+            gate.changed.set()
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A :class:`~mimecast_siem.mimecast.Page` waiting at a gate: its records marshalled, the answer without them."""
+
+    records: bytes
+    response: ApiResponse
+    number: int
+
+
+def park(page: PageT) -> PageT | Parked:
+    """``page`` as a :class:`Parked`; anything else as it is.
+
+    500 decoded ttp-url records hold ~1 MB, marshalled ~0.23 MB (an exact-size ``bytes``; orjson's
+    result keeps its working buffer, ~0.5 MB); marshalling and loading cost ~1 ms a page. The records
+    came from JSON and hold only JSON values, so :func:`unpark` gives equal records back; a page that
+    cannot be marshalled is kept decoded. The bytes never leave this process (marshal's format is
+    tied to the Python version).
+    """
+    if not isinstance(page, Page):
+        return page
+    try:
+        records = marshal.dumps(page.records)
+    except ValueError:
+        return page
+    response = page.response
+    if isinstance(response, ApiResponse):
+        response = dataclasses.replace(response, data=[], body=None)  # the same records, decoded
+    return Parked(records, response, page.number)
+
+
+def unpark(item: PageT | Parked) -> PageT | Page:
+    """The page :func:`park` kept."""
+    if isinstance(item, Parked):
+        return Page(records=marshal.loads(item.records), response=item.response, number=item.number)  # noqa: S302 - our own bytes
+    return item
 
 
 async def budgeted(pages: AsyncIterator[PageT], budget: PageBudget, held: list[int]) -> AsyncGenerator[PageT, None]:
@@ -314,11 +421,32 @@ class WindowGate:
     depends on a cancellation reaching it: a cancellation can be lost on its way (Python 3.11's
     ``asyncio.wait_for`` drops one that arrives as its inner future completes, and a task awaiting
     another task loses it when that task ignores it).
+
+    Args:
+        ahead: pages the waiting window may fetch ahead and hold (at least 1); :meth:`allow` raises it.
+        lot: shared by the waiting windows of one catch-up: a page is fetched ahead only with a free
+            slot of it (``None``: ``ahead`` alone bounds them).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ahead: int = 1, lot: ParkingLot | None = None) -> None:
         self._event = asyncio.Event()
         self._abandoned = False
+        self.ahead = max(ahead, 1)
+        self.lot = lot
+        #: Set whenever the gate opens, is abandoned, allows more pages ahead or a slot of its lot
+        #: came free (the read-ahead waits on it).
+        self.changed = asyncio.Event()
+        if lot is not None:
+            lot.join(self)
+
+    def take_slot(self) -> bool:
+        """Take a slot of the lot for a page fetched ahead (always granted without a lot)."""
+        return self.lot is None or self.lot.take()
+
+    def give_slot(self) -> None:
+        """Give back a slot :meth:`take_slot` took."""
+        if self.lot is not None:
+            self.lot.give_back()
 
     @property
     def is_open(self) -> bool:
@@ -330,16 +458,28 @@ class WindowGate:
         """Whether the window will never deliver."""
         return self._abandoned
 
+    def allow(self, ahead: int) -> None:
+        """Let the waiting window hold up to ``ahead`` pages fetched ahead (never fewer than before)."""
+        if ahead > self.ahead:
+            self.ahead = ahead
+            self.changed.set()
+
     def open(self) -> None:
         """Let the window deliver (its predecessor committed). No effect once abandoned."""
         if not self._abandoned:
             self._event.set()
+            self.changed.set()
+            if self.lot is not None:
+                self.lot.leave(self)
 
     def abandon(self) -> None:
         """Never let the window deliver; a waiter (now or later) raises :class:`GateAbandoned`."""
         if not self._event.is_set():
             self._abandoned = True
             self._event.set()
+            self.changed.set()
+            if self.lot is not None:
+                self.lot.leave(self)
 
     async def wait(self) -> None:
         """Return once open; raise :class:`GateAbandoned` once abandoned."""
@@ -429,8 +569,8 @@ async def deliver_log_window(
             with the window.
         gate: nothing is delivered before it is opened (a later window of a catch-up batch waits until
             its predecessor committed, so a crash can only re-deliver the head window's last pages);
-            its first page is fetched meanwhile (one, not read further ahead). An abandoned gate raises :class:`GateAbandoned`
-            before anything of the window was delivered.
+            its pages are fetched ahead meanwhile, as many as the gate allows (:func:`held_at_gate`). An
+            abandoned gate raises :class:`GateAbandoned` before anything of the window was delivered.
         after_page: awaited after each page was delivered (the live task commits progress inside
             the window from it).
 

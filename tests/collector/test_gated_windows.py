@@ -23,8 +23,9 @@ from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
 from mimecast_siem.errors import TransientError
 from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.simulator import LateArrivals
 from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
-from tests.collector.helpers import daemon_settings, delivered_ids, expected_ids
+from tests.collector.helpers import daemon_settings, delivered_ids, expected_ids, read_documents
 
 MAX_WINDOW = timedelta(seconds=20)
 HANG = 20.0  # a poll that takes this long is stuck (it takes well under a second)
@@ -171,3 +172,129 @@ async def test_stopping_leaves_the_gated_windows_undelivered_and_commits_the_hea
     assert later
     assert head <= delivered
     assert not later & delivered
+
+
+class CountedWalks:
+    """The real client; counts the walks in flight at once and records each walk's range."""
+
+    def __init__(self, inner: MimecastClient, *, first_walk_delay: float = 0.0) -> None:
+        self.inner = inner
+        self.first_walk_delay = first_walk_delay
+        self.active = 0
+        self.max_active = 0
+        self.ranges: list[tuple[datetime, datetime]] = []
+
+    async def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        assert item is not None
+        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if len(self.ranges) == 1 and self.first_walk_delay:
+                await asyncio.sleep(self.first_walk_delay)
+            async for page in self.inner.pages(
+                path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta
+            ):
+                yield page
+        finally:
+            self.active -= 1
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
+
+
+@contextlib.asynccontextmanager
+async def counted_task(
+    sim: Any, tmp_path: Path, overrides: Mapping[str, Any], *, first_walk_delay: float = 0.0
+) -> AsyncIterator[tuple[StreamTask, CountedWalks, StateStore]]:
+    settings = daemon_settings(
+        sim.url, sim.client_id, sim.client_secret, tmp_path, streams=("ttp-url",), stream_overrides=dict(overrides)
+    )
+    reset_limiters()
+    store = await StateStore.open(settings.state_url())
+    router = Router(
+        settings, build_sinks(settings, SinkContext(tmp_path, "me", "test")), DeadLetters(settings.dead_letter_path())
+    )
+    await router.start()
+    try:
+        async with MimecastClient(settings.tenants[0]) as inner:
+            lease = await store.acquire_lease("acme", "ttp-url", "me", timedelta(minutes=5))
+            assert lease is not None
+            client = CountedWalks(inner, first_walk_delay=first_walk_delay)
+            ctx = StreamContext(
+                "acme", CATALOGUE["ttp-url"], settings.stream_settings(settings.tenants[0], "ttp-url"), client, router
+            )
+            yield StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event()), client, store
+    finally:
+        await router.close()
+        await store.close()
+
+
+async def test_a_catch_up_keeps_its_windows_in_flight_and_delivers_them_in_order_in_one_poll(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """Each committed window makes room for the next one (not a batch of `concurrency` windows per
+    poll), at most `concurrency` walk at once, and the windows are delivered and committed in order."""
+    # No late arrivals: every record of the range is there for the one poll to read.
+    sim = await simulator_factory(rates={"ttp-url": 20.0}, late=LateArrivals(fraction=0.0, min_delay=0, max_delay=0))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    overrides = {
+        "start_from": start.isoformat(),
+        "max_window": f"{int(MAX_WINDOW.total_seconds())}s",
+        "concurrency": 3,
+        "redelivery_pages": 2,
+        "page_size": 50,
+    }
+    async with counted_task(sim, tmp_path, overrides) as (task, client, store):
+        async with asyncio.timeout(HANG * 3):
+            await task.poll_once()
+        committed = await store.get_checkpoint("acme", "ttp-url")
+    assert committed is not None
+    # One poll went from the start to the head: 3 minutes of 20-second windows, not a batch of 3.
+    assert len(client.ranges) >= 9
+    assert committed >= start + timedelta(minutes=3) - timedelta(seconds=10)
+    assert client.max_active <= 3
+    assert [r[0] for r in client.ranges] == sorted(r[0] for r in client.ranges)
+    delivered = delivered_ids(tmp_path / "out", "ttp-url")
+    assert set(delivered) == expected_ids("ttp-url", sim.ground_truth("ttp-url", start, committed))
+    assert max(delivered.values()) == 1
+    # In order: the window of each document written never goes back.
+    places = [
+        int((datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00")) - start) / MAX_WINDOW)
+        for d in read_documents(tmp_path / "out", "acme", "ttp-url")
+    ]
+    assert places == sorted(places)
+
+
+async def test_a_poll_that_ends_more_than_a_poll_interval_behind_the_head_polls_again_at_once(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    sim = await simulator_factory(rates={"ttp-url": 5.0})
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    overrides = {"start_from": start.isoformat(), "poll_interval": "3s", "lag": "2s", "max_window": "2m"}
+    async with counted_task(sim, tmp_path, overrides, first_walk_delay=4.5) as (task, client, store):
+        async with asyncio.timeout(HANG):
+            # One window up to the head, but it took 4.5 s: the head moved on by more than 3 s.
+            assert await task.poll_once() is False
+            assert len(client.ranges) == 1
+            # The next poll reads those seconds at once and is then within a poll interval.
+            assert await task.poll_once() is True
+        assert await store.get_checkpoint("acme", "ttp-url") is not None
