@@ -382,14 +382,17 @@ def build_event(
     }
     if all_tags:
         document["tags"] = all_tags
-    # The original record is kept as received (empty values included), so it is not pruned.
-    document["mimecast"] = dict(record if mimecast is None else mimecast)
+    # The original record is kept as received (empty values included), so it is not pruned. One copy
+    # serves as both ``mimecast.*`` and ``Event.raw`` when they are the same record (events and their
+    # documents are read-only once built: formats and sinks copy what they change).
+    raw = dict(record)
+    document["mimecast"] = raw if mimecast is None else dict(mimecast)
     return Event(
         event_id=event_id,
         tenant=ctx.tenant,
         stream=stream,
         timestamp=when,
         document=document,
-        raw=dict(record),
+        raw=raw,
         kind=kind,
     )

@@ -57,6 +57,11 @@ def test_normalisers_never_crash_and_produce_serialisable_documents(
     assert event.document["event"]["dataset"] == CATALOGUE[stream].dataset
     # Every document must be encodable by the json format (orjson refuses NaN only as null, never raises).
     orjson.dumps(event.document, option=orjson.OPT_NON_STR_KEYS)
+    # The event keeps its own copy of the record (the page's record may change or go away).
+    assert event.raw == record
+    assert event.raw is not record
+    if stream == "ttp-url":  # keeps the record as it is under mimecast.*: one copy serves both
+        assert event.document["mimecast"] is event.raw
 
 
 @settings(max_examples=200, deadline=None)
