@@ -33,14 +33,26 @@ def split_by_range(events: Iterable[Event], fetch: FetchRange) -> tuple[list[Eve
     Events whose time could not be read are kept: they cannot be placed, and losing them is worse
     than a possible duplicate (their ids still dedupe them).
     """
+    kept, dropped, _ = place_events(events, fetch)
+    return kept, dropped
+
+
+def place_events(events: Iterable[Event], fetch: FetchRange) -> tuple[list[Event], int, set[str]]:
+    """:func:`split_by_range`, and the ids of the kept events whose time could not be read - one pass
+    over a page (the collector needs both, and read every event's tags twice for them)."""
     kept: list[Event] = []
+    unplaced: set[str] = set()
     dropped = 0
+    start, end = fetch.start, fetch.end
     for event in events:
-        if time_unparsed(event) or fetch.contains(event.timestamp):
+        if time_unparsed(event):
+            kept.append(event)
+            unplaced.add(event.event_id)
+        elif start <= event.timestamp < end:
             kept.append(event)
         else:
             dropped += 1
-    return kept, dropped
+    return kept, dropped, unplaced
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
-from mimecast_siem.collector.dedupe import WindowDedupe, split_by_range, time_unparsed
+from mimecast_siem.collector.dedupe import WindowDedupe, place_events
 from mimecast_siem.collector.snapshots import diff_hold_queue
 from mimecast_siem.collector.threat_feed import FeedClient, feed_pages
 from mimecast_siem.collector.windows import FetchRange, Window
@@ -654,17 +654,19 @@ async def _deliver_page(
     if seen is not None and fetch.start < window.start:
         records, checked, early_dropped = await drop_seen_before_normalising(spec, records, window.start, seen)
     events = normalise_records(spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=clock()))
-    events, outside = split_by_range(events, fetch)
+    # One pass: the events in range, and the ids of those whose time could not be read (usually none).
+    events, outside, unplaced = place_events(events, fetch)
     result.out_of_range += outside
-    # Once per page: the ids of events whose time could not be read (usually none).
-    unplaced = {e.event_id for e in events if time_unparsed(e)}
-    # Only records before the window's start (the overlap re-read) can have been delivered by an
-    # earlier, committed window; asking the store about the others would only cost queries.
-    start = window.start
-    candidates = [
-        e.event_id for e in events if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
-    ]
-    already = await seen(candidates) if (seen is not None and candidates) else set()
+    already: set[str] = set()
+    if seen is not None:
+        # Only records before the window's start (the overlap re-read) can have been delivered by an
+        # earlier, committed window; asking the store about the others would only cost queries.
+        start = window.start
+        candidates = [
+            e.event_id for e in events if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
+        ]
+        if candidates:
+            already = await seen(candidates)
     fresh, dropped = dedupe.fresh(events, already)
     dropped += early_dropped
     result.deduplicated += dropped

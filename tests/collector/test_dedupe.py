@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mimecast_siem.collector.dedupe import WindowDedupe, ids_to_remember, split_by_range
+from mimecast_siem.collector.dedupe import WindowDedupe, ids_to_remember, place_events, split_by_range
 from mimecast_siem.collector.windows import FetchRange
 from mimecast_siem.events import Event
 from mimecast_siem.streams import CATALOGUE, NormaliseContext
@@ -28,6 +28,19 @@ def test_range_filter_is_half_open_and_keeps_unplaceable_events() -> None:
     assert [e.timestamp for e in kept[:2]] == [T0, T0 + timedelta(seconds=59)]
     assert kept[2] is unplaceable
     assert dropped == 2
+
+
+def test_placing_a_page_also_names_the_unplaceable_events() -> None:
+    fetch = FetchRange(T0, T0 + timedelta(seconds=60))
+    unplaceable = CATALOGUE["ttp-url"].normalise({"date": "??", "url": "u"}, CTX)
+    # Its poll time lies after the range: kept all the same, and named.
+    assert not fetch.contains(unplaceable.timestamp)
+    page = [click(-1), unplaceable, click(0), click(60), click(30)]
+    kept, dropped, unplaced = place_events(page, fetch)
+    assert kept == [unplaceable, page[2], page[4]]
+    assert dropped == 2
+    assert unplaced == {unplaceable.event_id}
+    assert place_events([click(1)], fetch)[2] == set()
 
 
 def test_window_dedupe_drops_repeats_and_already_delivered() -> None:
