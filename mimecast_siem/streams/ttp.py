@@ -41,6 +41,7 @@ from mimecast_siem.streams.spec import StreamSpec
 #: Severity by verdict (the CEF mapping of sinks.md section 3.3 uses the same scale).
 _SEVERITY = {"clean": 1, "safe": 1, "unknown": 3, "timeout": 3, "suspicious": 6, "malicious": 8}
 _BLOCKING_ACTIONS = {"block", "blocked", "hold", "bounce", "reject", "quarantine"}
+_ALLOWING_ACTIONS = {"allow", "allowed", "permit"}
 
 #: Fields whose values identify one log line (TTP URL and attachment records have no id).
 TTP_URL_ID_FIELDS = ("date", "messageId", "userEmailAddress", "fromUserEmailAddress", "url", "creationMethod", "action")
@@ -81,13 +82,16 @@ def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str
     to = email_addresses(recipients)
     if to:
         email["to"] = {"address": to}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            message_id=text(record.get("messageId")),
-            direction=direction(record.get("route")),
-        )
-    )
+    # Written out rather than through without_none(): this runs for every TTP event.
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    message_id = text(record.get("messageId"))
+    if message_id is not None:
+        email["message_id"] = message_id
+    route = direction(record.get("route"))
+    if route is not None:
+        email["direction"] = route
     return email
 
 
@@ -116,7 +120,7 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
     event_id = ttp_url_event_id(record)
     verdict = text(record.get("scanResult"))
     action = text(record.get("action"))
-    malicious = (verdict or "").lower() == "malicious"
+    malicious = verdict is not None and verdict.lower() == "malicious"
     url = url_fields(record.get("url"))
     recipients = email_addresses(record.get("userEmailAddress"))
     sender = email_address(record.get("fromUserEmailAddress"))
@@ -132,10 +136,24 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
         fields["source"] = {"ip": source_ip}
     if recipients:
         fields["user"] = {"email": recipients}
-    rule = without_none(name=text(record.get("ttpDefinition")), category=text(record.get("category")))
+    # rule.* and related.* written out (what without_none() and related_pruned() build): hot path.
+    rule: dict[str, Any] = {}
+    rule_name = text(record.get("ttpDefinition"))
+    if rule_name is not None:
+        rule["name"] = rule_name
+    rule_category = text(record.get("category"))
+    if rule_category is not None:
+        rule["category"] = rule_category
     if rule:
         fields["rule"] = rule
-    related_fields = related_pruned(users=recipients, ips=[source_ip], hosts=[url.get("domain")])
+    related_fields: dict[str, Any] = {}
+    if recipients:  # email_addresses() gives distinct, non-empty addresses
+        related_fields["user"] = list(recipients)
+    if source_ip:
+        related_fields["ip"] = [source_ip]
+    host = url.get("domain")
+    if host:
+        related_fields["hosts"] = [host]
     if related_fields:
         fields["related"] = related_fields
     if malicious and url:
@@ -145,17 +163,21 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
             {"type": "url", "url": {"original": url["original"]}},
             SUBTECHNIQUE_PHISHING_LINK,
         )
+    # _event_type(), _outcome() and _severity() with the action lowered once (hot path).
+    lowered = action.lower() if action else ""
+    blocking = lowered in _BLOCKING_ACTIONS
+    allowed = not blocking and lowered in _ALLOWING_ACTIONS
     event: dict[str, Any] = {
         "kind": "alert" if malicious else "event",
         "category": ["email", "threat"] if malicious else ["email", "web"],
-        "type": _event_type(action),
+        "type": ["denied"] if blocking else ["allowed"] if allowed else ["info"],
     }
     # Elastic maps userAwarenessAction to event.action; the URL action itself is in event.type.
     awareness = text(record.get("userAwarenessAction"))
     if awareness is not None:
         event["action"] = awareness
-    event["outcome"] = _outcome(action)
-    event["severity"] = _severity(verdict, action)
+    event["outcome"] = "failure" if blocking else "success" if allowed else "unknown"
+    event["severity"] = _SEVERITY.get(verdict.lower(), 3) + blocking if verdict else 1 + blocking
     return build_event(
         stream=stream,
         dataset="mimecast.ttp_url",
