@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mimecast_siem.events import canonical_ip, stable_event_id
 
@@ -27,3 +32,34 @@ def test_stable_event_id_depends_on_stream_and_fields_only() -> None:
     assert first != stable_event_id("ttp-attachment", "2026-11-25T10:00:00+0000", "https://a.test/")
     assert first != stable_event_id("ttp-url", "2026-11-25T10:00:01+0000", "https://a.test/")
     assert len(first) == 32
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=st.text(max_size=20), parts=st.lists(_json, max_size=9))
+def test_stable_event_id_is_the_sha256_of_the_stream_and_each_values_json(stream: str, parts: list[object]) -> None:
+    # The definition the ids persisted in state stores and SIEMs were made with: it must never change.
+    digest = hashlib.sha256(stream.encode())
+    for part in parts:
+        digest.update(b"\x1f")
+        digest.update(orjson.dumps(part, option=orjson.OPT_SORT_KEYS))
+    assert stable_event_id(stream, *parts) == digest.hexdigest()[:32]
+
+
+def test_stable_event_id_of_a_known_record_is_pinned() -> None:
+    parts = ("2026-11-25T10:00:00+0000", "<m@x>", "u@x.example", None, "https://x.example/", "User Click", "allow")
+    assert stable_event_id("ttp-url", *parts) == _piecewise("ttp-url", *parts)
+    assert stable_event_id("ttp-url", *parts) == "be46eeded1903856f32163c6d7b85abe"
+
+
+def _piecewise(stream: str, *parts: object) -> str:
+    digest = hashlib.sha256(stream.encode())
+    for part in parts:
+        digest.update(b"\x1f" + orjson.dumps(part, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()[:32]

@@ -38,17 +38,17 @@ VIEW_ID_FIELDS = ("viewed", "viewer", "source", "from", "to", "subject", "messag
 
 def archive_search_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of an archive-search log line."""
-    return stable_event_id("archive-search", *(record.get(f) for f in SEARCH_ID_FIELDS))
+    return stable_event_id("archive-search", *map(record.get, SEARCH_ID_FIELDS))
 
 
 def search_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of a search log line (``museQuery`` included)."""
-    return stable_event_id("search", *(record.get(f) for f in SEARCH_ID_FIELDS), record.get("museQuery"))
+    return stable_event_id("search", *map(record.get, SEARCH_ID_FIELDS), record.get("museQuery"))
 
 
 def archive_view_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of an archive view log line."""
-    return stable_event_id("archive-view", *(record.get(f) for f in VIEW_ID_FIELDS))
+    return stable_event_id("archive-view", *map(record.get, VIEW_ID_FIELDS))
 
 
 def _user(value: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ RELEASED, REJECTED, EXPIRED = "released", "rejected", "expired"
 
 def dlp_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of a DLP log line: a hash of its identifying fields."""
-    return stable_event_id("dlp", *(record.get(f) for f in DLP_ID_FIELDS))
+    return stable_event_id("dlp", *map(record.get, DLP_ID_FIELDS))
 
 
 def normalise_dlp(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
@@ -196,7 +196,7 @@ def rejection_event_id(record: Mapping[str, Any]) -> str:
     record_id = text(record.get("id"))
     if record_id is not None:
         return stable_event_id("rejections", record_id)
-    return stable_event_id("rejections", *(record.get(f) for f in REJECTION_FALLBACK_ID_FIELDS))
+    return stable_event_id("rejections", *map(record.get, REJECTION_FALLBACK_ID_FIELDS))
 
 
 def normalise_rejection(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:

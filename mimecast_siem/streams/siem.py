@@ -100,7 +100,7 @@ SIEM_STREAM_TYPES: dict[str, str] = {siem_stream_name(t): t for t in SIEM_TYPES}
 def siem_event_id(record: Mapping[str, Any], stream: str | None = None) -> str:
     """The stable ``event.id`` of a SIEM record (a hash of :data:`SIEM_ID_FIELDS`)."""
     name = stream or siem_stream_name(str(record.get("type") or "unknown"))
-    return stable_event_id(name, *(record.get(f) for f in SIEM_ID_FIELDS))
+    return stable_event_id(name, *map(record.get, SIEM_ID_FIELDS))
 
 
 def _flag(value: Any) -> bool | None:

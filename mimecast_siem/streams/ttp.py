@@ -97,12 +97,12 @@ def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str
 
 def ttp_url_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of a URL Protect record (it has no id of its own): a hash of its identifying fields."""
-    return stable_event_id("ttp-url", *(record.get(f) for f in TTP_URL_ID_FIELDS))
+    return stable_event_id("ttp-url", *map(record.get, TTP_URL_ID_FIELDS))
 
 
 def ttp_attachment_event_id(record: Mapping[str, Any]) -> str:
     """The ``event.id`` of an Attachment Protect record: a hash of its identifying fields."""
-    return stable_event_id("ttp-attachment", *(record.get(f) for f in TTP_ATTACHMENT_ID_FIELDS))
+    return stable_event_id("ttp-attachment", *map(record.get, TTP_ATTACHMENT_ID_FIELDS))
 
 
 def ttp_impersonation_event_id(record: Mapping[str, Any]) -> str:
@@ -110,7 +110,7 @@ def ttp_impersonation_event_id(record: Mapping[str, Any]) -> str:
     record_id = text(record.get("id"))
     if record_id is not None:
         return stable_event_id("ttp-impersonation", record_id)
-    return stable_event_id("ttp-impersonation", *(record.get(f) for f in TTP_IMPERSONATION_FALLBACK_ID_FIELDS))
+    return stable_event_id("ttp-impersonation", *map(record.get, TTP_IMPERSONATION_FALLBACK_ID_FIELDS))
 
 
 def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
