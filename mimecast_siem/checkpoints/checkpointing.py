@@ -141,14 +141,13 @@ def add_seen(conn: Connection, tenant: str, stream: str, seen: Sequence[tuple[st
 
     A live stream stores one row per delivered event, so on SQLite the rows go to the driver as
     tuples with the time already in SQLAlchemy's stored text (:func:`sqlite_time`): SQLAlchemy's
-    per-row parameter processing cost about a quarter of the insert. Sorted by id, the rows reach
-    the primary-key index in order.
+    per-row parameter processing cost about a quarter of the insert. Sorted by the key (time, id),
+    the rows reach the table in its order - for a live stream at its end.
     """
     if not seen:
         return
     if conn.dialect.name == "sqlite":
-        # By id only: a stable sort keeps the first of two rows of one id first (the one that is stored).
-        rows = sorted(((tenant, stream, eid, sqlite_time(when)) for eid, when in seen), key=_row_id)
+        rows = sorted(((tenant, stream, eid, sqlite_time(when)) for eid, when in seen), key=_row_key)
         conn.exec_driver_sql(_sqlite_seen_insert(conn.dialect), rows)
         return
     dicts = ({"tenant": tenant, "stream": stream, "event_id": eid, "event_time": when} for eid, when in seen)
@@ -163,7 +162,7 @@ def sqlite_time(when: datetime) -> str:
     return when.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-_row_id = operator.itemgetter(2)
+_row_key = operator.itemgetter(3, 2)
 
 
 @functools.cache
@@ -176,9 +175,23 @@ def _sqlite_seen_insert(dialect: Dialect) -> str:
     return str(statement.on_conflict_do_nothing().compile(dialect=dialect))
 
 
-def seen_ids(conn: Connection, tenant: str, stream: str, ids: Collection[str]) -> set[str]:
-    """The subset of ``ids`` already delivered for (tenant, stream)."""
+def seen_ids(
+    conn: Connection,
+    tenant: str,
+    stream: str,
+    ids: Collection[str],
+    between: tuple[datetime, datetime] | None = None,
+) -> set[str]:
+    """The subset of ``ids`` already delivered for (tenant, stream).
+
+    ``between`` (inclusive) is the range of event times the ids were stored with: the rows are keyed
+    by time first, so with it the lookup reads that range of the key; without it, every row of the
+    stream (for ids whose time is not known).
+    """
     found: set[str] = set()
+    bounds = []
+    if between is not None:
+        bounds = [_seen.c.event_time >= between[0], _seen.c.event_time <= between[1]]
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         from sqlalchemy.dialects.postgresql import ARRAY  # loaded by a PostgreSQL engine already
@@ -186,7 +199,7 @@ def seen_ids(conn: Connection, tenant: str, stream: str, ids: Collection[str]) -
         # PostgreSQL: one array parameter (= ANY) keeps one cached, index-using plan; a long IN list
         # of separate parameters was ~10x slower and could fall into a bad generic plan.
         match = _seen.c.event_id == any_(literal(batch, ARRAY(String))) if postgres else _seen.c.event_id.in_(batch)
-        stmt = select(_seen.c.event_id).where(_seen.c.tenant == tenant, _seen.c.stream == stream, match)
+        stmt = select(_seen.c.event_id).where(_seen.c.tenant == tenant, _seen.c.stream == stream, *bounds, match)
         found.update(conn.execute(stmt).scalars())
     return found
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     func,
@@ -38,7 +39,7 @@ from sqlalchemy import (
 
 from . import schema
 from .errors import SchemaTooNew
-from .records import MAX_NAME_LENGTH
+from .records import MAX_EVENT_ID_LENGTH, MAX_NAME_LENGTH
 
 log = logging.getLogger("mimecast_siem.checkpoints")
 
@@ -100,6 +101,38 @@ def _action_audit_v3() -> Table:
     )
 
 
+def _seen_ids_v1() -> Table:
+    """``seen_ids`` as step 1 created it (frozen: step 6 keys it by time)."""
+    frozen = MetaData(naming_convention=schema.metadata.naming_convention)
+    return Table(
+        "seen_ids",
+        frozen,
+        Column("tenant", String(MAX_NAME_LENGTH), nullable=False),
+        Column("stream", String(MAX_NAME_LENGTH), nullable=False),
+        Column("event_id", String(MAX_EVENT_ID_LENGTH), nullable=False),
+        Column("event_time", schema.UtcDateTime, nullable=False),
+        PrimaryKeyConstraint("tenant", "stream", "event_id"),
+        Index(None, "event_time"),
+    )
+
+
+def _seen_ids_by_time(conn: Connection) -> None:
+    """Re-create ``seen_ids`` keyed by (tenant, stream, event_time, event_id) and keep its rows."""
+    conn.execute(text("DROP INDEX ix_seen_ids_event_time"))
+    conn.execute(text("ALTER TABLE seen_ids RENAME TO seen_ids_v1"))
+    if conn.dialect.name == "postgresql":
+        # The renamed table keeps its key's name; the new table's key takes it.
+        conn.execute(text("ALTER TABLE seen_ids_v1 DROP CONSTRAINT pk_seen_ids"))
+    schema.seen_ids.create(conn)
+    conn.execute(
+        text(
+            "INSERT INTO seen_ids (tenant, stream, event_id, event_time) "
+            "SELECT tenant, stream, event_id, event_time FROM seen_ids_v1"
+        )
+    )
+    conn.execute(text("DROP TABLE seen_ids_v1"))
+
+
 def _audit_v2(conn: Connection) -> None:
     for column, kind in (("channel", "VARCHAR(8)"), ("client", "VARCHAR(64)"), ("items", "TEXT")):
         conn.execute(text(f"ALTER TABLE action_audit ADD COLUMN {column} {kind}"))
@@ -110,12 +143,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "checkpoints, leases, seen ids and snapshots",
-        _create(schema.checkpoints, schema.leases, schema.seen_ids, schema.snapshots),
+        _create(schema.checkpoints, schema.leases, _seen_ids_v1(), schema.snapshots),
     ),
     Migration(2, "backfill jobs and windows", _create(schema.backfill_jobs, schema.backfill_windows)),
     Migration(3, "action audit", _create(_action_audit_v3())),
     Migration(4, "action audit channel, client and items; action idempotency keys", _audit_v2),
     Migration(5, "dead letters (shared by replicas on PostgreSQL)", _create(schema.dead_letters)),
+    Migration(6, "seen ids keyed by event time, then id (appended in order)", _seen_ids_by_time),
 )
 
 

@@ -34,7 +34,7 @@ from .records import BackfillJob, BackfillStatus, backfill_job_from_row, backfil
 log = logging.getLogger("mimecast_siem.checkpoints")
 
 #: The schema version this release migrates to: ``MIGRATIONS[-1].version`` (a test keeps them equal).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: How long to wait for a lock (a WAL reader waits only while another connection recovers the file).
 _TIMEOUT_S = 1.0

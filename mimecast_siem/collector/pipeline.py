@@ -45,7 +45,18 @@ PageT = TypeVar("PageT")
 #: client to get through the rate limiter and write the request).
 READ_AHEAD_START_TURNS = 5
 
-SeenLookup = Callable[[Collection[str]], Awaitable[set[str]]]
+
+class SeenLookup(Protocol):
+    """Which of ``ids`` were delivered by an earlier, committed window (the store's seen ids).
+
+    ``between``: the earliest and latest event time of the ids (inclusive), when known; the store
+    reads only that range of its rows (keyed by time, then id). ``None`` for ids whose time is not
+    known (records whose time could not be read carry the poll time).
+    """
+
+    def __call__(
+        self, ids: Collection[str], between: tuple[datetime, datetime] | None = None
+    ) -> Awaitable[set[str]]: ...
 
 
 class PageSource(FeedClient, Protocol):
@@ -91,7 +102,9 @@ class CheckpointStore(Protocol):
         snapshot: Any = None,
     ) -> datetime: ...
 
-    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]: ...
+    async def seen_ids(
+        self, tenant: str, stream: str, ids: Any, *, between: tuple[datetime, datetime] | None = None
+    ) -> set[str]: ...
 
     async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]: ...
 
@@ -660,13 +673,16 @@ async def _deliver_page(
     already: set[str] = set()
     if seen is not None:
         # Only records before the window's start (the overlap re-read) can have been delivered by an
-        # earlier, committed window; asking the store about the others would only cost queries.
+        # earlier, committed window; asking the store about the others would only cost queries. The
+        # store is asked over the range of their times; ids whose time could not be read, over all.
         start = window.start
-        candidates = [
-            e.event_id for e in events if (e.timestamp < start or e.event_id in unplaced) and e.event_id not in checked
-        ]
-        if candidates:
-            already = await seen(candidates)
+        placed = [e for e in events if e.timestamp < start and e.event_id not in checked and e.event_id not in unplaced]
+        if placed:
+            times = [e.timestamp for e in placed]
+            already = await seen([e.event_id for e in placed], between=(min(times), max(times)))
+        lost = [event_id for event_id in unplaced if event_id not in checked]
+        if lost:
+            already |= await seen(lost)
     fresh, dropped = dedupe.fresh(events, already)
     dropped += early_dropped
     result.deduplicated += dropped
@@ -710,6 +726,8 @@ async def drop_seen_before_normalising(
         return records, set(), 0
     field_name = spec.time_field
     early: dict[str, list[int]] = {}
+    first: datetime | None = None
+    last: datetime | None = None
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             continue
@@ -719,9 +737,12 @@ async def drop_seen_before_normalising(
         # A record the id function cannot read is left to the normal path, which reports it.
         with contextlib.suppress(Exception):
             early.setdefault(id_of(record), []).append(index)
-    if not early:
+            first = when if first is None or when < first else first
+            last = when if last is None or when > last else last
+    if not early or first is None or last is None:
         return records, set(), 0
-    already = await seen(list(early))
+    # The normaliser stamps the event with this same time (``record_time`` of ``spec.time_field``).
+    already = await seen(list(early), between=(first, last))
     if not already:
         return records, set(early), 0
     drop = {index for event_id in already for index in early.get(event_id, ())}

@@ -562,9 +562,12 @@ class SiemPoller:
         events = normalise_records(ctx.spec, records, NormaliseContext(tenant=ctx.tenant, observed_at=now))
         events, dropped = self.recent.fresh(events)
         if checkpoint is not None:
-            near = [e.event_id for e in events if e.timestamp <= checkpoint + timedelta(seconds=1)]
+            near = [e for e in events if e.timestamp <= checkpoint + timedelta(seconds=1)]
             if near:
-                seen = await self.store.seen_ids(ctx.tenant, ctx.stream, near)
+                times = [e.timestamp for e in near]
+                seen = await self.store.seen_ids(
+                    ctx.tenant, ctx.stream, [e.event_id for e in near], between=(min(times), max(times))
+                )
                 if seen:
                     dropped += len(seen)
                     events = [e for e in events if e.event_id not in seen]

@@ -407,8 +407,8 @@ class StreamTask:
         in_flight.inc()
         try:
 
-            async def seen(ids: Any) -> set[str]:
-                return await self.store.seen_ids(ctx.tenant, ctx.stream, ids)
+            async def seen(ids: Any, between: tuple[datetime, datetime] | None = None) -> set[str]:
+                return await self.store.seen_ids(ctx.tenant, ctx.stream, ids, between=between)
 
             total = WindowResult()
             reads: list[tuple[FetchRange, datetime]] = []

@@ -110,3 +110,35 @@ def test_concurrent_opens_by_several_processes_migrate_once(state_url: str, engi
     # exactly one process applied the steps; the others waited and found the schema current
     assert sorted(applied, key=len) == [[]] * 3 + [[str(m.version) for m in MIGRATIONS]]
     assert len(_versions(engine)) == len(MIGRATIONS)
+
+
+async def test_keying_seen_ids_by_time_keeps_every_row(state_url: str, engine: Engine) -> None:
+    """Migration 6 re-creates ``seen_ids`` keyed by (tenant, stream, event_time, event_id): the rows of
+    a database at version 5 are all there afterwards, found by id with and without a time range."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    old = await StateStore.open(state_url, migrations=MIGRATIONS[:5])
+    rows = [(f"{i:032x}", t0 + timedelta(seconds=i)) for i in range(1_100)]
+    await old.commit_window("acme", "ttp-url", t0 + timedelta(hours=1), owner=None, seen=rows)
+    await old.commit_window("other", "ttp-url", t0 + timedelta(hours=1), owner=None, seen=rows[:3])
+    await old.close()
+    assert inspect(engine).get_pk_constraint("seen_ids")["constrained_columns"] == ["tenant", "stream", "event_id"]
+    new = await StateStore.open(state_url)
+    try:
+        assert new.schema is not None
+        assert new.schema.applied == (6,)
+        ids = [event_id for event_id, _ in rows]
+        assert await new.seen_ids("acme", "ttp-url", ids) == set(ids)
+        assert await new.seen_ids("acme", "ttp-url", ids, between=(rows[10][1], rows[19][1])) == set(ids[10:20])
+        assert await new.seen_ids("other", "ttp-url", ids) == set(ids[:3])
+        assert await new.prune_seen(t0 + timedelta(seconds=1_000)) == 1_003
+    finally:
+        await new.close()
+    assert inspect(engine).get_pk_constraint("seen_ids")["constrained_columns"] == [
+        "tenant",
+        "stream",
+        "event_time",
+        "event_id",
+    ]
+    assert "seen_ids_v1" not in inspect(engine).get_table_names()

@@ -147,3 +147,39 @@ async def test_a_seen_row_with_a_bad_id_or_a_naive_time_is_refused_and_nothing_i
             await store.commit_window("acme", "ttp-url", T0, owner=None, seen=[("fine", T0), bad])
     assert await store.get_checkpoint("acme", "ttp-url") is None
     assert await store.seen_ids("acme", "ttp-url", ["fine", "ok"]) == set()
+
+
+async def test_a_lookup_between_two_times_finds_the_ids_stored_with_a_time_in_that_range(store: StateStore) -> None:
+    """Rows are keyed by time, then id: a lookup names the range of times its ids were delivered with."""
+    delivered = [(f"id-{i:04d}", T0 + timedelta(seconds=i)) for i in range(1_200)]
+    await store.commit_window("acme", "ttp-url", T0 + timedelta(hours=1), owner=None, seen=delivered)
+    asked = [f"id-{i:04d}" for i in range(0, 1_500, 3)]
+    inside = (T0 + timedelta(seconds=300), T0 + timedelta(seconds=600))  # inclusive at both ends
+    expected = {f"id-{i:04d}" for i in range(300, 601) if i % 3 == 0}
+    assert await store.seen_ids("acme", "ttp-url", asked, between=inside) == expected
+    assert await store.seen_ids("acme", "ttp-url", ["id-0300", "id-0600"], between=inside) == {"id-0300", "id-0600"}
+    assert await store.seen_ids("acme", "ttp-url", ["id-0299", "id-0601"], between=inside) == set()
+    # Without a range every row of the stream is looked at (ids whose time is not known).
+    assert await store.seen_ids("acme", "ttp-url", ["id-0000", "id-1199", "nope"]) == {"id-0000", "id-1199"}
+    with pytest.raises(ValueError, match="naive"):
+        await store.seen_ids("acme", "ttp-url", ["a"], between=(datetime(2026, 1, 1), T0))
+
+
+async def test_seen_rows_are_stored_in_time_order_whatever_order_they_come_in(
+    store: StateStore, state_url: str
+) -> None:
+    delivered = [(f"{i:032x}"[::-1], T0 + timedelta(milliseconds=7 * i)) for i in range(700)]
+    await store.commit_window("acme", "ttp-url", T0 + timedelta(minutes=1), owner=None, seen=delivered[::-1])
+    engine = create_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(seen_table.c.event_id, seen_table.c.event_time).order_by(
+                        seen_table.c.tenant, seen_table.c.stream, seen_table.c.event_time, seen_table.c.event_id
+                    )
+                )
+            )
+    finally:
+        engine.dispose()
+    assert [(r.event_id, r.event_time) for r in rows] == sorted(delivered, key=lambda pair: (pair[1], pair[0]))

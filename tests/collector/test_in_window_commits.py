@@ -117,7 +117,7 @@ class SeenWrites:
         self.written += [event_id for event_id, _when in rows]
         return committed
 
-    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]:
+    async def seen_ids(self, tenant: str, stream: str, ids: Any, *, between: Any = None) -> set[str]:
         return await self.inner.seen_ids(tenant, stream, ids)
 
     async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]:

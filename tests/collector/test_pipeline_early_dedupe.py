@@ -10,6 +10,7 @@ from typing import Any
 from mimecast_siem.collector.pipeline import drop_seen_before_normalising, normalise_records
 from mimecast_siem.events import Event
 from mimecast_siem.streams import CATALOGUE, NormaliseContext
+from mimecast_siem.streams.normalise import parse_time
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SPEC = CATALOGUE["ttp-url"]
@@ -33,9 +34,11 @@ class Store:
     def __init__(self, delivered: set[str]) -> None:
         self.delivered = delivered
         self.lookups: list[set[str]] = []
+        self.betweens: list[tuple[datetime, datetime] | None] = []
 
-    async def __call__(self, ids: Collection[str]) -> set[str]:
+    async def __call__(self, ids: Collection[str], between: tuple[datetime, datetime] | None = None) -> set[str]:
         self.lookups.append(set(ids))
+        self.betweens.append(between)
         return self.delivered & set(ids)
 
 
@@ -49,6 +52,8 @@ async def test_seen_records_before_the_start_are_dropped_unnormalised() -> None:
     assert dropped == 2
     assert checked == {ID_OF(before[1])}
     assert store.lookups == [{ID_OF(r) for r in before}]  # one query, early only
+    # ... over the range of their times (the store reads only that range of its time-keyed rows).
+    assert store.betweens == [(parse_time(before[0]["date"]), parse_time(before[2]["date"]))]
 
 
 async def test_records_it_cannot_read_are_left_to_the_normal_path() -> None:

@@ -45,7 +45,7 @@ class MemoryStore:
         self.commits += 1
         return self.checkpoints[key]
 
-    async def seen_ids(self, tenant: str, stream: str, ids: Any) -> set[str]:
+    async def seen_ids(self, tenant: str, stream: str, ids: Any, *, between: Any = None) -> set[str]:
         return set(ids) & self.seen.get((tenant, stream), set())
 
     async def load_snapshot(self, tenant: str, stream: str) -> dict[str, dict[str, Any]]:

@@ -16,12 +16,27 @@ from .core import StoreCore, _key
 class SeenIdsPart(StoreCore):
     """Seen event ids: what was already delivered near the window edges (bounded by time)."""
 
-    async def seen_ids(self, tenant: str, stream: str, ids: Collection[str]) -> set[str]:
-        """The subset of ``ids`` already delivered for (tenant, stream)."""
+    async def seen_ids(
+        self,
+        tenant: str,
+        stream: str,
+        ids: Collection[str],
+        *,
+        between: tuple[datetime, datetime] | None = None,
+    ) -> set[str]:
+        """The subset of ``ids`` already delivered for (tenant, stream).
+
+        ``between``: the earliest and latest event time (inclusive) the ids were delivered with, when
+        known; the lookup then reads only that range (rows are keyed by time, then id). Without it
+        every row of the stream is read.
+        """
         _key(tenant, stream)
+        if between is not None:
+            require_aware("between[0]", between[0])
+            require_aware("between[1]", between[1])
         if not ids:
             return set()
-        return await self._run(lambda conn, _now: checkpointing.seen_ids(conn, tenant, stream, ids))
+        return await self._run(lambda conn, _now: checkpointing.seen_ids(conn, tenant, stream, ids, between))
 
     async def prune_seen(self, older_than: datetime) -> int:
         """Forget seen ids with an event time before ``older_than``; return how many were removed."""
