@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Event:
     """One normalised security event.
 
@@ -40,6 +40,40 @@ class Event:
     raw: dict[str, Any]
     kind: str = "log"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(  # noqa: PLR0917 - the dataclass's own positional order
+        self,
+        event_id: str,
+        tenant: str,
+        stream: str,
+        timestamp: datetime,
+        document: dict[str, Any],
+        raw: dict[str, Any],
+        kind: str = "log",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        # The generated __init__ of a frozen dataclass sets each field through object.__setattr__
+        # (~1 us per event); the slots' own setters do the same in ~0.6 us. Built once per record.
+        _SET_EVENT_ID(self, event_id)
+        _SET_TENANT(self, tenant)
+        _SET_STREAM(self, stream)
+        _SET_TIMESTAMP(self, timestamp)
+        _SET_DOCUMENT(self, document)
+        _SET_RAW(self, raw)
+        _SET_KIND(self, kind)
+        _SET_EXTRA(self, {} if extra is None else extra)
+
+
+(
+    _SET_EVENT_ID,
+    _SET_TENANT,
+    _SET_STREAM,
+    _SET_TIMESTAMP,
+    _SET_DOCUMENT,
+    _SET_RAW,
+    _SET_KIND,
+    _SET_EXTRA,
+) = (Event.__dict__[name].__set__ for name in Event.__slots__)
 
 
 def stable_event_id(stream: str, *parts: Any) -> str:

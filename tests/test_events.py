@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import pickle
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimecast_siem.events import canonical_ip, stable_event_id
+from mimecast_siem.events import Event, canonical_ip, stable_event_id
 
 
 @pytest.mark.parametrize(
@@ -63,3 +66,19 @@ def _piecewise(stream: str, *parts: object) -> str:
     for part in parts:
         digest.update(b"\x1f" + orjson.dumps(part, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()[:32]
+
+
+def test_an_event_is_frozen_and_built_like_its_fields_say() -> None:
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    event = Event("id", "acme", "ttp-url", when, {"a": 1}, {"b": 2})
+    assert (event.kind, event.extra) == ("log", {})
+    assert Event("id", "acme", "ttp-url", when, {}, {}).extra is not Event("id", "acme", "ttp-url", when, {}, {}).extra
+    full = Event(
+        event_id="id", tenant="acme", stream="s", timestamp=when, document={}, raw={}, kind="gauge", extra={"x": 1}
+    )
+    assert (full.kind, full.extra) == ("gauge", {"x": 1})
+    assert event == Event("id", "acme", "ttp-url", when, {"a": 1}, {"b": 2})
+    assert dataclasses.replace(event, kind="snapshot").kind == "snapshot"
+    assert pickle.loads(pickle.dumps(event)) == event
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.tenant = "other"  # type: ignore[misc]
