@@ -60,6 +60,9 @@ TARGET_CPU_RATIO = 1.5
 TARGET_SPEED_50MS = 2.5
 TARGET_SPEED_0MS = 1.2
 TARGET_STARTUP_CPU = 0.35
+#: The two empty-range backfills of the start-up table: a job created by the command, and one already done.
+NEW_JOB = "backfill of an empty range, new job"
+DONE_JOB = "backfill of an empty range, job already done"
 TARGET_RSS = 90 * 1024 * 1024
 
 
@@ -335,7 +338,7 @@ def run(options: BenchOptions) -> Section:
                 quota_rows.append((shape, result, _charged(stats)))
         sim.post("/_sim/faults", {})
     section.tables.append(_drain_table(drains, sim_cpu_share))
-    started = startup["backfill of an empty range"].wall
+    started = startup[DONE_JOB].wall
     section.tables.append(_quota_table(quota_rows, plan, started))
     section.tables.append(_startup_table(startup))
     section.targets += _targets(drains, quota_rows, startup, plan, quick=options.quick, sim_cpu_share=sim_cpu_share)
@@ -356,24 +359,35 @@ def _charged(stats: dict[str, Any]) -> dict[str, float]:
 
 
 def _startup(workdir: Path, sim: Https, until: datetime) -> dict[str, Child]:
-    """Best of three of each start-up: CPU seconds of the process."""
+    """Best of three of each start-up: CPU seconds of the process.
+
+    The empty-range backfill is measured twice: a new job each round (a range not asked for before:
+    the job is created in the state store and its windows asked of the API, which answers no record)
+    and a job already done (the same command again: answered from the state file, nothing asked).
+    """
     run_dir = workdir / "startup"
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _config(run_dir, sim)
     empty_until = until - timedelta(days=5)  # long before the simulator's history: no records
-    commands = {
-        "--version": [sys.executable, "-m", "mimecast_siem", "--version"],
-        "config check": [sys.executable, "-m", "mimecast_siem", "config", "check", "--config", str(config)],
-        "backfill of an empty range": [
+
+    def backfill(end: datetime) -> list[str]:
+        return [
             *(sys.executable, "-m", "mimecast_siem", "backfill", "--config", str(config), "--tenant", TENANT.name),
-            *("--stream", "ttp-url", "--since", _iso(empty_until - timedelta(minutes=5)), "--until", _iso(empty_until)),
+            *("--stream", "ttp-url", "--since", _iso(end - timedelta(minutes=5)), "--until", _iso(end)),
             *("--progress", "none"),
-        ],
-        "python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
+        ]
+
+    commands: dict[str, list[list[str]]] = {
+        "--version": [[sys.executable, "-m", "mimecast_siem", "--version"]] * 3,
+        "config check": [[sys.executable, "-m", "mimecast_siem", "config", "check", "--config", str(config)]] * 3,
+        # Rounds 1-3 each create a job; the last of them is then re-run three times, done.
+        NEW_JOB: [backfill(empty_until - timedelta(hours=n)) for n in (3, 2, 1)],
+        DONE_JOB: [backfill(empty_until - timedelta(hours=1))] * 3,
+        "python -c pass (interpreter floor)": [[sys.executable, "-c", "pass"]] * 3,
     }
     best: dict[str, Child] = {}
-    for name, args in commands.items():
-        for _ in range(3):
+    for name, rounds in commands.items():
+        for args in rounds:
             child = run_child(list(args), run_dir, _slug(name), timeout=120)
             if child.code != 0:
                 raise BenchProcessError(f"{name} exited with {child.code}:\n{child.output[-3000:]}")
@@ -513,7 +527,7 @@ def _targets(
         if d.client == "reference pager":
             continue
         pages = math.ceil(d.records / PAGE_SIZE)
-        started = startup["backfill of an empty range"].wall
+        started = startup[DONE_JOB].wall
         share = min(charged["charged"] / _allowed(plan, shape, _api_seconds(d, started)), 1.0)
         bound = _bound(plan, shape, pages)
         targets.append(
@@ -567,7 +581,7 @@ def _targets(
                 judge(d.peak_rss <= TARGET_RSS),
             )
         )
-    for name in ("--version", "config check", "backfill of an empty range"):
+    for name in ("--version", "config check", NEW_JOB, DONE_JOB):
         child = startup[name]
         targets.append(
             Target(

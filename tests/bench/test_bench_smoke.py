@@ -57,6 +57,8 @@ def test_quick_run_prints_every_table_and_writes_the_report(tmp_path: Path) -> N
     assert re.search(r"deliver_file -> file sink \(json\)\s+[\d,]+\s", out), "benchmark 8 printed no SIEM row"
     assert re.search(r"0 ms\s+reference pager\s+[\d,]+", out), "benchmark 9 printed no reference-pager row"
     assert re.search(r"window quota \+ 5% 503\s+our backfill\s+[\d,]+", out), "benchmark 9 ran no window quota"
+    for case in ("new job", "job already done"):  # both empty-range start-ups, each with its CPU seconds
+        assert re.search(rf"backfill of an empty range, {case}\s+\d\.\d{{3}}\s", out), f"benchmark 9: no {case} row"
     assert re.search(r"queued: until the drainer wrote every event \(end to end\)\s+[\d,]+\s+[\d.]+", out), (
         "benchmark 10 printed no queued row"
     )
