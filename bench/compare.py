@@ -17,6 +17,7 @@ process (``os.wait4``), and each process's peak RSS is its ``ru_maxrss`` (the da
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import ssl
@@ -75,10 +76,11 @@ class Plan:
     quota_minutes: int  # the range drained under a quota
     quota_limit: int
     quota_period: float
+    rounds: int  # drains of each client at 0 and 50 ms, alternating; the median is reported
 
 
-FULL = Plan(rate=170, minutes=10, quota_minutes=6, quota_limit=40, quota_period=10.0)
-QUICK = Plan(rate=20, minutes=2, quota_minutes=2, quota_limit=4, quota_period=1.0)
+FULL = Plan(rate=170, minutes=10, quota_minutes=6, quota_limit=40, quota_period=10.0, rounds=3)
+QUICK = Plan(rate=20, minutes=2, quota_minutes=2, quota_limit=4, quota_period=1.0, rounds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +229,7 @@ def _config(workdir: Path, sim: Https, *, start_from: str = "1m", server: bool =
 
 
 def _backfill(workdir: Path, sim: Https, since: datetime, until: datetime, scenario: str) -> Drain:
-    run_dir = workdir / f"backfill-{_slug(scenario)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _fresh_dir(workdir, f"backfill-{_slug(scenario)}")
     config = _config(run_dir, sim)
     args = [sys.executable, "-m", "mimecast_siem", "backfill", "--config", str(config), "--tenant", TENANT.name]
     args += ["--stream", "ttp-url", "--since", _iso(since), "--until", _iso(until), "--window", "1m"]
@@ -241,8 +242,7 @@ def _backfill(workdir: Path, sim: Https, since: datetime, until: datetime, scena
 
 
 def _daemon(workdir: Path, sim: Https, minutes: int, scenario: str, max_seconds: float) -> Drain:
-    run_dir = workdir / f"daemon-{_slug(scenario)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _fresh_dir(workdir, f"daemon-{_slug(scenario)}")
     config = _config(run_dir, sim, start_from=f"{minutes}m", server=True)
     import yaml
 
@@ -255,6 +255,18 @@ def _daemon(workdir: Path, sim: Https, minutes: int, scenario: str, max_seconds:
     # Done = caught up (checkpoint lag <= 15 s with lag 10 s): the range plus what arrived meanwhile.
     last = samples[-1]
     return Drain(scenario, "our daemon", result.total, last.at - started, last.cpu, max(s.rss for s in samples))
+
+
+def _fresh_dir(workdir: Path, name: str) -> Path:
+    """A new directory for one drain (its own state and output: a later round starts from nothing)."""
+    for n in itertools.count(1):
+        path = workdir / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 def _count_lines(path: Path) -> int:
@@ -309,16 +321,20 @@ def run(options: BenchOptions) -> Section:
         for latency in (0.0, 0.05):
             scenario = f"{latency * 1000:g} ms"
             sim.post("/_sim/faults", {"latency": latency})
-            before = sim_process.cpu_times()
-            t0 = time.monotonic()
-            drains.append(_reference(workdir, sim, since, until, scenario))
-            if latency == 0:
-                after = sim_process.cpu_times()
-                cpu = (after.user + after.system) - (before.user + before.system)
-                sim_cpu_share = cpu / max(time.monotonic() - t0, 1e-9)
-            drains.append(_backfill(workdir, sim, since, until, scenario))
-            # The daemon catches up from `minutes` before now: the same range plus the minute since.
-            drains.append(_daemon(workdir, sim, plan.minutes + 1, scenario, max_seconds=600))
+            rounds: list[list[Drain]] = []
+            for n in range(plan.rounds):
+                before = sim_process.cpu_times()
+                t0 = time.monotonic()
+                reference = _reference(workdir, sim, since, until, scenario)
+                if latency == 0 and n == 0:
+                    after = sim_process.cpu_times()
+                    cpu = (after.user + after.system) - (before.user + before.system)
+                    sim_cpu_share = cpu / max(time.monotonic() - t0, 1e-9)
+                backfill = _backfill(workdir, sim, since, until, scenario)
+                # The daemon catches up from `minutes` before now: the same range plus the minute since.
+                daemon = _daemon(workdir, sim, plan.minutes + 1, scenario, max_seconds=600)
+                rounds.append([reference, backfill, daemon])
+            drains += [_median_drain(list(runs)) for runs in zip(*rounds, strict=True)]
         quota_until = until
         quota_since = quota_until - timedelta(minutes=plan.quota_minutes)
         for shape in ("bucket", "window"):
@@ -337,12 +353,23 @@ def run(options: BenchOptions) -> Section:
                 drains.append(result)
                 quota_rows.append((shape, result, _charged(stats)))
         sim.post("/_sim/faults", {})
-    section.tables.append(_drain_table(drains, sim_cpu_share))
+    section.tables.append(_drain_table(drains, sim_cpu_share, plan.rounds))
     started = startup[DONE_JOB].wall
     section.tables.append(_quota_table(quota_rows, plan, started))
     section.tables.append(_startup_table(startup))
     section.targets += _targets(drains, quota_rows, startup, plan, quick=options.quick, sim_cpu_share=sim_cpu_share)
     return section
+
+
+def _median_drain(runs: list[Drain]) -> Drain:
+    """The round whose CPU per record is the median (the lower middle of an even count).
+
+    One drain of the reference pager at 0 ms is ~2 s and ~0.7 CPU s, start-up included: single runs
+    of it measured 6.1 and 8.7 us per record six minutes apart on a quiet machine, which moved every
+    ratio to it by 40%. Clients alternate within each round, so each sees the same machine.
+    """
+    ordered = sorted(runs, key=lambda d: d.cpu_per_record)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _charged(stats: dict[str, Any]) -> dict[str, float]:
@@ -403,7 +430,7 @@ def _reference_of(drains: list[Drain], scenario: str) -> Drain:
     return next(d for d in drains if d.scenario == scenario and d.client == "reference pager")
 
 
-def _drain_table(drains: list[Drain], sim_cpu_share: float) -> Table:
+def _drain_table(drains: list[Drain], sim_cpu_share: float, rounds: int) -> Table:
     table = Table(
         "Draining the same ttp-url range over HTTPS (ratios: ours / the reference pager, same scenario)",
         [
@@ -446,8 +473,11 @@ def _drain_table(drains: list[Drain], sim_cpu_share: float) -> Table:
         "(the issue expected it to bound both clients there; on this run it did not)."
     )
     table.notes.append(
-        "Other helpers' test suites shared the machine's 2 cores during the run: absolute figures are "
-        "indicative, the ratios (measured back to back) are what counts."
+        f"At 0 and 50 ms each client drained the range {rounds} time(s), the three alternating within each "
+        "round; each row is its client's round with the median CPU per record (single drains of the "
+        "reference measured 6.1 and 8.7 us per record minutes apart on a quiet machine). Quota drains: one "
+        "each. Absolute figures depend on the machine and its load (load averages above); the ratios, "
+        "measured back to back, are what counts."
     )
     return table
 
