@@ -525,7 +525,7 @@ def _quota_table(rows: list[tuple[str, Drain, dict[str, float]]], plan: Plan, st
         "requests counted: the simulator's answers other than 429/401 (503s count against the quota too). "
         "share of quota = requests counted / what the quota gave during the drain (the starting allowance "
         f"included), over the drain time minus our process's start-up wall ({started:.1f} s, the empty-range "
-        "backfill's in this run; the window or bucket starts at the first request); bound = 1.2 x pages / "
+        "backfill's of a job already done in this run; the window or bucket starts at the first request); bound = 1.2 x pages / "
         "quota rate + one reset period (the interval for a bucket, the period for a window), judged on the "
         "whole drain time, start-up included."
     )
