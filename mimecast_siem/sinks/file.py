@@ -118,15 +118,20 @@ def render_file_name(template: str, *, tenant: str, stream: str, sink: str, inst
     return template.format(tenant=safe(tenant), stream=safe(stream), sink=safe(sink), instance=safe(instance))
 
 
+def event_lines(encoder: Encoder, event: Event) -> bytes:
+    """The newline-terminated line(s) of one event's records (raises what the encoder raises)."""
+    records = encode_event(encoder, event)
+    # One record per event is the common case; skip the join for it (hot path).
+    return record_line(records[0]) if len(records) == 1 else b"".join(record_line(r) for r in records)
+
+
 def encode_lines(encoder: Encoder, events: Sequence[Event]) -> tuple[list[tuple[Event, bytes]], list[Rejection]]:
     """Encode each event to newline-terminated bytes; events the encoder chokes on are rejected."""
     encoded: list[tuple[Event, bytes]] = []
     rejected: list[Rejection] = []
     for event in events:
         try:
-            records = encode_event(encoder, event)
-            # One record per event is the common case; skip the join for it (hot path).
-            data = record_line(records[0]) if len(records) == 1 else b"".join(record_line(r) for r in records)
+            data = event_lines(encoder, event)
         except Exception as exc:  # one odd event must not block the batch
             rejected.append(Rejection(event, f"{encoder.name} encoding failed: {type(exc).__name__}: {exc}"))
             continue
@@ -192,8 +197,7 @@ class FileSink:
         accepted = 0
         for event in events:
             try:
-                records = encode_event(encoder, event)
-                data = record_line(records[0]) if len(records) == 1 else b"".join(record_line(r) for r in records)
+                data = event_lines(encoder, event)
             except Exception as exc:  # one odd event must not block the batch
                 rejected.append(Rejection(event, f"{encoder.name} encoding failed: {type(exc).__name__}: {exc}"))
                 continue
