@@ -95,15 +95,7 @@ def find_done_backfill_job(  # noqa: PLR0917 - the order of StateStore.create_ba
         return None
     if job is None or job.status is not BackfillStatus.DONE:
         return None
-    log.info(
-        "Backfill job %d for %s is %s (%d of %d windows done).",
-        job.id,
-        tenant,
-        job.status.value,
-        job.windows_done,
-        job.windows_total,
-        extra={"tenant": tenant, "job_id": job.id},
-    )
+    log_job(job, tenant)
     return job
 
 
@@ -131,3 +123,16 @@ def _read_job(path: Path, key: str) -> SimpleNamespace | None:
         decode = _DECODERS.get(declared[name])
         decoded[name] = decode(value) if decode is not None and value is not None else value
     return SimpleNamespace(**decoded)
+
+
+def log_job(job: BackfillJob, tenant: str) -> None:
+    """Log the job a backfill command found or created (the store and this module say it alike)."""
+    log.info(
+        "Backfill job %d for %s is %s (%d of %d windows done).",
+        job.id,
+        tenant,
+        job.status.value,
+        job.windows_done,
+        job.windows_total,
+        extra={"tenant": tenant, "job_id": job.id},
+    )

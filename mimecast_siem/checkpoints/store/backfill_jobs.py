@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from mimecast_siem.checkpoints import backfill
+from mimecast_siem.checkpoints.readonly import log_job
 from mimecast_siem.checkpoints.records import (
     MAX_OWNER_LENGTH,
     BackfillJob,
@@ -47,15 +48,7 @@ class BackfillJobsPart(StoreCore):
                 conn, now, tenant, streams=streams, since=since, until=until, window=window, sinks=sinks
             )
         )
-        log.info(
-            "Backfill job %d for %s is %s (%d of %d windows done).",
-            job.id,
-            tenant,
-            job.status.value,
-            job.windows_done,
-            job.windows_total,
-            extra={"tenant": tenant, "job_id": job.id},
-        )
+        log_job(job, tenant)
         return job
 
     async def get_backfill_job(self, job_id: int) -> BackfillJob:
