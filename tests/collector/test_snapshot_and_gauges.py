@@ -16,8 +16,11 @@ GATEWAY = ("held-messages", "hold-summary", "email-queues")
 
 
 async def test_held_messages_enter_and_leave_correctly_across_a_restart(simulator_factory: Any, tmp_path: Path) -> None:
+    # Three arrivals a second held 2-6 s keep ~12 messages in the queue at any poll: with one a second (~4 held)
+    # the first run's last poll found the queue empty about one run in fifty (e^-4), and then no message can
+    # leave while the daemon is down (CI saw it once).
     sim = await simulator_factory(
-        rates={}, holds=HeldQueueSettings(arrival_rate=1.0, min_hold=2.0, max_hold=6.0, release_share=0.5)
+        rates={}, holds=HeldQueueSettings(arrival_rate=3.0, min_hold=2.0, max_hold=6.0, release_share=0.5)
     )
     settings = daemon_settings(sim.url, sim.client_id, sim.client_secret, tmp_path, streams=("held-messages",))
     first_started = datetime.now(UTC)
