@@ -1,10 +1,11 @@
-"""Builders shared by the collector tests: settings for a simulator, sink output readers, expected ids."""
+"""Builders shared by the collector tests: settings for a simulator, sink output readers, expected ids,
+and a pass-through client that tests put between a stream and the real client."""
 
 from __future__ import annotations
 
 import gzip
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,51 @@ from typing import Any
 import orjson
 
 from mimecast_siem.config.models import Settings
+from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time
 from mimecast_siem.streams import CATALOGUE, NormaliseContext
 
 LOG_STREAMS = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
+
+
+class RecordingClient:
+    """The real client; remembers the ``from``/``to`` of every walk. A subclass changes what one walk
+    does (waits, failures, counting) by overriding :meth:`walk`."""
+
+    def __init__(self, inner: MimecastClient) -> None:
+        self.inner = inner
+        self.ranges: list[tuple[datetime, datetime]] = []
+
+    async def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        assert item is not None
+        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+        inner = self.inner.pages(path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta)
+        async for page in self.walk(inner):
+            yield page
+
+    def walk(self, pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
+        """One walk's pages (not started yet: nothing is fetched before the first is asked for)."""
+        return pages
+
+    async def request(
+        self,
+        path: str,
+        data: Sequence[Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+    ) -> ApiResponse:
+        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
 
 
 def fast_stream_settings(**overrides: Any) -> dict[str, Any]:

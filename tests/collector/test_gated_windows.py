@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,41 +22,28 @@ import pytest
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
 from mimecast_siem.errors import TransientError
-from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.mimecast import MimecastClient, Page, reset_limiters
 from mimecast_siem.simulator import LateArrivals
 from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
-from tests.collector.helpers import daemon_settings, delivered_ids, expected_ids, read_documents
+from tests.collector.helpers import RecordingClient, daemon_settings, delivered_ids, expected_ids, read_documents
 
 MAX_WINDOW = timedelta(seconds=20)
 HANG = 20.0  # a poll that takes this long is stuck (it takes well under a second)
 
 
-class ScriptedWalks:
+class ScriptedWalks(RecordingClient):
     """The real client, with the first walk (the head window) held by ``head`` and later walks that
     ignore the first cancellation they get while their first page is being fetched."""
 
     def __init__(self, inner: MimecastClient) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.head: Callable[[], Awaitable[None]] | None = None
         self.scripted = True
         self.walks = 0
         self.later_started = asyncio.Event()
         self.ignored_cancellations = 0
-        self.ranges: list[tuple[datetime, datetime]] = []
 
-    async def pages(
-        self,
-        path: str,
-        item: Mapping[str, Any] | None = None,
-        page_size: int = 500,
-        record_key: str | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[Page]:
-        assert item is not None
-        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+    async def walk(self, pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
         self.walks += 1
         if not self.scripted:
             pass
@@ -69,21 +56,8 @@ class ScriptedWalks:
                 await asyncio.sleep(HANG)
             except asyncio.CancelledError:
                 self.ignored_cancellations += 1  # lost on its way: the fetch goes on
-        async for page in self.inner.pages(
-            path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta
-        ):
+        async for page in pages:
             yield page
-
-    async def request(
-        self,
-        path: str,
-        data: Sequence[Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-    ) -> ApiResponse:
-        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
 
 
 @contextlib.asynccontextmanager
@@ -174,51 +148,25 @@ async def test_stopping_leaves_the_gated_windows_undelivered_and_commits_the_hea
     assert not later & delivered
 
 
-class CountedWalks:
+class CountedWalks(RecordingClient):
     """The real client; counts the walks in flight at once and records each walk's range."""
 
     def __init__(self, inner: MimecastClient, *, first_walk_delay: float = 0.0) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.first_walk_delay = first_walk_delay
         self.active = 0
         self.max_active = 0
-        self.ranges: list[tuple[datetime, datetime]] = []
 
-    async def pages(
-        self,
-        path: str,
-        item: Mapping[str, Any] | None = None,
-        page_size: int = 500,
-        record_key: str | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[Page]:
-        assert item is not None
-        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+    async def walk(self, pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
             if len(self.ranges) == 1 and self.first_walk_delay:
                 await asyncio.sleep(self.first_walk_delay)
-            async for page in self.inner.pages(
-                path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta
-            ):
+            async for page in pages:
                 yield page
         finally:
             self.active -= 1
-
-    async def request(
-        self,
-        path: str,
-        data: Sequence[Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-    ) -> ApiResponse:
-        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from hypothesis import strategies as st
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
 from mimecast_siem.collector.windows import FetchRange, Window, coverage_after, fetch_range, plan_walks
-from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.mimecast import MimecastClient, reset_limiters
 from mimecast_siem.simulator import LateArrivals
 from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
-from tests.collector.helpers import daemon_settings, delivered_ids, expected_ids
+from tests.collector.helpers import RecordingClient, daemon_settings, delivered_ids, expected_ids
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 LAG = timedelta(seconds=2)
@@ -133,43 +132,6 @@ def test_walks_skip_only_what_may_not_be_visible_yet(
     if read < (fetch.end - fetch.start).total_seconds():
         # What is not read now is younger than lag + overlap: a later poll's sweep reads it.
         assert skipped_from >= min(window.start, now - LAG - OVERLAP - S)
-
-
-class RecordingClient:
-    """The real client; remembers the ``from``/``to`` of every walk."""
-
-    def __init__(self, inner: MimecastClient) -> None:
-        self.inner = inner
-        self.ranges: list[tuple[datetime, datetime]] = []
-
-    async def pages(
-        self,
-        path: str,
-        item: Mapping[str, Any] | None = None,
-        page_size: int = 500,
-        record_key: str | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[Page]:
-        assert item is not None
-        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
-        async for page in self.inner.pages(
-            path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta
-        ):
-            yield page
-
-    async def request(
-        self,
-        path: str,
-        data: Sequence[Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-    ) -> ApiResponse:
-        return await self.inner.request(path, data, meta, priority=priority, max_wait=max_wait)
 
 
 async def test_catch_up_re_reads_nothing_live_and_restart_re_read_the_overlap(
