@@ -60,7 +60,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line flags."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run: small data, targets not judged")
-    parser.add_argument("--only", default="", help=f"comma-separated benchmark numbers ({min(BENCHMARKS)}-{max(BENCHMARKS)}); default all")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated benchmark numbers ({min(BENCHMARKS)}-{max(BENCHMARKS)}); default all",
+    )
     parser.add_argument(
         "--results",
         type=Path,
