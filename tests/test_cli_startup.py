@@ -95,9 +95,14 @@ NOT_FOR_BACKFILL = (
     "aiohttp.web",
     "rich",
 )
-# What this configuration (a SQLite store, one file sink writing JSON) never uses.
+# What this configuration (a SQLite store, one file sink writing JSON without a queue, a log stream)
+# never uses.
 NOT_CONFIGURED = (
     "sqlalchemy.dialects.postgresql",
+    "mimecast_siem.collector.siem",  # the SIEM streams' batch files
+    "mimecast_siem.collector.siem_files",
+    "mimecast_siem.sinks.queueing",  # durable sink queues
+    "mimecast_siem.sinks.queue",
     "mimecast_siem.sinks.formats.cef",
     "mimecast_siem.sinks.formats.leef",
     "mimecast_siem.sinks.formats.ocsf",
@@ -233,3 +238,23 @@ def test_a_daemon_without_the_action_api_never_loads_the_actions() -> None:
     modules = set(json.loads(proc.stdout))
     heavy = ("mimecast_siem.actions.catalogue", "mimecast_siem.actions.service", "mimecast_siem.actions.http")
     assert not _loaded(modules, heavy)
+
+
+_IMPORT_THE_DAEMON = """
+import json, sys
+from mimecast_siem.collector.daemon import Daemon
+json.dump(sorted(sys.modules), sys.stdout)
+"""
+
+
+def test_the_daemon_s_code_loads_no_siem_or_queue_machinery_until_configured() -> None:
+    """The SIEM streams' batch files and the durable sink queues are imported by the first SIEM poll and
+    the first sink with a queue (start-up CPU and the daemon's RSS, issue 16)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_THE_DAEMON], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout))
+    assert _loaded(modules, ("mimecast_siem.collector.supervisor", "mimecast_siem.sinks.router"))  # the probe works
+    lazy = ("mimecast_siem.collector.siem", "mimecast_siem.sinks.queueing", "mimecast_siem.sinks.queue")
+    assert not _loaded(modules, lazy)

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mimecast_siem.aio import wait_for
 from mimecast_siem.backoff import Backoff
@@ -42,7 +42,6 @@ from mimecast_siem.collector.pipeline import (
     deliver_log_window,
     gauge_fetch_range,
 )
-from mimecast_siem.collector.siem import SiemPoller, dead_letter_unreadable
 from mimecast_siem.collector.windows import (
     FetchRange,
     Window,
@@ -58,6 +57,9 @@ from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLim
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
 from mimecast_siem.times import utc_now
+
+if TYPE_CHECKING:  # SIEM streams' machinery is imported when a SIEM stream first polls (start-up, issue 16)
+    from mimecast_siem.collector.siem import SiemPoller
 
 log = logging.getLogger("mimecast_siem.collector")
 
@@ -243,6 +245,8 @@ class StreamTask:
     async def _poll_siem(self) -> bool:
         ctx = self.ctx
         if self._siem is None:
+            from mimecast_siem.collector.siem import SiemPoller, dead_letter_unreadable
+
             options = self._siem_settings
             self._siem = SiemPoller(
                 ctx,

@@ -66,7 +66,9 @@ _CREDENTIAL_PATTERNS: tuple[re.Pattern[str], ...] = (
 class Redactor:
     """Replaces registered secret values (and credential-looking substrings) with :data:`MASK`.
 
-    Thread-safe; the compiled pattern is rebuilt when a new secret is registered.
+    Thread-safe; the compiled pattern is rebuilt by the first scrub after a new secret is registered
+    (compiling it costs milliseconds - ``re`` compiles in Python - and a process registers several
+    secrets at start-up, often before it logs a line at all).
     """
 
     def __init__(self) -> None:
@@ -83,9 +85,7 @@ class Redactor:
             if variants <= self._variants:
                 return
             self._variants |= variants
-            # Longest first, so a secret that contains another is replaced whole.
-            alternatives = sorted(self._variants, key=lambda v: (-len(v), v))
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            self._pattern = None  # stale: rebuilt by the next scrub (_secrets_pattern)
 
     def clear(self) -> None:
         """Forget every registered secret (tests)."""
@@ -96,9 +96,21 @@ class Redactor:
     def __len__(self) -> int:
         return len(self._variants)
 
+    def _secrets_pattern(self) -> re.Pattern[str] | None:
+        """The registered secrets as one pattern, compiled on first use after a registration."""
+        pattern = self._pattern
+        if pattern is None and self._variants:
+            with self._lock:
+                if self._pattern is None and self._variants:
+                    # Longest first, so a secret that contains another is replaced whole.
+                    alternatives = sorted(self._variants, key=lambda v: (-len(v), v))
+                    self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+                pattern = self._pattern
+        return pattern
+
     def scrub(self, text: str) -> str:
         """Return ``text`` with every registered secret and credential shape masked."""
-        pattern = self._pattern
+        pattern = self._secrets_pattern()
         if pattern is not None:
             text = pattern.sub(MASK, text)
         for credential in _CREDENTIAL_PATTERNS:

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -48,7 +48,9 @@ from mimecast_siem.observability.metrics import Metrics, metrics
 from mimecast_siem.sinks.base import Rejection, Sink, SinkHealth, SinkPermanentError
 from mimecast_siem.sinks.deadletter_store import DeadLetterStore
 from mimecast_siem.sinks.formats.shared import sharing
-from mimecast_siem.sinks.queueing import QueueBlocked, SinkQueue
+
+if TYPE_CHECKING:  # the durable queues are imported only when a sink has one configured (start-up, issue 16)
+    from mimecast_siem.sinks.queueing import SinkQueue
 
 log = logging.getLogger("mimecast_siem.sinks")
 
@@ -206,6 +208,8 @@ class Router:
         for route in self._routes.values():
             queue_settings = getattr(route.settings, "queue", None)
             if queue_settings is not None and queue_settings.enabled:
+                from mimecast_siem.sinks.queueing import SinkQueue
+
                 route.queue = SinkQueue(route.name, queue_settings, Path(settings.data_dir), self.metrics)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -447,6 +451,8 @@ class Router:
 
     async def _enqueue(self, route: _Route, queue: SinkQueue, events: Sequence[Event], outcome: SinkOutcome) -> None:
         """Write the events to the sink's queue; a failing disk is retried like a failing sink."""
+        from mimecast_siem.sinks.queueing import QueueBlocked  # loaded with the queue (__init__)
+
         attempt = 0
         while True:
             try:

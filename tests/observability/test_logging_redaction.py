@@ -200,6 +200,20 @@ def test_secret_with_regex_characters_and_nested_secrets() -> None:
     assert r.scrub("outer-secret-with-inner-part") == "****"
 
 
+def test_a_secret_registered_between_scrubs_is_masked_by_the_next_one() -> None:
+    # The pattern is compiled by the first scrub after a registration, not by the registration.
+    r = Redactor()
+    r.register("first-secret-value")
+    r.register("second-secret-value")
+    assert r.scrub("first-secret-value second-secret-value") == "**** ****"
+    r.register("third-secret-value")
+    assert r.scrub("first-secret-value third-secret-value") == "**** ****"
+    r.register("first-secret-value")  # known already: the compiled pattern stays
+    assert r.scrub("second-secret-value, third-secret-value") == "****, ****"
+    r.clear()
+    assert r.scrub("first-secret-value") == "first-secret-value"
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.text(

@@ -56,7 +56,6 @@ from mimecast_siem.collector.pipeline import (
     WindowResult,
     deliver_log_window,
 )
-from mimecast_siem.collector.siem import dead_letter_unreadable, deliver_siem_range
 from mimecast_siem.collector.task import backoff_delay, error_kind
 from mimecast_siem.collector.windows import FetchRange, Window
 from mimecast_siem.config.models import Settings
@@ -507,6 +506,9 @@ class BackfillRunner:
 
     async def _deliver_siem_window(self, ctx: StreamContext, window: BackfillWindow) -> WindowResult:
         """A SIEM stream's window: the events of ``[start, end)`` from the batch files of its days."""
+        # Imported here: only a SIEM stream needs its batch-file machinery (start-up, issue 16).
+        from mimecast_siem.collector.siem import dead_letter_unreadable, deliver_siem_range
+
         options = self.settings.tenant(ctx.tenant).siem
         unreadable = dead_letter_unreadable(getattr(self.router, "router", self.router))
         return await deliver_siem_range(
