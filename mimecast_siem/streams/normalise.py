@@ -335,6 +335,36 @@ def _unique(values: Iterable[str | None]) -> list[str]:
     return out
 
 
+def finish_event(  # noqa: PLR0917 - positional: it runs once per record
+    document: dict[str, Any],
+    record: Mapping[str, Any],
+    ctx: NormaliseContext,
+    stream: str,
+    event_id: str,
+    when: datetime,
+    time_parsed: bool,
+    mimecast: dict[str, Any] | None = None,
+) -> Event:
+    """Close a document a normaliser wrote out itself and wrap it in an Event (what :func:`build_event` adds).
+
+    The normaliser writes ``@timestamp``, ``ecs``, ``event`` (``id``, ``module``, ``dataset``,
+    ``provider``, ``created`` first) and its own fields, without empty values, in
+    :func:`build_event`'s order; this appends ``observer``, ``organization``, ``labels``, the
+    time-unparsed tag and ``mimecast``. ``mimecast`` is a copy the normaliser made and owns (kept
+    as is), or ``None`` for the record itself (one copy serves as both ``mimecast.*`` and
+    ``Event.raw``). Positional arguments: this runs once per record.
+    """
+    tenant = ctx.tenant
+    document["observer"] = dict(OBSERVER)
+    document["organization"] = {"name": tenant}
+    document["labels"] = {"tenant": tenant, "stream": stream}
+    if not time_parsed:
+        document["tags"] = [TAG_TIME_UNPARSED]
+    raw = dict(record)
+    document["mimecast"] = raw if mimecast is None else mimecast
+    return Event(event_id, tenant, stream, when, document, raw)
+
+
 def build_event(
     *,
     stream: str,

@@ -15,6 +15,7 @@ from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     SUBTECHNIQUE_PHISHING_ATTACHMENT,
     SUBTECHNIQUE_PHISHING_LINK,
     TACTIC_DEFENSE_EVASION,
@@ -27,7 +28,9 @@ from mimecast_siem.streams.normalise import (
     domain_of,
     email_address,
     email_addresses,
+    finish_event,
     ip_text,
+    iso,
     mitre_threat,
     number,
     record_time,
@@ -194,65 +197,76 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
 
 def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """An Attachment Protect sandbox log line (``attachmentLogs[]``) → ECS event."""
+    # The document is written out field by field, without empty values, in build_event()'s order
+    # (finish_event() adds the fixed tail): no generic helpers per record (hot path, issue 16).
     stream = "ttp-attachment"
     when, parsed = record_time(record, "date", ctx)
     event_id = ttp_attachment_event_id(record)
     verdict = text(record.get("result"))
     action = text(record.get("actionTriggered"))
-    malicious = (verdict or "").lower() == "malicious"
+    malicious = verdict is not None and verdict.lower() == "malicious"
     sha256 = text(record.get("fileHash"))
-    file_fields = {
-        "name": text(record.get("fileName")),
-        "mime_type": text(record.get("fileType")),
-        "hash": {"sha256": sha256.lower() if sha256 else None},
-    }
+    if sha256 is not None:
+        sha256 = sha256.lower()
+    name = text(record.get("fileName"))
+    mime_type = text(record.get("fileType"))
     sender = email_address(record.get("senderAddress"))
     recipients = email_addresses(record.get("recipientAddress"))
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    # prune() never entered lists, so email.attachments[].file keeps its None values as it always did.
+    lowered = action.lower() if action else ""
+    blocking = lowered in _BLOCKING_ACTIONS
+    allowed = not blocking and lowered in _ALLOWING_ACTIONS
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.ttp_attachment",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "alert" if malicious else "event",
+        "category": ["email", "file", "malware"] if malicious else ["email", "file"],
+        "type": ["denied"] if malicious and blocking else ["allowed"] if malicious and allowed else ["info"],
+    }
+    if action is not None:
+        event["action"] = action
+    event["outcome"] = "failure" if blocking else "success" if allowed else "unknown"
+    event["severity"] = (_SEVERITY.get(verdict.lower(), 3) if verdict else 1) + blocking
+    reason = text(record.get("details"))
+    if reason is not None:
+        event["reason"] = reason
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
+    # email.attachments[].file keeps its None values (prune() never entered lists; the goldens hold them).
     email = _email_pruned(sender, recipients, record)
-    email["attachments"] = [{"file": file_fields}]
-    fields: dict[str, Any] = {"email": email}
-    file_present = without_none(name=file_fields["name"], mime_type=file_fields["mime_type"])
-    if sha256:
-        file_present["hash"] = {"sha256": sha256.lower()}
-    if file_present:
-        fields["file"] = file_present
-    rule = without_none(name=text(record.get("definition")))
-    if rule:
-        fields["rule"] = rule
-    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
-    if sha256:
-        related_fields["hash"] = [sha256.lower()]
+    email["attachments"] = [{"file": {"name": name, "mime_type": mime_type, "hash": {"sha256": sha256}}}]
+    document["email"] = email
+    file_fields: dict[str, Any] = {}
+    if name is not None:
+        file_fields["name"] = name
+    if mime_type is not None:
+        file_fields["mime_type"] = mime_type
+    if sha256 is not None:
+        file_fields["hash"] = {"sha256": sha256}
+    if file_fields:
+        document["file"] = file_fields
+    rule_name = text(record.get("definition"))
+    if rule_name is not None:
+        document["rule"] = {"name": rule_name}
+    related_fields: dict[str, Any] = {}
+    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
+    if sender and sender not in users:
+        users.append(sender)
+    if users:
+        related_fields["user"] = users
+    if sha256 is not None:
+        related_fields["hash"] = [sha256]
     if related_fields:
-        fields["related"] = related_fields
+        document["related"] = related_fields
     if malicious and sha256:
-        fields["threat"] = mitre_threat(
+        document["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
-            {"type": "file", "file": {"hash": {"sha256": sha256.lower()}, "name": file_fields["name"]}},
+            {"type": "file", "file": {"hash": {"sha256": sha256}, "name": name}},
             SUBTECHNIQUE_PHISHING_ATTACHMENT,
         )
-    return build_event(
-        stream=stream,
-        dataset="mimecast.ttp_attachment",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event={
-            "kind": "alert" if malicious else "event",
-            "category": ["email", "file", "malware"] if malicious else ["email", "file"],
-            "type": _event_type(action) if malicious else ["info"],
-            **without_none(action=action),
-            "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
-            "severity": _severity(verdict, action),
-            **without_none(reason=text(record.get("details"))),
-        },
-        fields=fields,
-        pruned=True,
-    )
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 def impersonation_results(value: Any) -> list[dict[str, Any]]:
