@@ -34,16 +34,18 @@ from mimecast_siem.streams.normalise import (
     mitre_threat,
     number,
     record_time,
-    related_pruned,
     text,
     url_fields,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
-#: Severity by verdict (the CEF mapping of sinks.md section 3.3 uses the same scale).
+#: Severity by verdict (the CEF mapping of sinks.md section 3.3 uses the same scale). A record without
+#: a verdict is 1, one with another verdict 3; a blocking action adds 1.
 _SEVERITY = {"clean": 1, "safe": 1, "unknown": 3, "timeout": 3, "suspicious": 6, "malicious": 8}
+#: Actions (lowered) that make ``event.type`` ``denied`` and ``event.outcome`` ``failure``.
 _BLOCKING_ACTIONS = {"block", "blocked", "hold", "bounce", "reject", "quarantine"}
+#: Actions (lowered) that make ``event.type`` ``allowed`` and ``event.outcome`` ``success`` (others:
+#: ``info`` and ``unknown``).
 _ALLOWING_ACTIONS = {"allow", "allowed", "permit"}
 
 #: Fields whose values identify one log line (TTP URL and attachment records have no id).
@@ -51,29 +53,6 @@ TTP_URL_ID_FIELDS = ("date", "messageId", "userEmailAddress", "fromUserEmailAddr
 TTP_ATTACHMENT_ID_FIELDS = ("date", "messageId", "senderAddress", "recipientAddress", "fileName", "fileHash", "result")
 #: Impersonation records carry ``id``; these are used only when a record lacks it.
 TTP_IMPERSONATION_FALLBACK_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "definition")
-
-
-def _severity(verdict: str | None, action: str | None) -> int:
-    base = _SEVERITY.get((verdict or "").lower(), 3 if verdict else 1)
-    return base + (1 if (action or "").lower() in _BLOCKING_ACTIONS else 0)
-
-
-def _event_type(action: str | None) -> list[str]:
-    lowered = (action or "").lower()
-    if lowered in _BLOCKING_ACTIONS:
-        return ["denied"]
-    if lowered in {"allow", "allowed", "permit"}:
-        return ["allowed"]
-    return ["info"]
-
-
-def _outcome(action: str | None) -> str:
-    lowered = (action or "").lower()
-    if lowered in _BLOCKING_ACTIONS:
-        return "failure"
-    if lowered in {"allow", "allowed", "permit"}:
-        return "success"
-    return "unknown"
 
 
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,7 +145,7 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
             {"type": "url", "url": {"original": url["original"]}},
             SUBTECHNIQUE_PHISHING_LINK,
         )
-    # _event_type(), _outcome() and _severity() with the action lowered once (hot path).
+    # event.type, outcome and severity with the action lowered once (hot path).
     lowered = action.lower() if action else ""
     blocking = lowered in _BLOCKING_ACTIONS
     allowed = not blocking and lowered in _ALLOWING_ACTIONS
@@ -286,68 +265,70 @@ def impersonation_results(value: Any) -> list[dict[str, Any]]:
 
 def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """An Impersonation Protect log line (``impersonationLogs[]``) → ECS event."""
+    # Written out field by field, without empty values, in build_event()'s order (hot path, issue 16).
     stream = "ttp-impersonation"
     when, parsed = record_time(record, "eventTime", ctx)
     event_id = ttp_impersonation_event_id(record)
     malicious = record.get("taggedMalicious") is True
     action = text(record.get("action"))
     hits = number(record.get("hits"))
-    results = impersonation_results(record.get("impersonationResults"))
     sender = email_address(record.get("senderAddress"))
     recipients = email_addresses(record.get("recipientAddress"))
     source_ip = ip_text(record.get("senderIpAddress"))
-    identifiers = record.get("identifiers")
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    fields: dict[str, Any] = {}
+    lowered = action.lower() if action else ""
+    blocking = lowered in _BLOCKING_ACTIONS
+    allowed = not blocking and lowered in _ALLOWING_ACTIONS
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.ttp_impersonation",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "alert" if malicious else "event",
+        "category": ["email", "threat"] if malicious else ["email"],
+        "type": ["denied"] if blocking else ["allowed"] if allowed else ["info"],
+    }
+    if action is not None:
+        event["action"] = action
+    event["outcome"] = "failure" if blocking else "success" if allowed else "unknown"
+    event["severity"] = 8 if malicious else 5 if hits else 1
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     email = _email_pruned(sender, recipients, record)
     if email:
-        fields["email"] = email
+        document["email"] = email
     if source_ip is not None:
-        fields["source"] = {"ip": source_ip}
-    rule = without_none(name=text(record.get("definition")))
-    if rule:
-        fields["rule"] = rule
-    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])], ips=[source_ip])
+        document["source"] = {"ip": source_ip}
+    rule_name = text(record.get("definition"))
+    if rule_name is not None:
+        document["rule"] = {"name": rule_name}
+    related_fields: dict[str, Any] = {}
+    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
+    if sender and sender not in users:
+        users.append(sender)
+    if users:
+        related_fields["user"] = users
+    if source_ip is not None:
+        related_fields["ip"] = [source_ip]
     if related_fields:
-        fields["related"] = related_fields
+        document["related"] = related_fields
     if malicious:
-        sender_domain = domain_of(sender) if sender else None
-        fields["threat"] = mitre_threat(
+        document["threat"] = mitre_threat(
             TECHNIQUE_IMPERSONATION,
             TACTIC_DEFENSE_EVASION,
-            {"type": "email-addr", "email": {"address": sender}, "url": {"domain": sender_domain}},
+            {
+                "type": "email-addr",
+                "email": {"address": sender},
+                "url": {"domain": domain_of(sender) if sender else None},
+            },
         )
+    # mimecast.* in one shape for the fields whose type varies between tenants (quirk 12).
     mimecast = dict(record)
     if "impersonationResults" in record:
-        mimecast["impersonationResults"] = results
+        mimecast["impersonationResults"] = impersonation_results(record["impersonationResults"])
+    identifiers = record.get("identifiers")
     if "identifiers" in record and not isinstance(identifiers, list):
         mimecast["identifiers"] = [identifiers] if isinstance(identifiers, str) else []
-    if malicious:
-        severity = 8
-    elif hits:
-        severity = 5
-    else:
-        severity = 1
-    return build_event(
-        stream=stream,
-        dataset="mimecast.ttp_impersonation",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event={
-            "kind": "alert" if malicious else "event",
-            "category": ["email", "threat"] if malicious else ["email"],
-            "type": _event_type(action),
-            **without_none(action=action),
-            "outcome": _outcome(action) if action and action.lower() != "none" else "unknown",
-            "severity": severity,
-        },
-        fields=fields,
-        mimecast=mimecast,
-        pruned=True,
-    )
+    return finish_event(document, record, ctx, stream, event_id, when, parsed, mimecast)
 
 
 # --- CEF/LEEF facts -------------------------------------------------------------------------------
