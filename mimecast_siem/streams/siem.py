@@ -31,22 +31,22 @@ from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.elastic_map import ELASTIC_SIEM_DATASET
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     SUBTECHNIQUE_PHISHING_ATTACHMENT,
     SUBTECHNIQUE_PHISHING_LINK,
     TACTIC_INITIAL_ACCESS,
     TECHNIQUE_IMPERSONATION,
     TECHNIQUE_PHISHING,
     NormaliseContext,
-    build_event,
     email_addresses,
+    finish_event,
     ip_text,
+    iso,
     mitre_threat,
     number,
     record_time,
-    related_pruned,
     text,
     url_fields,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -125,34 +125,35 @@ def _json_text(value: Any) -> Any:
 
 
 def _tls(record: Mapping[str, Any]) -> dict[str, Any]:
+    """ECS ``tls.*`` without empty values: cipher, established (true when a version was logged), version."""
     version = text(record.get("tlsVersion")) or text(record.get("tlsVer"))
-    out: dict[str, Any] = {"cipher": text(record.get("tlsCipher")), "established": _flag(record.get("tlsUsed"))}
+    tls: dict[str, Any] = {}
+    cipher = text(record.get("tlsCipher"))
+    if cipher is not None:
+        tls["cipher"] = cipher
+    established = _flag(record.get("tlsUsed"))
+    if established is None and version:
+        established = True
+    if established is not None:
+        tls["established"] = established
     if version:
         lowered = version.lower()
         for protocol in ("tlsv", "tls", "sslv", "ssl"):
             if lowered.startswith(protocol):
-                out["version_protocol"] = protocol.rstrip("v")
-                out["version"] = version[len(protocol) :].strip() or None
+                tls["version_protocol"] = protocol.rstrip("v")
+                number_part = version[len(protocol) :].strip()
+                if number_part:
+                    tls["version"] = number_part
                 break
         else:
-            out["version"] = version
-        if out.get("established") is None:
-            out["established"] = True
-    return out
-
-
-def _attachment(record: Mapping[str, Any]) -> dict[str, Any]:
-    hashes = {k: (text(record.get(k)) or "").lower() or None for k in ("md5", "sha1", "sha256")}
-    return {
-        "name": text(record.get("fileName")) or text(record.get("attachments")),
-        "extension": text(record.get("fileExtension")),
-        "size": number(record.get("fileSize")) or number(record.get("totalSizeAttachments")),
-        "hash": hashes,
-    }
+            tls["version"] = version
+    return tls
 
 
 def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str | None = None) -> Event:
     """A SIEM log record of any type → ECS event (stream ``siem-<type>``)."""
+    # Written out field by field, without empty values, in build_event()'s order; finish_event() adds
+    # the fixed tail (hot path: SIEM logs are the largest stream, issue 16).
     if stream is not None:
         # The stream a record was fetched for says its type (the record's own ``type`` may be missing).
         siem_type = SIEM_STREAM_TYPES.get(stream) or text(record.get("type")) or "unknown"
@@ -163,98 +164,142 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     event_id = siem_event_id(record, stream)
     action = text(record.get("action"))
     subtype = text(record.get("subtype"))
-    lowered_action = (action or "").lower()
+    lowered_action = action.lower() if action else ""
     senders = email_addresses([record.get("senderEnvelope"), record.get("senderHeader")])
     recipients = email_addresses(record.get("recipients"))
     source_ip = ip_text(record.get("senderIp")) or ip_text(record.get("sourceIp"))
     destination_ip = ip_text(record.get("destinationIp"))
-    direction = (text(record.get("direction")) or text(record.get("route")) or "").lower() or None
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave, in
-    # the same key order. prune() never entered lists, so email.attachments[].file keeps its None values.
+    url = url_fields(record.get("url"))
+    # The event section's head now (its document position); what happened is added below.
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": SIEM_DATASET,
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+    }
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     email: dict[str, Any] = {}
     if senders:
         email["from"] = {"address": senders}
     if recipients:
         email["to"] = {"address": recipients}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            message_id=text(record.get("messageId")),
-            direction=direction,
-            local_id=text(record.get("aggregateId")),
-        )
-    )
-    has_file = any(record.get(k) for k in ("fileName", "sha256", "md5", "attachments"))
-    attachment = _attachment(record) if has_file else None
-    if attachment is not None:
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    message_id = text(record.get("messageId"))
+    if message_id is not None:
+        email["message_id"] = message_id
+    direction = text(record.get("direction")) or text(record.get("route"))
+    if direction:
+        email["direction"] = direction.lower()
+    local_id = text(record.get("aggregateId"))
+    if local_id is not None:
+        email["local_id"] = local_id
+    # The attachment's file fields (email.attachments[].file keeps its None values: prune() never
+    # entered lists, and the goldens hold them).
+    attachment: dict[str, Any] | None = None
+    hashes: dict[str, str | None] = {}
+    if record.get("fileName") or record.get("sha256") or record.get("md5") or record.get("attachments"):
+        for key in ("md5", "sha1", "sha256"):
+            value = text(record.get(key))
+            hashes[key] = value.lower() if value else None
+        attachment = {
+            "name": text(record.get("fileName")) or text(record.get("attachments")),
+            "extension": text(record.get("fileExtension")),
+            "size": number(record.get("fileSize")) or number(record.get("totalSizeAttachments")),
+            "hash": hashes,
+        }
         email["attachments"] = [{"file": attachment}]
-    url = url_fields(record.get("url"))
-    # Only the parts a record has.
-    fields: dict[str, Any] = {}
     if email:
-        fields["email"] = email
+        document["email"] = email
     sender_domain = text(record.get("senderDomain"))
-    if source_ip or sender_domain:
-        fields["source"] = without_none(ip=source_ip, domain=sender_domain)
-    if destination_ip:
-        fields["destination"] = {"ip": destination_ip}
-    if any(record.get(k) is not None for k in ("tlsVersion", "tlsVer", "tlsCipher", "tlsUsed")):
-        tls = {key: value for key, value in _tls(record).items() if value is not None}
+    if source_ip is not None:
+        document["source"] = {"ip": source_ip} if sender_domain is None else {"ip": source_ip, "domain": sender_domain}
+    elif sender_domain is not None:
+        document["source"] = {"domain": sender_domain}
+    if destination_ip is not None:
+        document["destination"] = {"ip": destination_ip}
+    if (
+        record.get("tlsVersion") is not None
+        or record.get("tlsVer") is not None
+        or record.get("tlsCipher") is not None
+        or record.get("tlsUsed") is not None
+    ):
+        tls = _tls(record)
         if tls:
-            fields["tls"] = tls
+            document["tls"] = tls
     if url:
-        fields["url"] = url
+        document["url"] = url
     policy = text(record.get("policyDefinition"))
-    if policy:
-        fields["rule"] = {"name": policy}
-    error = without_none(
-        code=text(record.get("rejectionCode")),
-        type=text(record.get("rejectionType")),
-        message=text(record.get("receiptErrors")) or text(record.get("deliveryErrors")),
-    )
+    if policy is not None:
+        document["rule"] = {"name": policy}
+    rejection_type = text(record.get("rejectionType"))
+    error: dict[str, Any] = {}
+    code = text(record.get("rejectionCode"))
+    if code is not None:
+        error["code"] = code
+    if rejection_type is not None:
+        error["type"] = rejection_type
+    message = text(record.get("receiptErrors")) or text(record.get("deliveryErrors"))
+    if message is not None:
+        error["message"] = message
     if error:
-        fields["error"] = error
-    related_fields = related_pruned(
-        users=[*senders, *recipients],
-        ips=[source_ip, destination_ip],
-        hosts=[text(record.get("Hostname")), url.get("domain")],
-    )
+        document["error"] = error
+    # related.*: e-mail_addresses() gives distinct, non-empty addresses; senders and recipients may share one.
+    related_fields: dict[str, Any] = {}
+    users = list(senders)
+    for address in recipients:
+        if address not in users:
+            users.append(address)
+    if users:
+        related_fields["user"] = users
+    if source_ip is not None:
+        related_fields["ip"] = [source_ip] if destination_ip in (None, source_ip) else [source_ip, destination_ip]
+    elif destination_ip is not None:
+        related_fields["ip"] = [destination_ip]
+    host = text(record.get("Hostname"))
+    url_host = url.get("domain")
+    if host is not None:
+        related_fields["hosts"] = [host] if url_host in (None, host) else [host, url_host]
+    elif url_host is not None:
+        related_fields["hosts"] = [url_host]
     if attachment is not None:
-        hashes = [h for h in attachment["hash"].values() if h]
-        if hashes:
-            related_fields["hash"] = hashes
+        present = [value for value in hashes.values() if value]
+        if present:
+            related_fields["hash"] = present
     if related_fields:
-        fields["related"] = related_fields
+        document["related"] = related_fields
     if attachment is not None:
         file_fields = {key: value for key, value in attachment.items() if value is not None and key != "hash"}
-        file_hash = {key: value for key, value in attachment["hash"].items() if value is not None}
+        file_hash = {key: value for key, value in hashes.items() if value is not None}
         if file_hash:
             file_fields["hash"] = file_hash
         if file_fields:
-            fields["file"] = file_fields
+            document["file"] = file_fields
     # What happened, and how it ended.
     outcome = _OUTCOME_BY_ACTION.get(lowered_action, "unknown")
-    delivered = _flag(record.get("delivered"))
-    if siem_type == "delivery" and delivered is not None:
-        outcome = "success" if delivered else "failure"
-    kind = "event"
+    if siem_type == "delivery":
+        delivered = _flag(record.get("delivered"))
+        if delivered is not None:
+            outcome = "success" if delivered else "failure"
+    lowered_subtype = subtype.lower() if subtype else ""
     categories = ["email"]
     malicious = False
-    virus = text(record.get("virusFound"))
-    if (siem_type == "av" and (virus or (subtype or "").lower() == "virus")) or (
-        siem_type == "attachment protect" and (subtype or "").lower() == "malicious"
+    if (siem_type == "av" and (text(record.get("virusFound")) or lowered_subtype == "virus")) or (
+        siem_type == "attachment protect" and lowered_subtype == "malicious"
     ):
         malicious = True
         categories.append("malware")
-        fields["threat"] = mitre_threat(
+        document["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
-            {"type": "file", "file": {"hash": {"sha256": (attachment or {}).get("hash", {}).get("sha256")}}},
+            {"type": "file", "file": {"hash": {"sha256": hashes.get("sha256")}}},
             SUBTECHNIQUE_PHISHING_ATTACHMENT,
         )
     elif siem_type == "url protect" and lowered_action == "block" and url:
         malicious = True
-        fields["threat"] = mitre_threat(
+        document["threat"] = mitre_threat(
             TECHNIQUE_PHISHING,
             TACTIC_INITIAL_ACCESS,
             {"type": "url", "url": {"original": url["original"]}},
@@ -263,16 +308,24 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     elif siem_type == "impersonation protect" and _flag(record.get("taggedMalicious")):
         malicious = True
         # The SIEM logs put impersonation under Initial Access too (ttp-impersonation: Defense Evasion).
-        fields["threat"] = mitre_threat(
+        document["threat"] = mitre_threat(
             TECHNIQUE_IMPERSONATION, TACTIC_INITIAL_ACCESS, {"type": "email-addr", "email": {"address": senders[:1]}}
         )
-    if malicious or text(record.get("rejectionType")) or lowered_action == "hld":
-        kind = "alert"
     if malicious:
         categories.append("threat")
     blocked = lowered_action in _BLOCKING
-    event_type = ["denied"] if blocked else (["allowed"] if outcome == "success" else ["info"])
-    severity = 8 if malicious else (5 if blocked else 1)
+    event["kind"] = "alert" if malicious or rejection_type or lowered_action == "hld" else "event"
+    event["category"] = categories
+    event["type"] = ["denied"] if blocked else ["allowed"] if outcome == "success" else ["info"]
+    event_action = action or lowered_subtype or None
+    if event_action is not None:
+        event["action"] = event_action
+    event["outcome"] = outcome
+    reason = text(record.get("rejectionInfo")) or text(record.get("holdReason"))
+    if reason is not None:
+        event["reason"] = reason
+    event["severity"] = 8 if malicious else 5 if blocked else 1
+    # mimecast.*: the record, with the JSON carried in strings parsed and the type named.
     mimecast = dict(record)
     detail = _json_text(record.get("spamProcessingDetail"))
     if isinstance(detail, dict):
@@ -281,27 +334,7 @@ def normalise_siem(record: Mapping[str, Any], ctx: NormaliseContext, stream: str
     if isinstance(info, list):
         mimecast["spam_info"] = info
     mimecast["log_type"] = siem_type
-    return build_event(
-        stream=stream,
-        dataset=SIEM_DATASET,
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=without_none(
-            kind=kind,
-            category=categories,
-            type=event_type,
-            action=action or (subtype.lower() if subtype else None),
-            outcome=outcome,
-            reason=text(record.get("rejectionInfo")) or text(record.get("holdReason")),
-            severity=severity,
-        ),
-        fields=fields,
-        mimecast=mimecast,
-        pruned=True,
-    )
+    return finish_event(document, record, ctx, stream, event_id, when, parsed, mimecast)
 
 
 # --- CEF/LEEF facts -------------------------------------------------------------------------------
