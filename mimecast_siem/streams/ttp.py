@@ -23,7 +23,6 @@ from mimecast_siem.streams.normalise import (
     TECHNIQUE_IMPERSONATION,
     TECHNIQUE_PHISHING,
     NormaliseContext,
-    build_event,
     direction,
     domain_of,
     email_address,
@@ -97,6 +96,8 @@ def ttp_impersonation_event_id(record: Mapping[str, Any]) -> str:
 
 def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A URL Protect click/scan log line (``clickLogs[]``) → ECS event."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (hot path, issue 16).
     stream = "ttp-url"
     when, parsed = record_time(record, "date", ctx)
     event_id = ttp_url_event_id(record)
@@ -107,49 +108,15 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
     recipients = email_addresses(record.get("userEmailAddress"))
     sender = email_address(record.get("fromUserEmailAddress"))
     source_ip = ip_text(record.get("sendingIp"))
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    fields: dict[str, Any] = {}
-    email = _email_pruned(sender, recipients, record)
-    if email:
-        fields["email"] = email
-    if url:
-        fields["url"] = url
-    if source_ip is not None:
-        fields["source"] = {"ip": source_ip}
-    if recipients:
-        fields["user"] = {"email": recipients}
-    # rule.* and related.* written out (what without_none() and related_pruned() build): hot path.
-    rule: dict[str, Any] = {}
-    rule_name = text(record.get("ttpDefinition"))
-    if rule_name is not None:
-        rule["name"] = rule_name
-    rule_category = text(record.get("category"))
-    if rule_category is not None:
-        rule["category"] = rule_category
-    if rule:
-        fields["rule"] = rule
-    related_fields: dict[str, Any] = {}
-    if recipients:  # email_addresses() gives distinct, non-empty addresses
-        related_fields["user"] = list(recipients)
-    if source_ip:
-        related_fields["ip"] = [source_ip]
-    host = url.get("domain")
-    if host:
-        related_fields["hosts"] = [host]
-    if related_fields:
-        fields["related"] = related_fields
-    if malicious and url:
-        fields["threat"] = mitre_threat(
-            TECHNIQUE_PHISHING,
-            TACTIC_INITIAL_ACCESS,
-            {"type": "url", "url": {"original": url["original"]}},
-            SUBTECHNIQUE_PHISHING_LINK,
-        )
-    # event.type, outcome and severity with the action lowered once (hot path).
     lowered = action.lower() if action else ""
     blocking = lowered in _BLOCKING_ACTIONS
     allowed = not blocking and lowered in _ALLOWING_ACTIONS
     event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.ttp_url",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
         "kind": "alert" if malicious else "event",
         "category": ["email", "threat"] if malicious else ["email", "web"],
         "type": ["denied"] if blocking else ["allowed"] if allowed else ["info"],
@@ -160,18 +127,43 @@ def normalise_ttp_url(record: Mapping[str, Any], ctx: NormaliseContext) -> Event
         event["action"] = awareness
     event["outcome"] = "failure" if blocking else "success" if allowed else "unknown"
     event["severity"] = _SEVERITY.get(verdict.lower(), 3) + blocking if verdict else 1 + blocking
-    return build_event(
-        stream=stream,
-        dataset="mimecast.ttp_url",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=event,
-        fields=fields,
-        pruned=True,
-    )
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
+    email = _email_pruned(sender, recipients, record)
+    if email:
+        document["email"] = email
+    if url:
+        document["url"] = url
+    if source_ip is not None:
+        document["source"] = {"ip": source_ip}
+    if recipients:
+        document["user"] = {"email": recipients}
+    rule: dict[str, Any] = {}
+    rule_name = text(record.get("ttpDefinition"))
+    if rule_name is not None:
+        rule["name"] = rule_name
+    rule_category = text(record.get("category"))
+    if rule_category is not None:
+        rule["category"] = rule_category
+    if rule:
+        document["rule"] = rule
+    related_fields: dict[str, Any] = {}
+    if recipients:  # email_addresses() gives distinct, non-empty addresses
+        related_fields["user"] = list(recipients)
+    if source_ip:
+        related_fields["ip"] = [source_ip]
+    host = url.get("domain")
+    if host:
+        related_fields["hosts"] = [host]
+    if related_fields:
+        document["related"] = related_fields
+    if malicious and url:
+        document["threat"] = mitre_threat(
+            TECHNIQUE_PHISHING,
+            TACTIC_INITIAL_ACCESS,
+            {"type": "url", "url": {"original": url["original"]}},
+            SUBTECHNIQUE_PHISHING_LINK,
+        )
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
