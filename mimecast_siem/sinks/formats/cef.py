@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import gt
 from typing import Any
 
 from mimecast_siem import __version__
@@ -73,6 +75,7 @@ DEFAULT_LIMIT = 4000
 HEADER_LIMIT = 1023
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 _DIRECTION_CODE = {"inbound": "0", "outbound": "1"}
 
 
@@ -113,11 +116,33 @@ def cef_line(
     extension: list[tuple[str, str]],
 ) -> str:
     """Assemble one CEF line from already chosen values (escaping and caps applied here)."""
-    limits = KEY_LIMITS
-    pairs = " ".join(
-        [f"{key}={escape_extension_value(truncate(value, limits.get(key, DEFAULT_LIMIT)))}" for key, value in extension]
-    )
-    return _header(version, class_id, name, max(0, min(10, severity))) + pairs
+    return _header(version, class_id, name, max(0, min(10, severity))) + extension_text(extension)
+
+
+#: Stands for the ``=`` between a key and its value while the values are escaped all at once.
+_KEY_VALUE_MARK = "\x00"
+
+
+def extension_text(pairs: list[tuple[str, str]]) -> str:
+    """``key=value`` pairs joined by spaces, each value cut to its key's cap, then escaped.
+
+    Per event, so written for CPython: the caps are checked, the pairs joined and the values escaped
+    in C (``map``, ``str.join``, ``str.replace``), not with two Python calls per pair. The values are
+    escaped together in the joined text, where the ``=`` after each key is held by a mark no value
+    contains (a value holding it takes the pair-by-pair path).
+    """
+    if not pairs:
+        return ""
+    keys, values = zip(*pairs, strict=True)
+    limits = list(map(KEY_LIMITS.get, keys, repeat(DEFAULT_LIMIT)))
+    if any(map(gt, map(len, values), limits)):
+        pairs = list(zip(keys, map(truncate, values, limits), strict=True))
+    text = " ".join(map(_KEY_VALUE_MARK.join, pairs))
+    if text.count(_KEY_VALUE_MARK) != len(pairs):
+        return " ".join([f"{key}={escape_extension_value(value)}" for key, value in pairs])
+    # The same substitutions as escape_extension_value (the backslash first, so no escape is doubled).
+    escaped = text.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
+    return escaped.replace(_KEY_VALUE_MARK, "=")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -137,71 +162,81 @@ def _header(version: str, class_id: str, name: str, severity: int) -> str:
 
 def cef_extension(facts: EventFacts) -> list[tuple[str, str]]:
     """The extension pairs for ``facts``, in a fixed order (empty facts are left out)."""
-    return list(_extension_pairs(facts))
-
-
-def _extension_pairs(facts: EventFacts) -> Iterator[tuple[str, str]]:
-    yield "rt", str(epoch_millis(facts.time))
-    # Identity first: a message cut to the receiver's size limit loses its tail, never these.
-    yield "externalId", facts.event_id
-    yield "cs6Label", "tenant"
-    yield "cs6", facts.tenant
+    pairs = [
+        ("rt", str(epoch_millis(facts.time))),
+        # Identity first: a message cut to the receiver's size limit loses its tail, never these.
+        ("externalId", facts.event_id),
+        ("cs6Label", "tenant"),
+        ("cs6", facts.tenant),
+    ]
+    add = pairs.append
     if facts.action:
-        yield "act", facts.action
+        add(("act", facts.action))
     if facts.verdict:
-        yield "outcome", facts.verdict
+        add(("outcome", facts.verdict))
     if facts.category:
-        yield "cat", facts.category
+        add(("cat", facts.category))
     if facts.sender:
-        yield "suser", facts.sender
+        add(("suser", facts.sender))
     if facts.recipient:
-        yield "duser", facts.recipient
+        add(("duser", facts.recipient))
     elif facts.user:
-        yield "suser", facts.user
+        add(("suser", facts.user))
     if facts.source_ip:  # always a valid address (EventFacts checks it)
         if ":" in facts.source_ip:
-            yield "c6a2", facts.source_ip
-            yield "c6a2Label", "sourceIPv6"
+            add(("c6a2", facts.source_ip))
+            add(("c6a2Label", "sourceIPv6"))
         else:
-            yield "src", facts.source_ip
+            add(("src", facts.source_ip))
     if facts.subject:
-        yield "msg", facts.subject
+        add(("msg", facts.subject))
     if facts.reason:
-        yield "reason", facts.reason
+        add(("reason", facts.reason))
     if facts.url:
-        yield "request", facts.url
+        add(("request", facts.url))
     if facts.file_name:
-        yield "fname", facts.file_name
+        add(("fname", facts.file_name))
     if facts.file_type:
-        yield "fileType", facts.file_type
+        add(("fileType", facts.file_type))
     if facts.file_hash:
-        yield "fileHash", facts.file_hash
+        add(("fileHash", facts.file_hash))
     if facts.direction in _DIRECTION_CODE:
-        yield "deviceDirection", _DIRECTION_CODE[facts.direction]
+        add(("deviceDirection", _DIRECTION_CODE[facts.direction]))
     # Custom strings: cs1 full URL, cs2 policy, cs3 message id, cs4/cs5 stream-specific, cs6 tenant.
     if facts.url:
-        yield "cs1Label", "fullUrl"
-        yield "cs1", facts.url
+        add(("cs1Label", "fullUrl"))
+        add(("cs1", facts.url))
     if facts.policy:
-        yield "cs2Label", "policy"
-        yield "cs2", facts.policy
+        add(("cs2Label", "policy"))
+        add(("cs2", facts.policy))
     if facts.message_id:
-        yield "cs3Label", "messageId"
-        yield "cs3", facts.message_id
-    extras = list(facts.extras)
+        add(("cs3Label", "messageId"))
+        add(("cs3", facts.message_id))
+    extras = facts.extras
     if facts.record_id:
-        extras.insert(0, ("mimecastId", facts.record_id))
-    for key, (label, value) in zip(("cs4", "cs5", "flexString1", "flexString2"), extras, strict=False):
-        yield f"{key}Label", label
-        yield key, value
-    for slot, (label, number) in zip((1, 2, 3), facts.counts, strict=False):
-        yield f"cn{slot}Label", label
-        yield f"cn{slot}", str(number)
+        extras = (("mimecastId", facts.record_id), *extras)
+    for (label_key, key), (label, value) in zip(_CUSTOM_STRING_KEYS, extras, strict=False):
+        add((label_key, label))
+        add((key, value))
+    for (label_key, key), (label, number) in zip(_CUSTOM_NUMBER_KEYS, facts.counts, strict=False):
+        add((label_key, label))
+        add((key, str(number)))
+    return pairs
+
+
+#: The (label key, value key) pairs that carry a stream's extras and counts, in order.
+_CUSTOM_STRING_KEYS: tuple[tuple[str, str], ...] = (
+    ("cs4Label", "cs4"),
+    ("cs5Label", "cs5"),
+    ("flexString1Label", "flexString1"),
+    ("flexString2Label", "flexString2"),
+)
+_CUSTOM_NUMBER_KEYS: tuple[tuple[str, str], ...] = (("cn1Label", "cn1"), ("cn2Label", "cn2"), ("cn3Label", "cn3"))
 
 
 def epoch_millis(when: datetime) -> int:
     """Milliseconds since the Unix epoch, exactly (no float rounding)."""
-    return (when - _EPOCH) // timedelta(milliseconds=1)
+    return (when - _EPOCH) // _MILLISECOND
 
 
 class CefEncoder:
