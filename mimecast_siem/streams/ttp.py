@@ -54,6 +54,14 @@ TTP_ATTACHMENT_ID_FIELDS = ("date", "messageId", "senderAddress", "recipientAddr
 TTP_IMPERSONATION_FALLBACK_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "definition")
 
 
+def _related_users(sender: str | None, recipients: list[str]) -> list[str]:
+    """``related.user``: the recipients, then the sender if it is not one of them (in a new list)."""
+    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
+    if sender and sender not in users:
+        users.append(sender)
+    return users
+
+
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
     """ECS ``email.*`` without empty values (the sender, recipients, subject, message id, direction)."""
     email: dict[str, Any] = {}
@@ -221,9 +229,7 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
     if rule_name is not None:
         document["rule"] = {"name": rule_name}
     related_fields: dict[str, Any] = {}
-    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
-    if sender and sender not in users:
-        users.append(sender)
+    users = _related_users(sender, recipients)
     if users:
         related_fields["user"] = users
     if sha256 is not None:
@@ -294,9 +300,7 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
     if rule_name is not None:
         document["rule"] = {"name": rule_name}
     related_fields: dict[str, Any] = {}
-    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
-    if sender and sender not in users:
-        users.append(sender)
+    users = _related_users(sender, recipients)
     if users:
         related_fields["user"] = users
     if source_ip is not None:
