@@ -8,9 +8,12 @@ that listing page. A URL that answers 403/404 (expired) makes the page be listed
 URLs - files already delivered in this poll are not fetched twice - and is counted; after
 :data:`RELIST_ATTEMPTS` the poll fails (and is retried with backoff): a file is never skipped
 silently. A corrupt line goes to the dead letters (sink ``mimecast``) with file and line number;
-the rest of the file is delivered. A day is left once it is over by :data:`DAY_SETTLE` and its
-listing is exhausted. Files of one listing page download concurrently (``concurrency`` of the
-stream, within the app's request budget: each download holds a request slot).
+the rest of the file is delivered. Once a day is over and its listing exhausted, the next day is
+listed; the day before stays listed too (the cursor's ``previous``) until it is over by
+:data:`DAY_SETTLE`, because its last files appear after midnight. So the first hour of a day is
+delivered as it comes, not held back until the old day's list is final. Files of one listing page
+download concurrently (``concurrency`` of the stream, within the app's request budget: each
+download holds a request slot).
 
 Stream mode: walk ``GET /siem/v1/events/cg`` with the stored cursor. The API serves only the last
 24 h: a checkpoint older than that is reported (warning, ``siem_gap_seconds_total``, a note shown
@@ -69,6 +72,10 @@ RECENT_IDS = 16384
 MAX_PAGES_PER_POLL = 200
 
 
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def siem_type_of(stream: str) -> str:
     """The API type of a SIEM stream name (``siem-url-protect`` → ``url protect``)."""
     return SIEM_STREAM_TYPES[stream]
@@ -84,6 +91,9 @@ class SiemCursor:
         next_page: batch: ``@nextPage`` of the day's listing; stream: the event cursor.
         still: stream: polls in a row the cursor did not move.
         note: the last report an operator should see (``checkpoints list``), e.g. a gap.
+        previous: batch: the day before ``day`` while its list may still grow (until it is over by
+            :data:`DAY_SETTLE`), listed before ``day`` in every poll.
+        previous_page: batch: ``@nextPage`` of ``previous``'s listing.
     """
 
     mode: str = "batch"
@@ -91,6 +101,8 @@ class SiemCursor:
     next_page: str | None = None
     still: int = 0
     note: str | None = None
+    previous: str | None = None
+    previous_page: str | None = None
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """The snapshot stored with the commit."""
@@ -101,12 +113,15 @@ class SiemCursor:
         """The cursor of a stored snapshot (a fresh one when absent, unreadable or of the other mode)."""
         raw = snapshot.get("cursor") or {}
         try:
-            cursor = cls(**{k: raw[k] for k in ("mode", "day", "next_page", "still", "note") if k in raw})
+            cursor = cls(**{k: raw[k] for k in _CURSOR_KEYS if k in raw})
         except TypeError:
             return cls(mode=mode)
         if cursor.mode != mode:
             return cls(mode=mode, note=cursor.note)
         return cursor
+
+
+_CURSOR_KEYS = ("mode", "day", "next_page", "still", "note", "previous", "previous_page")
 
 
 class RecentIds:
@@ -367,27 +382,62 @@ class SiemPoller:
             _report(logging.WARNING, f"SIEM stream {ctx.stream} of tenant {ctx.tenant}: {cursor.note}.", ctx)
             ctx.metrics.siem_gap_seconds.labels(tenant=ctx.tenant, stream=ctx.stream).inc(gap.total_seconds())
             day, cursor.day, cursor.next_page = oldest, oldest.isoformat(), None
+            cursor.previous = cursor.previous_page = None
             checkpoint = await self._commit(checkpoint, None, cursor, now)
-        for _ in range(MAX_PAGES_PER_POLL):
-            if self.stopping.is_set():
+        budget = MAX_PAGES_PER_POLL
+        if cursor.previous is not None:
+            previous = date.fromisoformat(cursor.previous)
+            checkpoint, exhausted, budget = await self._list_day(
+                previous, "previous", cursor, checkpoint, now=now, budget=budget
+            )
+            if not exhausted:
                 return False
-            page_token = cursor.next_page
+            if now >= _day_start(previous + timedelta(days=1)) + DAY_SETTLE:
+                cursor.previous = cursor.previous_page = None
+                checkpoint = await self._commit(checkpoint, None, cursor, now)
+        while True:
+            checkpoint, exhausted, budget = await self._list_day(day, "day", cursor, checkpoint, now=now, budget=budget)
+            if not exhausted:
+                return False
+            next_day = day + timedelta(days=1)
+            if next_day > today:
+                return True
+            if now >= _day_start(next_day) + DAY_SETTLE:
+                cursor.day, cursor.next_page = next_day.isoformat(), None
+            elif cursor.previous is None:
+                # The day is over but its last files are still to come: keep listing it beside the new day.
+                cursor.previous, cursor.previous_page = cursor.day, cursor.next_page
+                cursor.day, cursor.next_page = next_day.isoformat(), None
+            else:
+                return True
+            day = next_day
+            checkpoint = await self._commit(checkpoint, None, cursor, now)
+
+    async def _list_day(
+        self,
+        day: date,
+        which: Literal["day", "previous"],
+        cursor: SiemCursor,
+        checkpoint: datetime | None,
+        *,
+        now: datetime,
+        budget: int,
+    ) -> tuple[datetime | None, bool, int]:
+        """Walk ``day``'s listing from the cursor's token (``next_page`` or ``previous_page``), delivering
+        and committing page by page; ``(checkpoint, listing exhausted, pages left in the poll's budget)``."""
+        token_key = "next_page" if which == "day" else "previous_page"
+        while budget > 0:
+            if self.stopping.is_set():
+                return checkpoint, False, 0
+            budget -= 1
+            page_token = getattr(cursor, token_key)
             page, newest = await self._batch_page(day, page_token)
             if page.urls or (page.next_page and page.next_page != page_token):
-                cursor.next_page = page.next_page or page_token
+                setattr(cursor, token_key, page.next_page or page_token)
                 checkpoint = await self._commit(checkpoint, newest, cursor, now)
-            if page.urls and not page.caught_up:
-                continue
-            next_day = day + timedelta(days=1)
-            if (
-                next_day <= today
-                and now >= datetime(next_day.year, next_day.month, next_day.day, tzinfo=UTC) + DAY_SETTLE
-            ):
-                day, cursor.day, cursor.next_page = next_day, next_day.isoformat(), None
-                checkpoint = await self._commit(checkpoint, None, cursor, now)
-                continue
-            return True
-        return False
+            if not page.urls or page.caught_up:
+                return checkpoint, True, budget
+        return checkpoint, False, 0
 
     async def _batch_page(self, day: date, token: str | None) -> tuple[Any, datetime | None]:
         """List one page of ``day`` and deliver its files; list again (fresh URLs) when some expired."""

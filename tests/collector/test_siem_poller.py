@@ -125,6 +125,41 @@ async def test_batch_delivers_every_file_once_and_follows_new_files(sim: Running
     assert listed == 13
 
 
+async def test_batch_delivers_the_new_day_at_once_and_the_old_days_late_files_until_it_settles(
+    client: MimecastClient,
+) -> None:
+    """Across midnight: the new day's files are delivered as they appear (not an hour later, when the
+    old day's list is final), the old day's last file - appearing after midnight - too, and the old
+    day leaves the cursor once it is over by DAY_SETTLE. A restart in between resumes both listings."""
+    before_midnight = datetime(2026, 11, 25, 23, 40, tzinfo=UTC)
+    config = SimulatorConfig(frozen_at=before_midnight, history=2 * 3600, siem_rate=1.0, rates={})
+    async with run_simulator(config) as sim:
+        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
+                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
+        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
+            store, out = MemoryStore(), Collector()
+            start = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
+            p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
+            assert await p.poll() is True
+            sim.world.clock.advance(50 * 60)  # 00:30: the 23:45 file (appeared 00:01) and the 00:00 one exist
+            assert await p.poll() is True
+            truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
+                                     datetime(2026, 11, 26, 0, 15, tzinfo=UTC))  # fmt: skip
+            assert ids(out.events) == truth_ids(truth)
+            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+            assert (cursor.previous, cursor.day) == ("2026-11-25", "2026-11-26")
+            assert store.checkpoints[("acme", "siem-receipt")] >= datetime(2026, 11, 26, 0, 14, tzinfo=UTC)
+            # A restart (a new poller on the stored cursor) 40 minutes later: both days resume.
+            sim.world.clock.advance(40 * 60)  # 01:10: the old day has settled
+            p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
+            assert await p.poll() is True
+            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+            assert (cursor.previous, cursor.previous_page, cursor.day) == (None, None, "2026-11-26")
+            truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
+                                     datetime(2026, 11, 26, 1, 0, tzinfo=UTC))  # fmt: skip
+            assert ids(out.events) == truth_ids(truth)  # every event once
+
+
 async def test_batch_relists_expired_urls_and_dead_letters_corrupt_lines(sim: RunningSimulator, client: MimecastClient,
                                                                          fresh: Metrics) -> None:  # fmt: skip
     sim.set_faults(siem_expired_urls=2, siem_corrupt_files=1, siem_duplicate_lines=1)

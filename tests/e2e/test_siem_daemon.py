@@ -81,6 +81,7 @@ def _slot_end(when: datetime) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+@pytest.mark.timeout(600)  # up to 5 lives of 60 s each, then up to 240 s to catch up
 def test_batch_files_survive_sigkills_expired_urls_and_corrupt_lines(
     simulator_process_factory: Any, tmp_path: Path
 ) -> None:
