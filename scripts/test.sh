@@ -119,6 +119,8 @@ else
     run "ruff check" "$VENV/bin/ruff" check "${py_dirs[@]}"
     run "ruff format --check" "$VENV/bin/ruff" format --check "${py_dirs[@]}"
     run "mypy --strict" "$VENV/bin/mypy" "${py_dirs[@]}"
+    # The slowest tests, in CI's output: the first thing to read when one nears the 300 s timeout.
+    pytest_args+=(--durations=15 --durations-min=60)
 fi
 # The import rules of pyproject.toml ([tool.importlinter]): layers, forbidden imports, no cycles.
 run "lint-imports" "$VENV/bin/lint-imports" --no-cache
