@@ -49,13 +49,15 @@ def held_message_email(
         email["sender"] = {"address": envelope_sender}
     if recipients:
         email["to"] = {"address": recipients}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            direction=direction(record.get("route")),
-            local_id=text(record.get("id")),
-        )
-    )
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    route = direction(record.get("route"))
+    if route is not None:
+        email["direction"] = route
+    local_id = text(record.get("id"))
+    if local_id is not None:
+        email["local_id"] = local_id
     return email
 
 

@@ -19,17 +19,18 @@ from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.gateway import held_message_email
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     NormaliseContext,
-    build_event,
     direction,
     domain_of,
     email_address,
     email_addresses,
+    finish_event,
     ip_text,
+    iso,
     record_time,
-    related_pruned,
+    related_users,
     text,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -51,49 +52,50 @@ def dlp_event_id(record: Mapping[str, Any]) -> str:
 
 def normalise_dlp(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A DLP log line (``dlpLogs[]``) → ECS event."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
+    stream = "dlp"
     when, parsed = record_time(record, "eventTime", ctx)
+    event_id = dlp_event_id(record)
     action = text(record.get("action"))
-    lowered = (action or "").lower()
+    lowered = action.lower() if action else ""
     blocking = lowered in _DLP_BLOCKING
     sender = email_address(record.get("senderAddress"))
     recipients = email_addresses(record.get("recipientAddress"))
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    fields: dict[str, Any] = {}
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.dlp",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "alert" if blocking else "event",
+        "category": ["email"],
+        "type": ["denied"] if blocking else ["info"],
+    }
+    if action is not None:
+        event["action"] = action
+    event["outcome"] = "failure" if blocking else "unknown"
+    event["severity"] = _DLP_BLOCKING.get(lowered, 3)
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     email = _email_pruned(sender, recipients)
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            message_id=text(record.get("messageId")),
-            direction=direction(record.get("route")),
-        )
-    )
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    message_id = text(record.get("messageId"))
+    if message_id is not None:
+        email["message_id"] = message_id
+    route = direction(record.get("route"))
+    if route is not None:
+        email["direction"] = route
     if email:
-        fields["email"] = email
+        document["email"] = email
     policy = text(record.get("policy"))
-    if policy:
-        fields["rule"] = {"name": policy}
-    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
-    if related_fields:
-        fields["related"] = related_fields
-    return build_event(
-        stream="dlp",
-        dataset="mimecast.dlp",
-        event_id=dlp_event_id(record),
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=without_none(
-            kind="alert" if blocking else "event",
-            category=["email"],
-            type=["denied"] if blocking else ["info"],
-            action=action,
-            outcome="failure" if blocking else "unknown",
-            severity=_DLP_BLOCKING.get(lowered, 3),
-        ),
-        fields=fields,
-        pruned=True,
-    )
+    if policy is not None:
+        document["rule"] = {"name": policy}
+    users = related_users(sender, recipients)
+    if users:
+        document["related"] = {"user": users}
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 def _email_pruned(sender: str | None, recipients: list[str]) -> dict[str, Any]:
@@ -116,8 +118,13 @@ def release_outcome(record: Mapping[str, Any]) -> str:
     expired by housekeeping are included: an entry whose operator or reject reason names
     housekeeping (or expiry), or whose status says ``expired``, is an expiry.
     """
+    return _release_outcome(record, email_address(record.get("operator")))
+
+
+def _release_outcome(record: Mapping[str, Any], operator: str | None) -> str:
+    """:func:`release_outcome` with the operator's address already read."""
     status = (text(record.get("status")) or "").lower()
-    operator = (email_address(record.get("operator")) or "").lower()
+    operator = (operator or "").lower()
     reason = (text(record.get("rejectReason")) or "").lower()
     if "expir" in status or "housekeeping" in operator or "housekeeping" in reason or "expired" in reason:
         return EXPIRED
@@ -140,55 +147,60 @@ _RELEASE_EVENT: dict[str, dict[str, Any]] = {
 
 def normalise_message_release(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A release-log entry (``heldReleaseLogs[]``) → ECS event naming the outcome and the operator."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
+    stream = "message-release"
     when, parsed = record_time(record, "released", ctx)
-    outcome = release_outcome(record)
+    event_id = message_release_event_id(record)
     operator = email_address(record.get("operator"))
+    outcome = _release_outcome(record, operator)
     sender = email_address(record.get("fromHdr")) or email_address(record.get("fromEnv"))
     envelope_sender = email_address(record.get("fromEnv"))
     recipients = email_addresses(record.get("to"))
     policy = text(record.get("policy"))
     shape = _RELEASE_EVENT[outcome]
     user = operator if operator and "@" in operator else None
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.message_release",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "event",
+        "category": ["email"],
+        "type": shape["type"],
+        "action": shape["action"],
+        "outcome": "success",
+    }
+    reason = text(record.get("rejectReason")) or text(record.get("heldReason"))
+    if reason is not None:
+        event["reason"] = reason
+    event["severity"] = shape["severity"]
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
+    email = held_message_email(record, sender=sender, envelope_sender=envelope_sender, recipients=recipients)
+    if email:
+        document["email"] = email
+    # The operator who released or rejected the message acted: ECS user.* is the actor.
+    if user is not None:
+        document["user"] = {"email": user}
+    elif operator is not None:
+        document["user"] = {"name": operator}
+    if policy is not None:
+        document["rule"] = {"name": policy}
+    users = related_users(sender, recipients)
+    if user is not None and user not in users:
+        users.append(user)
+    if users:
+        document["related"] = {"user": users}
     mimecast = dict(record)
     mimecast["outcome"] = outcome
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    email = held_message_email(record, sender=sender, envelope_sender=envelope_sender, recipients=recipients)
-    fields: dict[str, Any] = {}
-    if email:
-        fields["email"] = email
-    # The operator who released or rejected the message acted: ECS user.* is the actor.
-    actor = without_none(email=user, name=operator if user is None else None)
-    if actor:
-        fields["user"] = actor
-    if policy:
-        fields["rule"] = {"name": policy}
-    related_fields = related_pruned(users=[*recipients, *([sender] if sender else []), *([user] if user else [])])
-    if related_fields:
-        fields["related"] = related_fields
-    return build_event(
-        stream="message-release",
-        dataset="mimecast.message_release",
-        event_id=message_release_event_id(record),
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=without_none(
-            kind="event",
-            category=["email"],
-            type=shape["type"],
-            action=shape["action"],
-            outcome="success",
-            reason=text(record.get("rejectReason")) or text(record.get("heldReason")),
-            severity=shape["severity"],
-        ),
-        fields=fields,
-        mimecast=mimecast,
-        pruned=True,
-    )
+    return finish_event(document, record, ctx, stream, event_id, when, parsed, mimecast)
 
 
 # --- rejections ---------------------------------------------------------------------------------------
+
+#: Rejection types (lowered) whose events are severity 4 (others 3).
+_SEVERE_REJECTIONS = frozenset({"virus detected", "anti-spoofing"})
 
 
 def rejection_event_id(record: Mapping[str, Any]) -> str:
@@ -201,48 +213,58 @@ def rejection_event_id(record: Mapping[str, Any]) -> str:
 
 def normalise_rejection(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A rejection (``get-rejections`` ``data[]``) → ECS event."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
+    stream = "rejections"
     when, parsed = record_time(record, "created", ctx)
+    event_id = rejection_event_id(record)
     sender = email_address(record.get("fromAddress"))
     recipients = email_addresses(record.get("toAddress"))
     source_ip = ip_text(record.get("ipAddress") or record.get("remoteIp"))
     remote = text(record.get("remoteName")) or text(record.get("remoteHostname"))
     kind = text(record.get("type"))
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.rejections",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "event",
+        "category": ["email"],
+        "type": ["denied"],
+        "action": "message-rejected",
+        "outcome": "failure",
+    }
+    reason = text(record.get("info")) or text(record.get("description"))
+    if reason is not None:
+        event["reason"] = reason
+    event["severity"] = 4 if kind is not None and kind.lower() in _SEVERE_REJECTIONS else 3
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     email = _email_pruned(sender, recipients)
     email["direction"] = "inbound"
-    fields: dict[str, Any] = {"email": email}
-    source = without_none(ip=source_ip, domain=remote)
-    if source:
-        fields["source"] = source
-    if kind:
-        fields["rule"] = {"name": kind}
-    related_fields = related_pruned(
-        users=[*recipients, *([sender] if sender else [])],
-        ips=[source_ip],
-        hosts=[remote, domain_of(sender) if sender else None],
-    )
+    document["email"] = email
+    if source_ip is not None:
+        document["source"] = {"ip": source_ip} if remote is None else {"ip": source_ip, "domain": remote}
+    elif remote is not None:
+        document["source"] = {"domain": remote}
+    if kind is not None:
+        document["rule"] = {"name": kind}
+    related_fields: dict[str, Any] = {}
+    users = related_users(sender, recipients)
+    if users:
+        related_fields["user"] = users
+    if source_ip is not None:
+        related_fields["ip"] = [source_ip]
+    sender_domain = domain_of(sender) if sender else None
+    if remote is not None:
+        related_fields["hosts"] = (
+            [remote] if sender_domain is None or sender_domain == remote else [remote, sender_domain]
+        )
+    elif sender_domain is not None:
+        related_fields["hosts"] = [sender_domain]
     if related_fields:
-        fields["related"] = related_fields
-    return build_event(
-        stream="rejections",
-        dataset="mimecast.rejections",
-        event_id=rejection_event_id(record),
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=without_none(
-            kind="event",
-            category=["email"],
-            type=["denied"],
-            action="message-rejected",
-            outcome="failure",
-            reason=text(record.get("info")) or text(record.get("description")),
-            severity=4 if (kind or "").lower() in {"virus detected", "anti-spoofing"} else 3,
-        ),
-        fields=fields,
-        pruned=True,
-    )
+        document["related"] = related_fields
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 # --- CEF/LEEF facts -------------------------------------------------------------------------------

@@ -326,6 +326,18 @@ def related_pruned(
     return out
 
 
+def related_users(sender: str | None, recipients: list[str]) -> list[str]:
+    """``related.user``: the recipients, then the sender if it is not one of them (in a new list).
+
+    ``recipients`` come from :func:`email_addresses` (distinct and non-empty), so this is what
+    :func:`related_pruned` makes of ``users=[*recipients, sender]`` without its generic passes.
+    """
+    users = list(recipients)
+    if sender and sender not in users:
+        users.append(sender)
+    return users
+
+
 def _unique(values: Iterable[str | None]) -> list[str]:
     # A list scan beats a dict for the one to three values a record has.
     out: list[str] = []
@@ -344,25 +356,32 @@ def finish_event(  # noqa: PLR0917 - positional: it runs once per record
     when: datetime,
     time_parsed: bool,
     mimecast: dict[str, Any] | None = None,
+    kind: str = "log",
+    tags: list[str] | None = None,
 ) -> Event:
     """Close a document a normaliser wrote out itself and wrap it in an Event (what :func:`build_event` adds).
 
     The normaliser writes ``@timestamp``, ``ecs``, ``event`` (``id``, ``module``, ``dataset``,
     ``provider``, ``created`` first) and its own fields, without empty values, in
-    :func:`build_event`'s order; this appends ``observer``, ``organization``, ``labels``, the
-    time-unparsed tag and ``mimecast``. ``mimecast`` is a copy the normaliser made and owns (kept
-    as is), or ``None`` for the record itself (one copy serves as both ``mimecast.*`` and
-    ``Event.raw``). Positional arguments: this runs once per record.
+    :func:`build_event`'s order; this appends ``observer``, ``organization``, ``labels``, the tags
+    and ``mimecast``. ``mimecast`` is a copy the normaliser made and owns (kept as is), or ``None``
+    for the record itself (one copy serves as both ``mimecast.*`` and ``Event.raw``). ``tags`` is a
+    list the normaliser owns (the time-unparsed tag is appended to it). Positional arguments: this
+    runs once per record.
     """
     tenant = ctx.tenant
     document["observer"] = dict(OBSERVER)
     document["organization"] = {"name": tenant}
     document["labels"] = {"tenant": tenant, "stream": stream}
-    if not time_parsed:
+    if tags:
+        if not time_parsed:
+            tags.append(TAG_TIME_UNPARSED)
+        document["tags"] = tags
+    elif not time_parsed:
         document["tags"] = [TAG_TIME_UNPARSED]
     raw = dict(record)
     document["mimecast"] = raw if mimecast is None else mimecast
-    return Event(event_id, tenant, stream, when, document, raw)
+    return Event(event_id, tenant, stream, when, document, raw, kind)
 
 
 def build_event(

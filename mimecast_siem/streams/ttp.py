@@ -33,6 +33,7 @@ from mimecast_siem.streams.normalise import (
     mitre_threat,
     number,
     record_time,
+    related_users,
     text,
     url_fields,
 )
@@ -52,14 +53,6 @@ TTP_URL_ID_FIELDS = ("date", "messageId", "userEmailAddress", "fromUserEmailAddr
 TTP_ATTACHMENT_ID_FIELDS = ("date", "messageId", "senderAddress", "recipientAddress", "fileName", "fileHash", "result")
 #: Impersonation records carry ``id``; these are used only when a record lacks it.
 TTP_IMPERSONATION_FALLBACK_ID_FIELDS = ("eventTime", "messageId", "senderAddress", "recipientAddress", "definition")
-
-
-def _related_users(sender: str | None, recipients: list[str]) -> list[str]:
-    """``related.user``: the recipients, then the sender if it is not one of them (in a new list)."""
-    users = list(recipients)  # email_addresses() gives distinct, non-empty addresses
-    if sender and sender not in users:
-        users.append(sender)
-    return users
 
 
 def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,7 +222,7 @@ def normalise_ttp_attachment(record: Mapping[str, Any], ctx: NormaliseContext) -
     if rule_name is not None:
         document["rule"] = {"name": rule_name}
     related_fields: dict[str, Any] = {}
-    users = _related_users(sender, recipients)
+    users = related_users(sender, recipients)
     if users:
         related_fields["user"] = users
     if sha256 is not None:
@@ -300,7 +293,7 @@ def normalise_ttp_impersonation(record: Mapping[str, Any], ctx: NormaliseContext
     if rule_name is not None:
         document["rule"] = {"name": rule_name}
     related_fields: dict[str, Any] = {}
-    users = _related_users(sender, recipients)
+    users = related_users(sender, recipients)
     if users:
         related_fields["user"] = users
     if source_ip is not None:

@@ -9,7 +9,17 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimecast_siem.streams.normalise import ECS_VERSION, NormaliseContext, build_event, finish_event, iso
+from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
+    NormaliseContext,
+    build_event,
+    email_address,
+    email_addresses,
+    finish_event,
+    iso,
+    related_pruned,
+    related_users,
+)
 
 OBSERVED = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 values = st.one_of(
@@ -32,6 +42,8 @@ sections = st.dictionaries(
     time_parsed=st.booleans(),
     tenant=st.text(max_size=6),
     own_copy=st.booleans(),
+    kind=st.sampled_from(["log", "snapshot", "gauge"]),
+    tags=st.lists(st.text(min_size=1, max_size=6), max_size=3),
 )
 def test_finish_event_closes_a_written_out_document_as_build_event_builds_it(
     record: dict[str, Any],
@@ -41,6 +53,8 @@ def test_finish_event_closes_a_written_out_document_as_build_event_builds_it(
     time_parsed: bool,
     tenant: str,
     own_copy: bool,
+    kind: str,
+    tags: list[str],
 ) -> None:
     """A normaliser that writes its document out and calls finish_event() makes build_event()'s event."""
     ctx = NormaliseContext(tenant=tenant, observed_at=OBSERVED)
@@ -48,14 +62,30 @@ def test_finish_event_closes_a_written_out_document_as_build_event_builds_it(
     mimecast = {**record, "log_type": "x"} if own_copy else None
     expected = build_event(
         stream="s", dataset="mimecast.s", event_id="e" * 32, record=record, ctx=ctx, when=when,
-        time_parsed=time_parsed, event=event, fields=fields, mimecast=mimecast, pruned=True,
+        time_parsed=time_parsed, event=event, fields=fields, mimecast=mimecast, kind=kind, tags=tags, pruned=True,
     )  # fmt: skip
     head = {"id": "e" * 32, "module": "mimecast", "dataset": "mimecast.s", "provider": "s", "created": iso(OBSERVED)}
     document = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": {**head, **event}, **fields}
     copy = None if mimecast is None else dict(mimecast)
-    got = finish_event(document, record, ctx, "s", "e" * 32, when, time_parsed, copy)
+    got = finish_event(document, record, ctx, "s", "e" * 32, when, time_parsed, copy, kind, list(tags))
     assert got == expected
     assert orjson.dumps(got.document) == orjson.dumps(expected.document)  # key order too
     assert got.raw == record
     assert got.raw is not record
     assert got.document["mimecast"] is (got.raw if mimecast is None else copy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sender=st.one_of(st.none(), st.sampled_from(["a@b.example", "c@d.example", "x> <", "<e@f.example>", " "])),
+    recipients=st.lists(st.sampled_from(["a@b.example", "c@d.example", "Name <e@f.example>", "", "<>", "x> <"])),
+)
+def test_related_users_is_what_related_pruned_leaves_of_the_recipients_and_the_sender(
+    sender: str | None, recipients: list[str]
+) -> None:
+    """The written-out related.user equals the generic helper's (recipients from email_addresses())."""
+    address = email_address(sender)
+    addresses = email_addresses(recipients)
+    users = related_users(address, addresses)
+    assert users == related_pruned(users=[*addresses, *([address] if address else [])]).get("user", [])
+    assert users is not addresses
