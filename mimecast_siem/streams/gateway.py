@@ -19,18 +19,18 @@ from mimecast_siem.events import Event, stable_event_id
 from mimecast_siem.streams import facts
 from mimecast_siem.streams import ocsf_map as ocsf
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     NormaliseContext,
-    build_event,
     direction,
     email_address,
     email_addresses,
+    finish_event,
     iso,
     number,
     parse_time,
     record_time,
-    related_pruned,
+    related_users,
     text,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -63,9 +63,12 @@ def held_message_email(
 
 def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """A held-queue transition → ECS event (``ctx.transition`` is ``entered`` or ``left``)."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
     stream = "held-messages"
     transition = ctx.transition or ENTERED
-    if transition == LEFT:
+    entered, left = transition == ENTERED, transition == LEFT
+    if left:
         when, parsed = ctx.observed_at, True
     else:
         when, parsed = record_time(record, "dateReceived", ctx)
@@ -73,46 +76,41 @@ def normalise_held_message(record: Mapping[str, Any], ctx: NormaliseContext) -> 
     sender = email_address(record.get("fromHeader")) or email_address(record.get("from"))
     envelope_sender = email_address(record.get("from"))
     recipients = email_addresses(record.get("to"))
-    policy = text(record.get("policyInfo"))
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    event = without_none(
-        kind="event",
-        category=["email"],
-        type=["start"] if transition == ENTERED else ["end"],
-        action="message-held" if transition == ENTERED else "message-left-hold",
-        outcome="success" if transition == ENTERED else "unknown",
-        reason=text(record.get("reason")),
-        severity=3 if transition == ENTERED else 1,
-    )
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.held_messages",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "event",
+        "category": ["email"],
+        "type": ["start"] if entered else ["end"],
+        "action": "message-held" if entered else "message-left-hold",
+        "outcome": "success" if entered else "unknown",
+    }
+    reason = text(record.get("reason"))
+    if reason is not None:
+        event["reason"] = reason
+    event["severity"] = 3 if entered else 1
     mimecast = dict(record)
     mimecast["transition"] = transition
-    if transition == LEFT and ctx.held_for is not None:
+    if left and ctx.held_for is not None:
         event["duration"] = int(ctx.held_for.total_seconds() * 1_000_000_000)
         mimecast["held_for_seconds"] = round(ctx.held_for.total_seconds(), 3)
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     email = held_message_email(record, sender=sender, envelope_sender=envelope_sender, recipients=recipients)
-    fields: dict[str, Any] = {}
     if email:
-        fields["email"] = email
-    rule = without_none(name=policy, id=text(record.get("reasonCode")))
-    if rule:
-        fields["rule"] = rule
-    related_fields = related_pruned(users=[*recipients, *([sender] if sender else [])])
-    if related_fields:
-        fields["related"] = related_fields
-    return build_event(
-        stream=stream,
-        dataset="mimecast.held_messages",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=event,
-        fields=fields,
-        mimecast=mimecast,
-        kind="snapshot",
-        pruned=True,
-    )
+        document["email"] = email
+    policy = text(record.get("policyInfo"))
+    rule_id = text(record.get("reasonCode"))
+    if policy is not None:
+        document["rule"] = {"name": policy} if rule_id is None else {"name": policy, "id": rule_id}
+    elif rule_id is not None:
+        document["rule"] = {"id": rule_id}
+    users = related_users(sender, recipients)
+    if users:
+        document["related"] = {"user": users}
+    return finish_event(document, record, ctx, stream, event_id, when, parsed, mimecast, "snapshot")
 
 
 def held_since(record: Mapping[str, Any]) -> datetime | None:
@@ -143,24 +141,40 @@ def normalise_hold_summary(record: Mapping[str, Any], ctx: NormaliseContext) -> 
     data = record.get("data")
     records = [r for r in data if isinstance(r, Mapping)] if isinstance(data, list) else []
     levels = hold_summary_levels(records)
-    event_id = stable_event_id(stream, ctx.tenant, iso(ctx.observed_at))
-    return build_event(
-        stream=stream,
-        dataset="mimecast.hold_summary",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=ctx.observed_at,
-        time_parsed=True,
-        event={"kind": "metric", "category": ["email"], "type": ["info"], "action": "hold-summary-sample"},
-        fields={},
-        pruned=True,
-        mimecast={
-            "hold_summary": [{"policyInfo": policy, "numberOfItems": count} for policy, count in levels.items()],
-            "held_total": sum(levels.values()),
-        },
-        kind="gauge",
+    mimecast = {
+        "hold_summary": [{"policyInfo": policy, "numberOfItems": count} for policy, count in levels.items()],
+        "held_total": sum(levels.values()),
+    }
+    return _gauge_event(
+        record, ctx, stream=stream, dataset="mimecast.hold_summary", action="hold-summary-sample", mimecast=mimecast
     )
+
+
+def _gauge_event(
+    record: Mapping[str, Any],
+    ctx: NormaliseContext,
+    *,
+    stream: str,
+    dataset: str,
+    action: str,
+    mimecast: dict[str, Any],
+) -> Event:
+    """A gauge sample's event: one per tenant and poll, at the poll time, its levels under ``mimecast.*``."""
+    created = iso(ctx.observed_at)
+    event_id = stable_event_id(stream, ctx.tenant, created)
+    event = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": dataset,
+        "provider": stream,
+        "created": created,
+        "kind": "metric",
+        "category": ["email"],
+        "type": ["info"],
+        "action": action,
+    }
+    document: dict[str, Any] = {"@timestamp": created, "ecs": {"version": ECS_VERSION}, "event": event}
+    return finish_event(document, record, ctx, stream, event_id, ctx.observed_at, True, mimecast, "gauge")
 
 
 # --- email queues -----------------------------------------------------------------------------------
@@ -225,27 +239,16 @@ def normalise_email_queues(record: Mapping[str, Any], ctx: NormaliseContext) -> 
         queue_direction: [s for r in records for s in queue_samples(r.get(key))]
         for queue_direction, key in _QUEUE_KEYS.items()
     }
-    event_id = stable_event_id(stream, ctx.tenant, iso(ctx.observed_at))
-    return build_event(
-        stream=stream,
-        dataset="mimecast.email_queues",
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=ctx.observed_at,
-        time_parsed=True,
-        event={"kind": "metric", "category": ["email"], "type": ["info"], "action": "email-queue-sample"},
-        fields={},
-        pruned=True,
-        mimecast={
-            "email_queues": {
-                "inbound": levels.get("inbound", 0),
-                "outbound": levels.get("outbound", 0),
-                "inbound_samples": samples["inbound"],
-                "outbound_samples": samples["outbound"],
-            }
-        },
-        kind="gauge",
+    mimecast = {
+        "email_queues": {
+            "inbound": levels.get("inbound", 0),
+            "outbound": levels.get("outbound", 0),
+            "inbound_samples": samples["inbound"],
+            "outbound_samples": samples["outbound"],
+        }
+    }
+    return _gauge_event(
+        record, ctx, stream=stream, dataset="mimecast.email_queues", action="email-queue-sample", mimecast=mimecast
     )
 
 
