@@ -17,16 +17,16 @@ from mimecast_siem.events import Event, stable_event_id
 from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     NormaliseContext,
-    build_event,
     email_address,
     email_addresses,
+    finish_event,
     iso,
     parse_time,
     record_time,
-    related_pruned,
+    related_users,
     text,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -54,47 +54,45 @@ def archive_view_event_id(record: Mapping[str, Any]) -> str:
 def _user(value: Any) -> dict[str, Any]:
     """ECS ``user.*`` without empty values: the address when the value is one, and a name."""
     raw = text(value)
-    address = email_address(raw) if raw and "@" in raw else None
-    return without_none(email=address, name=raw if address is None else address.split("@", 1)[0])
+    if raw is None:
+        return {}
+    address = email_address(raw) if "@" in raw else None
+    if address is None:
+        return {"name": raw}
+    return {"email": address, "name": address.split("@", 1)[0]}
 
 
 def _search(stream: str, dataset: str, event_id: str, record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
     when, parsed = record_time(record, "createTime", ctx)
     user = _user(record.get("emailAddr"))
-    admin = record.get("isAdmin")
-    return build_event(
-        stream=stream,
-        dataset=dataset,
-        event_id=event_id,
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event=without_none(
-            kind="event",
-            category=["email"],
-            type=["info"],
-            action="archive-search",
-            outcome="success",
-            reason=text(record.get("searchReason")),
-            severity=2 if admin is True else 1,
-        ),
-        fields=_search_fields(user, text(record.get("searchText"))),
-        pruned=True,
-    )
-
-
-def _search_fields(user: dict[str, Any], message: str | None) -> dict[str, Any]:
-    """The fields of a search event without empty values (build_event(pruned=True))."""
-    fields: dict[str, Any] = {}
+    event: dict[str, Any] = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": dataset,
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "event",
+        "category": ["email"],
+        "type": ["info"],
+        "action": "archive-search",
+        "outcome": "success",
+    }
+    reason = text(record.get("searchReason"))
+    if reason is not None:
+        event["reason"] = reason
+    event["severity"] = 2 if record.get("isAdmin") is True else 1
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     if user:
-        fields["user"] = user
+        document["user"] = user
+    message = text(record.get("searchText"))
     if message is not None:
-        fields["message"] = message
+        document["message"] = message
     address = user.get("email")
     if address:
-        fields["related"] = {"user": [address]}
-    return fields
+        document["related"] = {"user": [address]}
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 def normalise_archive_search(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
@@ -109,53 +107,54 @@ def normalise_search(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
 
 def normalise_archive_view(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     """An archive view log line (``get-view-logs`` ``data[]``) → ECS event: who read which message."""
+    # Written out field by field, without empty values, in build_event()'s order (finish_event() adds
+    # the fixed tail): no generic helpers per record (issue 16).
+    stream = "archive-view"
     when, parsed = record_time(record, "viewed", ctx)
+    event_id = archive_view_event_id(record)
     user = _user(record.get("viewer"))
     sender = email_address(record.get("from"))
     recipients = email_addresses(record.get("to"))
-    received = parse_time(record.get("messageDate"))
     content = record.get("contentViewed")
-    discovery = record.get("discoveryCase")
-    # Built without empty values (build_event(pruned=True)): the same document prune() would leave.
-    fields: dict[str, Any] = {}
+    event = {
+        "id": event_id,
+        "module": "mimecast",
+        "dataset": "mimecast.archive_view",
+        "provider": stream,
+        "created": iso(ctx.observed_at),
+        "kind": "event",
+        "category": ["email"],
+        "type": ["info"],
+        "action": "archive-message-viewed" if content is not False else "archive-message-listed",
+        "outcome": "success",
+        "severity": 2 if content is True and record.get("discoveryCase") is not True else 1,
+    }
+    document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
     if user:
-        fields["user"] = user
+        document["user"] = user
     email: dict[str, Any] = {}
     if sender:
         email["from"] = {"address": [sender]}
     if recipients:
         email["to"] = {"address": recipients}
-    email.update(
-        without_none(
-            subject=text(record.get("subject")),
-            delivery_timestamp=iso(received) if received is not None else None,
-        )
-    )
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    received = parse_time(record.get("messageDate"))
+    if received is not None:
+        email["delivery_timestamp"] = iso(received)
     if email:
-        fields["email"] = email
+        document["email"] = email
+    # related.user: the viewer first, then the recipients and the sender (each once).
+    users = related_users(sender, recipients)
     viewer = user.get("email")
-    related_fields = related_pruned(users=[*([viewer] if viewer else []), *recipients, *([sender] if sender else [])])
-    if related_fields:
-        fields["related"] = related_fields
-    return build_event(
-        stream="archive-view",
-        dataset="mimecast.archive_view",
-        event_id=archive_view_event_id(record),
-        record=record,
-        ctx=ctx,
-        when=when,
-        time_parsed=parsed,
-        event={
-            "kind": "event",
-            "category": ["email"],
-            "type": ["info"],
-            "action": "archive-message-viewed" if content is not False else "archive-message-listed",
-            "outcome": "success",
-            "severity": 2 if content is True and discovery is not True else 1,
-        },
-        fields=fields,
-        pruned=True,
-    )
+    if viewer:
+        if viewer in users:
+            users.remove(viewer)
+        users.insert(0, viewer)
+    if users:
+        document["related"] = {"user": users}
+    return finish_event(document, record, ctx, stream, event_id, when, parsed)
 
 
 # --- CEF/LEEF facts -------------------------------------------------------------------------------
