@@ -27,14 +27,14 @@ from mimecast_siem.events import Event, stable_event_id
 from mimecast_siem.streams import elastic_map as elastic
 from mimecast_siem.streams import facts
 from mimecast_siem.streams.normalise import (
+    ECS_VERSION,
     NormaliseContext,
-    build_event,
+    finish_event,
     iso,
     number,
     parse_time,
     record_time,
     text,
-    without_none,
 )
 from mimecast_siem.streams.spec import StreamSpec
 
@@ -175,20 +175,28 @@ def _indicator_fields(
     first_seen: datetime | None,
     modified: datetime | None,
 ) -> dict[str, Any]:
-    """ECS ``threat.*`` and ``related.hash`` without empty values (build_event(pruned=True)).
+    """ECS ``threat.*`` and ``related.hash`` without empty values (written out, in build_event()'s order).
 
     The observable fields (:func:`indicator_fields`) never hold empty values: only comparisons with a
     value become fields.
     """
-    indicator = without_none(
-        type=indicator_type,
-        name=text(record.get("name")),
-        description=text(record.get("description")),
-        provider="Mimecast",
-        confidence=confidence_label(record.get("confidence")),
-        first_seen=iso(first_seen) if first_seen else None,
-        modified_at=iso(modified) if modified else None,
-    )
+    indicator: dict[str, Any] = {}
+    if indicator_type is not None:
+        indicator["type"] = indicator_type
+    name = text(record.get("name"))
+    if name is not None:
+        indicator["name"] = name
+    description = text(record.get("description"))
+    if description is not None:
+        indicator["description"] = description
+    indicator["provider"] = "Mimecast"
+    confidence = confidence_label(record.get("confidence"))
+    if confidence is not None:
+        indicator["confidence"] = confidence
+    if first_seen is not None:
+        indicator["first_seen"] = iso(first_seen)
+    if modified is not None:
+        indicator["modified_at"] = iso(modified)
     indicator.update(observed)
     feed = {"name": _FEED_NAMES[feed_type], "description": f"Mimecast threat-intel feed {feed_type}"}
     fields: dict[str, Any] = {"threat": {"feed": feed, "indicator": indicator}}
@@ -206,6 +214,7 @@ def threat_intel_normaliser(stream: str) -> Callable[[Mapping[str, Any], Normali
 
     def normalise(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
         """A STIX ``indicator`` object of the feed → ECS enrichment event."""
+        # The document is written out in build_event()'s order and closed by finish_event() (issue 16).
         when, parsed = record_time(record, "modified", ctx)
         tags: list[str] = []
         problem = validate_stix(record)
@@ -222,39 +231,36 @@ def threat_intel_normaliser(stream: str) -> Callable[[Mapping[str, Any], Normali
             tags.append(TAG_STIX_INVALID)
         first_seen = parse_time(record.get("valid_from")) or parse_time(record.get("created"))
         modified = parse_time(record.get("modified"))
-        labels = stix_labels(record.get("labels"))
-        tags.extend(labels)
+        tags.extend(stix_labels(record.get("labels")))
         mimecast = dict(record)
         if problem is not None:
             mimecast["stix_problem"] = problem
-        return build_event(
-            stream=stream,
-            dataset=dataset,
-            event_id=event_id_of(record),
-            record=record,
-            ctx=ctx,
-            when=when,
-            time_parsed=parsed,
-            event=without_none(
-                kind="enrichment",
-                category=["threat"],
-                type=["indicator"],
-                severity=5,
-                reference=text(record.get("id")),
-            ),
-            fields=_indicator_fields(
-                feed_type,
-                record,
-                indicator_type=indicator_type,
-                observed=observed,
-                first_seen=first_seen,
-                modified=modified,
-            ),
-            mimecast=mimecast,
-            kind="log",
-            tags=tags,
-            pruned=True,
+        fields = _indicator_fields(
+            feed_type,
+            record,
+            indicator_type=indicator_type,
+            observed=observed,
+            first_seen=first_seen,
+            modified=modified,
         )
+        event_id = event_id_of(record)
+        event: dict[str, Any] = {
+            "id": event_id,
+            "module": "mimecast",
+            "dataset": dataset,
+            "provider": stream,
+            "created": iso(ctx.observed_at),
+            "kind": "enrichment",
+            "category": ["threat"],
+            "type": ["indicator"],
+            "severity": 5,
+        }
+        reference = text(record.get("id"))
+        if reference is not None:
+            event["reference"] = reference
+        document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
+        document.update(fields)
+        return finish_event(document, record, ctx, stream, event_id, when, parsed, mimecast, "log", tags)
 
     normalise.__name__ = f"normalise_{stream.replace('-', '_')}"
     return normalise
