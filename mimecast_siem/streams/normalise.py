@@ -165,7 +165,10 @@ def email_address(value: Any) -> str | None:
     """An address from ``"a@b"``, ``"<a@b>"``, ``"Name <a@b>"`` or ``{"emailAddress": ...}``."""
     if isinstance(value, str):  # the usual case first: an ABC check (Mapping) is slow
         return _address_in(value)
-    if isinstance(value, Mapping):
+    if value is None:
+        return None
+    # A decoded object is a dict: checked first, it spares the Mapping ABC check (~1 us; held, release).
+    if isinstance(value, (dict, Mapping)):
         value = value.get("emailAddress") or value.get("address")
         if isinstance(value, str):
             return _address_in(value)

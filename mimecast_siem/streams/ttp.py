@@ -247,7 +247,7 @@ def impersonation_results(value: Any) -> list[dict[str, Any]]:
     items = value if isinstance(value, list) else ([] if value is None else [value])
     out: list[dict[str, Any]] = []
     for item in items:
-        if isinstance(item, Mapping):
+        if isinstance(item, (dict, Mapping)):  # dict first: spares the ABC check (decoded records)
             out.append(dict(item))
         elif isinstance(item, str) and item.strip():
             out.append({"impersonationDomainSource": item.strip()})
