@@ -370,7 +370,9 @@ class SiemPoller:
             cursor.day = (checkpoint or self._start(now)).astimezone(UTC).date().isoformat()
             cursor.next_page = None
         day = date.fromisoformat(cursor.day)
-        oldest = (now - BATCH_RETENTION).astimezone(UTC).date() + timedelta(days=1)
+        # The oldest day still listed is the one 7 days back (its files younger than 7 days are still
+        # served); skipping it too would drop up to a day of files the API still has.
+        oldest = today - timedelta(days=BATCH_RETENTION.days)
         if day < oldest:
             gap = datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC) - datetime(
                 day.year, day.month, day.day, tzinfo=UTC

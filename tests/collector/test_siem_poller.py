@@ -247,3 +247,25 @@ async def test_backfill_range_delivers_each_event_of_the_range_once(
     for lo, hi in ((first, middle), (middle, last)):
         await deliver_siem_range(ctx, lo, hi, api="cg", unreadable=out.record, clock=sim.world.clock.now)
     assert ids(out.events) == truth_ids(sim.ground_truth("siem-receipt", first, last))
+
+
+async def test_batch_keeps_the_oldest_day_the_api_still_lists_across_the_year_end() -> None:
+    """At 2027-01-07 00:30 the API still lists 2026-12-31 (7 days back) and serves its files: a cursor left on
+    that day (the daemon was down for a week) delivers it, not only the days after it."""
+    now = datetime(2027, 1, 7, 0, 30, tzinfo=UTC)
+    config = SimulatorConfig(frozen_at=now, history=8 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={})
+    async with run_simulator(config) as sim:
+        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
+                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
+        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
+            store, out = MemoryStore(), Collector()
+            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 31, 6, tzinfo=UTC)
+            p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
+            assert await p.poll() is True
+            truth = sim.ground_truth(
+                "siem-receipt", datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC)
+            )
+            assert truth
+            assert min(r["timestamp"] for r in truth) < 1798761600000 - 12 * 3600 * 1000  # 2026-12-31 has files
+            assert ids(out.events) == truth_ids(truth)  # 2026-12-31 too, each event once
+            assert SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note is None
