@@ -254,6 +254,12 @@ def _url_parts(value: str) -> dict[str, Any]:
     return fields
 
 
+#: The memoised ``url.*`` fields of a URL string (the normaliser's parse), shared with every caller:
+#: read them, never change them (:func:`url_fields` hands out a copy). The OCSF ``url`` object is
+#: built from them rather than by parsing the URL a second time.
+url_parts = _url_parts
+
+
 def _split_url_parts(value: str) -> dict[str, Any]:
     """``url.*`` by ``urllib.parse.urlsplit`` (any shape of URL); only ``original`` when it does not parse."""
     fields: dict[str, Any] = {"original": value}

@@ -11,8 +11,8 @@ and, for a malicious verdict, a :class:`FindingSpec`. Streams without a mapper a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from mimecast_siem.events import Event
 from mimecast_siem.streams.normalise import (
@@ -22,6 +22,7 @@ from mimecast_siem.streams.normalise import (
     TACTIC_INITIAL_ACCESS,
     TECHNIQUE_IMPERSONATION,
     TECHNIQUE_PHISHING,
+    url_parts,
 )
 
 # Observable type ids (OCSF observable.type_id).
@@ -117,6 +118,8 @@ class FindingSpec:
 
 def text_of(value: Any) -> str | None:
     """A non-empty string, or None (records carry numbers, nulls and 'N/A' in odd places)."""
+    if type(value) is str:  # the common case (str() of a str is the str itself)
+        return value.strip() or None
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
@@ -174,6 +177,10 @@ def unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dic
     """
     value = raw.get(field)
     name = f"unmapped.{field}"
+    if type(value) is str:  # the common case, as below: the text itself unless it is blank
+        if not value.strip():
+            return None
+        return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": value}
     if isinstance(value, dict):
         value, name = value.get("emailAddress"), f"{name}.emailAddress"
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -185,24 +192,25 @@ def unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dic
 
 
 def url_object(url: str, categories: list[str] | None = None) -> dict[str, Any]:
-    """OCSF ``url`` object from a URL string; parsing is best effort (Mimecast URLs can be odd)."""
+    """OCSF ``url`` object from a URL string; parsing is best effort (Mimecast URLs can be odd).
+
+    The parts are ``urllib.parse.urlsplit``'s (scheme, hostname, path, query, port; none when the URL
+    does not split) taken from the normaliser's memoised ``url.*`` fields of the same text
+    (:data:`~mimecast_siem.streams.normalise.url_parts`, which gives urlsplit's values): the URL the
+    normaliser just parsed is not parsed again.
+    """
+    parts = url_parts(url)
     obj: dict[str, Any] = {"url_string": url}
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    if parts is not None:
-        if parts.scheme:
-            obj["scheme"] = parts.scheme
-        if parts.hostname:
-            obj["hostname"] = parts.hostname
-        if parts.path:
-            obj["path"] = parts.path
-        if parts.query:
-            obj["query_string"] = parts.query
-        if port is not None:
-            obj["port"] = port
+    if "scheme" in parts:
+        obj["scheme"] = parts["scheme"]
+    if "domain" in parts:
+        obj["hostname"] = parts["domain"]
+    if "path" in parts:
+        obj["path"] = parts["path"]
+    if "query" in parts:
+        obj["query_string"] = parts["query"]
+    if "port" in parts:
+        obj["port"] = parts["port"]
     if categories:
         obj["categories"] = categories
     return obj
@@ -215,7 +223,12 @@ def direction_id(route: Any) -> int:
 
 def control_for(action: Any) -> tuple[int, str, int, str] | None:
     """Security Control attributes for a Mimecast action word (allow, warn, block, hold, bounce ...)."""
-    word = lower(action)
+    return _control_for_word(lower(action))
+
+
+@lru_cache(maxsize=256)
+def _control_for_word(word: str) -> tuple[int, str, int, str] | None:
+    # A few action words per stream: the answer is memoised (the tuples are constants).
     if not word or word in ("n/a", "none"):
         return None
     if word in ("allow", "allowed", "permit", "release", "released"):
