@@ -142,8 +142,12 @@ def encode_lines(encoder: Encoder, events: Sequence[Event]) -> tuple[list[tuple[
 def record_line(record: Record) -> bytes:
     """One record as one line: compact JSON for objects, text with CR/LF escaped for strings."""
     if isinstance(record, str):
-        # A raw newline would split one record into two lines for every line-based reader.
-        return record.replace("\r", "\\r").replace("\n", "\\n").encode("utf-8", "surrogatepass") + b"\n"
+        # A raw newline would split one record into two lines for every line-based reader. CEF and
+        # LEEF lines hold neither (their encoders escape or replace them in headers and values): a
+        # scan for each (C, no call) and no replacing unless one is there.
+        if "\r" in record or "\n" in record:
+            record = record.replace("\r", "\\r").replace("\n", "\\n")
+        return record.encode("utf-8", "surrogatepass") + b"\n"
     # Not OPT_APPEND_NEWLINE: orjson's result keeps its whole working buffer (4-32 KB whatever the
     # length, ~8 KB of RSS per ~2 KB line), and a batch holds hundreds of lines. The concatenation is
     # an exact-size copy and orjson's buffer is freed at once (peak RSS, issue 16).

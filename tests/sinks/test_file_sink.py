@@ -11,13 +11,22 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mimecast_siem.config.models import SinkSettings
 from mimecast_siem.errors import ConfigError
 from mimecast_siem.events import Event
 from mimecast_siem.sinks import get_encoder
 from mimecast_siem.sinks.base import SinkContext
-from mimecast_siem.sinks.file import FileSink, FileWriter, encode_lines, repair_gzip_tail, repair_text_tail
+from mimecast_siem.sinks.file import (
+    FileSink,
+    FileWriter,
+    encode_lines,
+    record_line,
+    repair_gzip_tail,
+    repair_text_tail,
+)
 from tests.sinks.builders import batch, make_event
 
 
@@ -267,3 +276,12 @@ def test_encoded_lines_hold_their_length_not_orjson_s_working_buffer() -> None:
     payload = sum(len(data) for _, data in encoded)
     assert all(data.endswith(b"\n") and data.count(b"\n") == 1 for _, data in encoded)
     assert held < 1.5 * payload, (held, payload)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.sampled_from(list("ab\r\n\\|=é\U0001f389\ud800")), max_size=30))
+def test_a_text_line_escapes_cr_and_lf_as_always(text: str) -> None:
+    # The definition: both replaced on every line (now only on a line holding one of them).
+    expected = text.replace("\r", "\\r").replace("\n", "\\n").encode("utf-8", "surrogatepass") + b"\n"
+    assert record_line(text) == expected
+    assert record_line(text).count(b"\n") == 1
