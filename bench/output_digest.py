@@ -14,12 +14,16 @@ refuses the record, so a change in how bad input is refused shows up too.
 
 Deterministic: the same tree gives the same digests on any machine (seeded generators, fixed
 observation time). ``--records N`` sets the generated records per stream (default 500),
-``--mutations M`` the hostile copies per base record (default 3).
+``--mutations M`` the hostile copies per base record (default 3). ``--syslog`` adds one digest per
+syslog setting (:data:`SYSLOG`): every event rendered by the syslog sink's ``render_batch`` - header,
+structured data, size ceiling and framing - with its truncations and refusals; without it the digests
+are those of earlier versions of this tool.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import random
 import sys
@@ -37,6 +41,8 @@ from mimecast_siem.simulator.siem_records import minute_records, siem_stream_nam
 from mimecast_siem.simulator.wire import format_time
 from mimecast_siem.sinks.file import event_lines
 from mimecast_siem.sinks.formats import Encoder, get_encoder
+from mimecast_siem.sinks.formats.syslog_header import SyslogMessageBuilder
+from mimecast_siem.sinks.syslog import SyslogSinkOptions, message_builder, render_batch
 from mimecast_siem.streams import CATALOGUE, NormaliseContext
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "streams" / "golden"
@@ -54,6 +60,19 @@ FORMATS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ocsf", "ocsf", {}),
     ("ocsf-raw", "ocsf", {"findings": False, "raw_data": True}),
 )
+#: Syslog sink settings (``--syslog``): label, format, format options, sink options. Hostname and
+#: procid are set (their defaults are the machine's name and the process id); small ceilings make
+#: the cuts and the dead-letter refusals happen.
+SYSLOG: tuple[tuple[str, str, dict[str, Any], dict[str, Any]], ...] = (
+    ("syslog-5424-cef", "cef", {}, {"transport": "tcp"}),
+    ("syslog-5424-lf-leef", "leef", {}, {"transport": "tcp", "framing": "lf", "severity": "warning",
+     "streams": {"ttp-url": {"app_name": "mc-url", "msgid": "URL"}}, "utf8_bom": False}),
+    ("syslog-5424-json-udp", "json", {}, {"transport": "udp", "max_message_bytes": 1472, "facility": "mail"}),
+    ("syslog-5424-ocsf-cut", "ocsf", {}, {"transport": "tcp", "max_message_bytes": 600, "structured_data": False}),
+    ("syslog-5424-cef-dead-letter", "cef", {}, {"transport": "tcp", "max_message_bytes": 700, "oversize": "dead-letter"}),
+    ("syslog-3164-leef", "leef", {"delimiter": "tab"}, {"transport": "tcp", "rfc": "3164", "procid": "-"}),
+    ("syslog-3164-raw-lf", "raw", {}, {"transport": "tcp", "rfc": "3164", "framing": "lf", "max_message_bytes": 900}),
+)  # fmt: skip
 #: Values a hostile record may carry in place of any field.
 _ODD_VALUES: tuple[Any, ...] = (
     None, "", " ", 0, -1, 1.5, True, [], {}, ["a", None], {"x": {"y": None}}, "null", "N/A",
@@ -173,12 +192,50 @@ def _normaliser(stream: str) -> Callable[[dict[str, Any]], Event]:
     return lambda record: spec.normalise(record, NormaliseContext(tenant="acme", observed_at=OBSERVED_AT))
 
 
-def digest_stream(stream: str, records: int, mutations: int, encoders: dict[str, Encoder]) -> dict[str, Any]:
-    """The digests of one stream: ``events``, ``refused``, and one SHA-256 per step and format."""
+Renderer = Callable[[Event], bytes]
+
+
+def _render(event: Event, encoder: Encoder, builder: SyslogMessageBuilder, options: SyslogSinkOptions) -> bytes:
+    out = render_batch(
+        [event],
+        encoder=encoder,
+        builder=builder,
+        framing=None if options.transport == "udp" else options.effective_framing(),
+        fixed_severity=options.fixed_severity(),
+        dead_letter_oversize=options.oversize == "dead-letter",
+    )
+    reasons = "".join(f"!{r.reason}\n" for r in out.rejected)
+    head = f"{len(out.messages)} {out.truncated} {out.accepted}|{reasons}"
+    return head.encode("utf-8", "surrogatepass") + b"".join(m + b"\x1e" for m in out.messages) + b"\n"
+
+
+def syslog_renderers() -> dict[str, Renderer]:
+    """One renderer per :data:`SYSLOG` setting: an event's framed messages (or datagrams), its cut
+    count and its refusal reasons, as the syslog sink's ``render_batch`` makes them."""
+    renderers: dict[str, Renderer] = {}
+    for label, format_name, format_options, sink_options in SYSLOG:
+        options = SyslogSinkOptions.model_validate(
+            {"host": "receiver", "hostname": "digest-host", "procid": "4242", **sink_options}
+        )
+        renderers[label] = functools.partial(
+            _render, encoder=get_encoder(format_name, format_options), builder=message_builder(options), options=options
+        )
+    return renderers
+
+
+def digest_stream(
+    stream: str,
+    records: int,
+    mutations: int,
+    encoders: dict[str, Encoder],
+    renderers: dict[str, Renderer] | None = None,
+) -> dict[str, Any]:
+    """The digests of one stream: ``events``, ``refused``, and one SHA-256 per step, format and renderer."""
     profile = AccountProfile.build(SEED, "digest-client")
     spec = CATALOGUE[stream]
     normalise = _normaliser(stream)
-    hashes = {name: hashlib.sha256() for name in ("id", "event", *encoders)}
+    renderers = renderers or {}
+    hashes = {name: hashlib.sha256() for name in ("id", "event", *encoders, *renderers)}
     events = refused = 0
     for case in _cases(stream, records, mutations, profile):
         if spec.event_id_of is not None:
@@ -199,13 +256,21 @@ def digest_stream(stream: str, records: int, mutations: int, encoders: dict[str,
                 hashes[name].update(event_lines(encoder, event))
             except Exception as exc:
                 hashes[name].update(_failure(exc) + b"\n")
+        for name, render in renderers.items():
+            try:
+                hashes[name].update(render(event))
+            except Exception as exc:
+                hashes[name].update(_failure(exc) + b"\n")
     return {"events": events, "refused": refused, **{k: h.hexdigest() for k, h in hashes.items()}}
 
 
-def digest_all(records: int, mutations: int, streams: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Digests of every registered stream (or of ``streams``)."""
+def digest_all(
+    records: int, mutations: int, streams: list[str] | None = None, *, syslog: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Digests of every registered stream (or of ``streams``), with the syslog settings' when asked."""
     encoders = {label: get_encoder(name, options) for label, name, options in FORMATS}
-    return {s: digest_stream(s, records, mutations, encoders) for s in (streams or list(CATALOGUE))}
+    renderers = syslog_renderers() if syslog else None
+    return {s: digest_stream(s, records, mutations, encoders, renderers) for s in (streams or list(CATALOGUE))}
 
 
 def compare(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
@@ -229,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=500, help="generated records per stream (default 500)")
     parser.add_argument("--mutations", type=int, default=3, help="hostile copies per base record (default 3)")
     parser.add_argument("--stream", action="append", help="only this stream (repeatable)")
+    parser.add_argument(
+        "--syslog", action="store_true", help="also digest every event as the syslog sink renders it (SYSLOG settings)"
+    )
     parser.add_argument("--out", type=Path, help="write the digests here (JSON)")
     parser.add_argument(
         "--compare", type=Path, help="compare with a digest file written by --out; exit 1 on a difference"
@@ -237,10 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.stream or ()) - set(CATALOGUE))
     if unknown:
         parser.error(f"--stream: unknown {', '.join(unknown)} (known: {', '.join(CATALOGUE)})")
-    digests = digest_all(args.records, args.mutations, args.stream)
+    digests = digest_all(args.records, args.mutations, args.stream, syslog=args.syslog)
     total = sum(d["events"] for d in digests.values())
     refused = sum(d["refused"] for d in digests.values())
-    print(f"{len(digests)} streams, {total:,} events, {refused:,} records refused, {len(FORMATS)} format settings")
+    settings = f"{len(FORMATS)} format settings" + (f", {len(SYSLOG)} syslog settings" if args.syslog else "")
+    print(f"{len(digests)} streams, {total:,} events, {refused:,} records refused, {settings}")
     if args.out:
         args.out.write_bytes(orjson.dumps(digests, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
         print(f"digests written to {args.out}")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench import output_digest
-from mimecast_siem.sinks.formats import get_encoder
+from mimecast_siem.sinks.formats import get_encoder, syslog_header
 
 
 def _encoders() -> dict[str, Any]:
@@ -48,3 +48,21 @@ def test_compare_exits_1_on_a_difference(tmp_path: Path, capsys: pytest.CaptureF
     assert output_digest.main(["--stream", "audit", "--records", "5", "--mutations", "1", "--compare", str(out)]) == 0
     assert output_digest.main(["--stream", "audit", "--records", "6", "--mutations", "1", "--compare", str(out)]) == 1
     assert "DIFFERENT audit/" in capsys.readouterr().out
+
+
+def test_syslog_digests_are_opt_in_and_hold_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = output_digest.digest_stream("audit", 10, 1, _encoders())
+    renderers = output_digest.syslog_renderers()
+    with_syslog = output_digest.digest_stream("audit", 10, 1, _encoders(), renderers)
+    # Without --syslog the digests are those of earlier versions of the tool (files stay comparable).
+    assert {key: with_syslog[key] for key in plain} == plain
+    assert set(with_syslog) - set(plain) == {label for label, *_ in output_digest.SYSLOG}
+    monkeypatch.setattr(syslog_header, "rfc3339_timestamp", lambda when: "2000-01-01T00:00:00Z")
+    changed = output_digest.digest_stream("audit", 10, 1, _encoders(), output_digest.syslog_renderers())
+    differ = {
+        line.split(":")[0].removeprefix("audit/")
+        for line in output_digest.compare({"audit": with_syslog}, {"audit": changed})
+    }
+    # Every RFC 5424 setting shows a header change (the dead-letter one refuses the long events only).
+    assert differ >= {label for label, *_ in output_digest.SYSLOG if "5424" in label and "dead" not in label}
+    assert not any("3164" in label for label in differ)
