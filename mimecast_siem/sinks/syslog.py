@@ -61,7 +61,8 @@ from mimecast_siem.sinks.formats.syslog_header import (
     Framing,
     StreamHeader,
     SyslogMessageBuilder,
-    frame,
+    frame_lf,
+    frame_octet_counting,
     is_valid_header_field,
     is_valid_sd_name,
     parse_facility,
@@ -449,17 +450,21 @@ def render_batch(
 ) -> RenderedBatch:
     """Encode, wrap, size-limit and frame every event (``framing`` None = UDP datagrams)."""
     out = RenderedBatch()
+    build = builder.build
+    messages = out.messages
+    # frame(), chosen once for the batch.
+    framed = None if framing is None else frame_octet_counting if framing == "octet-counting" else frame_lf
     for event in events:
         try:
             records = encode_event(encoder, event)
-            texts = [record_text(r) for r in records]
+            texts = [r if isinstance(r, str) else record_text(r) for r in records]
         except Exception as exc:  # one unencodable event must not fail the batch
             out.rejected.append(Rejection(event, f"the {encoder.name} encoder failed: {type(exc).__name__}: {exc}"))
             continue
         try:
             severity = fixed_severity if fixed_severity is not None else syslog_severity(event_severity(event))
             built = [
-                builder.build(
+                build(
                     severity=severity,
                     timestamp=event.timestamp,
                     tenant=event.tenant,
@@ -472,14 +477,21 @@ def render_batch(
         except Exception as exc:  # e.g. a naive timestamp: refuse the event, keep the batch
             out.rejected.append(Rejection(event, f"cannot build the syslog message: {type(exc).__name__}: {exc}"))
             continue
-        cut = sum(1 for b in built if b.truncated)
+        if len(built) == 1:  # one record per event is the common case (OCSF may add a finding)
+            only = built[0]
+            cut = 1 if only.truncated else 0
+        else:
+            cut = sum(1 for b in built if b.truncated)
         if cut and dead_letter_oversize:
             out.rejected.append(
                 Rejection(event, f"the syslog message exceeds max_message_bytes ({builder.max_bytes} bytes)")
             )
             continue
         out.truncated += cut
-        out.messages.extend(b.data if framing is None else frame(b.data, framing) for b in built)
+        if len(built) == 1:
+            messages.append(only.data if framed is None else framed(only.data))
+        else:
+            messages.extend(b.data if framed is None else framed(b.data) for b in built)
         out.accepted += 1
     return out
 

@@ -177,8 +177,20 @@ def render_structured_data(elements: Sequence[SdElement]) -> str:
     return "".join(e.render() for e in elements) or NIL
 
 
+#: Two-digit seconds, and the timestamps' text up to the seconds for each minute seen lately (keyed by
+#: year, month, day, hour, minute): per message, only the seconds and the fraction are written, as
+#: formatting a datetime (strftime, isoformat) costs several times more than reading its fields.
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+_RFC3339_MINUTES: dict[tuple[int, int, int, int, int], str] = {}
+_RFC3164_MINUTES: dict[tuple[int, int, int, int, int], str] = {}
+_MINUTES_MEMO_SIZE = 4096
+
+
 def rfc3339_timestamp(when: datetime) -> str:
     """RFC 5424 TIMESTAMP in UTC: ``2026-11-25T10:00:00.123456Z`` (fraction omitted when zero).
+
+    The text is ``strftime("%Y-%m-%dT%H:%M:%S")`` (years below 1000 unpadded, as strftime writes
+    them) and the fraction without trailing zeros.
 
     Raises:
         ValueError: for a naive datetime (every time in this project is UTC-aware).
@@ -186,10 +198,16 @@ def rfc3339_timestamp(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("syslog timestamps need a timezone-aware datetime")
     utc = when.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += "." + f"{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    minute = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
+    head = _RFC3339_MINUTES.get(minute)
+    if head is None:
+        if len(_RFC3339_MINUTES) >= _MINUTES_MEMO_SIZE:
+            _RFC3339_MINUTES.clear()
+        head = _RFC3339_MINUTES[minute] = utc.strftime("%Y-%m-%dT%H:%M:")
+    microsecond = utc.microsecond
+    if microsecond:
+        return f"{head}{_SECONDS[utc.second]}.{f'{microsecond:06d}'.rstrip('0')}Z"
+    return f"{head}{_SECONDS[utc.second]}Z"
 
 
 def rfc3164_timestamp(when: datetime) -> str:
@@ -197,7 +215,13 @@ def rfc3164_timestamp(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("syslog timestamps need a timezone-aware datetime")
     utc = when.astimezone(UTC)
-    return f"{_MONTHS[utc.month - 1]} {utc.day:>2} {utc:%H:%M:%S}"
+    minute = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
+    head = _RFC3164_MINUTES.get(minute)
+    if head is None:
+        if len(_RFC3164_MINUTES) >= _MINUTES_MEMO_SIZE:
+            _RFC3164_MINUTES.clear()
+        head = _RFC3164_MINUTES[minute] = f"{_MONTHS[utc.month - 1]} {utc.day:>2} {utc:%H:%M:}"
+    return head + _SECONDS[utc.second]
 
 
 def rfc3164_tag(app_name: str) -> str:
@@ -258,6 +282,28 @@ class StreamHeader:
     msgid: str | None = None
 
 
+_NO_OVERRIDE = StreamHeader()
+#: A PARAM-VALUE character that :func:`escape_sd_value` (or LF framing's :func:`escape_lf`) changes.
+_SD_VALUE_SPECIAL = re.compile(r'[\\"\]\n]')
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamParts:
+    """What every message of one stream and tenant shares, around its PRI, TIMESTAMP and event id.
+
+    RFC 5424: ``before`` is `` HOSTNAME APP-NAME PROCID MSGID `` and the SD element up to the event
+    id's value (``[sd_id tenant="..." stream="..." event_id="``), or ``-`` without structured data;
+    ``after`` closes the element and holds the space and BOM before MSG. RFC 3164: ``before`` is
+    `` HOSTNAME TAG[PID]: `` and ``after`` is empty. ``general``: the header cannot be written this
+    way (a 3164 PROCID that is not UTF-8), so :meth:`SyslogMessageBuilder.build` takes its general path.
+    """
+
+    before: str
+    after: str
+    with_event_id: bool
+    general: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class SyslogMessageBuilder:
     """Builds complete syslog messages (before framing) from an event's header values and MSG text.
@@ -287,6 +333,9 @@ class SyslogMessageBuilder:
     lf_safe: bool = False
     max_bytes: int = 8000
     streams: Mapping[str, StreamHeader] = field(default_factory=dict)
+    # The header parts of each (stream, tenant), built on first use: the builder is immutable (its
+    # streams mapping included), so they are the same for every message.
+    _parts: dict[tuple[str, str], _StreamParts] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def build(
         self,
@@ -308,8 +357,92 @@ class SyslogMessageBuilder:
             event_id: stable event id (structured data).
             msg: the encoded record (CEF/LEEF line or compact JSON).
         """
+        # Per message, so only what differs per message is done here: the PRI, the TIMESTAMP and the
+        # event id's escaping; the rest of the header is built once per stream and tenant
+        # (_stream_parts). The bytes are those of _build_general, the definition
+        # (tests/sinks/test_syslog_header_fast.py holds the two together).
         text = escape_lf(msg) if self.lf_safe else msg
-        override = self.streams.get(stream, StreamHeader())
+        facility = self.facility
+        # pri() without its call: its checks in its order, and pri() itself raises the out-of-range error.
+        priority = facility * 8 + severity if 0 <= facility <= 23 and 0 <= severity <= 7 else pri(facility, severity)
+        parts = self._parts.get((stream, tenant))
+        if parts is None:
+            parts = self._stream_parts(stream, tenant)
+        if parts.general:
+            return self._build_general(
+                severity=severity, timestamp=timestamp, tenant=tenant, stream=stream, event_id=event_id, msg=msg
+            )
+        if self.rfc == "3164":
+            head = f"<{priority}>{rfc3164_timestamp(timestamp)}{parts.before}"
+        elif parts.with_event_id:
+            value = event_id
+            if _SD_VALUE_SPECIAL.search(value):
+                value = escape_sd_value(escape_lf(value) if self.lf_safe else value)
+            head = f"<{priority}>1 {rfc3339_timestamp(timestamp)}{parts.before}{value}{parts.after}"
+        else:
+            head = f"<{priority}>1 {rfc3339_timestamp(timestamp)}{parts.before}{parts.after}"
+        # One encoding of header and MSG: the header's text is ASCII but for SD values (a lone
+        # surrogate becomes "?" either way, character by character), so it is the two encodings joined.
+        data = (head + text).encode("utf-8", errors="replace")
+        if len(data) <= self.max_bytes:
+            return Limited(data, truncated=False)
+        return fit_message(_utf8(head), _utf8(text), self.max_bytes)
+
+    def _stream_parts(self, stream: str, tenant: str) -> _StreamParts:
+        """The header parts of ``stream`` and ``tenant`` (kept for the next message).
+
+        Raises:
+            ValueError: an invalid SD-ID (nothing is kept; every message raises it, as it did).
+        """
+        override = self.streams.get(stream, _NO_OVERRIDE)
+        app_name = override.app_name or self.app_name
+        if self.rfc == "3164":
+            pid = f"[{self.procid}]" if self.procid and self.procid != NIL else ""
+            before = f" {header_field(self.hostname, HOSTNAME_MAX)} {rfc3164_tag(app_name)}{pid}: "
+            try:
+                before.encode()
+            except UnicodeEncodeError:  # the general path raises it for every message, as it did
+                parts = _StreamParts(before, "", with_event_id=False, general=True)
+            else:
+                parts = _StreamParts(before, "", with_event_id=False)
+        else:
+            fields = " ".join(
+                (
+                    header_field(self.hostname, HOSTNAME_MAX),
+                    header_field(app_name, APP_NAME_MAX),
+                    header_field(self.procid, PROCID_MAX),
+                    header_field(override.msgid or self.msgid or stream, MSGID_MAX),
+                )
+            )
+            space_bom = " \ufeff" if self.utf8_bom else " "  # "\ufeff" is BOM in UTF-8
+            if self.sd_id is None:
+                parts = _StreamParts(f" {fields} {NIL}", space_bom, with_event_id=False)
+            else:
+                # The element as SdElement renders it (which checks the SD-ID and names), the event
+                # id's value left out.
+                element = SdElement(self.sd_id, (("tenant", tenant), ("stream", stream), ("event_id", "")))
+                if self.lf_safe:
+                    element = SdElement(self.sd_id, tuple((name, escape_lf(value)) for name, value in element.params))
+                rendered = element.render()
+                parts = _StreamParts(f" {fields} {rendered[:-2]}", '"]' + space_bom, with_event_id=True)
+        if len(self._parts) >= _PARTS_MEMO_SIZE:
+            self._parts.clear()
+        self._parts[(stream, tenant)] = parts
+        return parts
+
+    def _build_general(
+        self,
+        *,
+        severity: int,
+        timestamp: datetime,
+        tenant: str,
+        stream: str,
+        event_id: str,
+        msg: str,
+    ) -> Limited:
+        """:meth:`build` step by step: the definition of the message (and the path for odd headers)."""
+        text = escape_lf(msg) if self.lf_safe else msg
+        override = self.streams.get(stream, _NO_OVERRIDE)
         app_name = override.app_name or self.app_name
         priority = pri(self.facility, severity)
         if self.rfc == "3164":
@@ -337,6 +470,10 @@ class SyslogMessageBuilder:
         )
         prefix = _utf8(header) + b" " + (BOM if self.utf8_bom else b"")
         return fit_message(prefix, _utf8(text), self.max_bytes)
+
+
+#: Streams x tenants of one sink are a few hundred at most; the bound only keeps odd callers in check.
+_PARTS_MEMO_SIZE = 4096
 
 
 def _utf8(text: str) -> bytes:
