@@ -142,8 +142,8 @@ def encode_lines(encoder: Encoder, events: Sequence[Event]) -> tuple[list[tuple[
 def record_line(record: Record) -> bytes:
     """One record as one line: compact JSON for objects, text with CR/LF escaped for strings."""
     if isinstance(record, str):
-        # A raw newline would split one record into two lines for every line-based reader. CEF and
-        # LEEF lines hold neither (their encoders escape or replace them in headers and values): a
+        # A raw newline would split one record into two lines for every line-based reader. A CEF line
+        # never holds one, nor do LEEF's values and header (their encoders escape or replace them): a
         # scan for each (C, no call) and no replacing unless one is there.
         if "\r" in record or "\n" in record:
             record = record.replace("\r", "\\r").replace("\n", "\\n")
