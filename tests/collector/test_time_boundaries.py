@@ -1,0 +1,128 @@
+"""Calendar edges on the live log path: windows crossing midnight, the year end and a leap day.
+
+The simulator's clock is frozen and advanced by the test, so a poll runs at exactly the instants the
+scenario names; the task reads the same clock. Records are stamped on every second (a record at
+exactly each window end included: Mimecast's ``to`` is inclusive, so it comes back in both windows),
+and some become visible late (within lag + overlap). Every record of the range must be delivered
+once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
+from mimecast_siem.mimecast import MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.simulator import LateArrivals, SimulatorConfig, run_simulator
+from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
+from tests.collector.helpers import RecordingClient, daemon_settings, delivered_ids, expected_ids
+
+STEP = 20  # seconds between polls
+
+
+class WindowRecorder(RecordingClient):
+    """Remembers the window of every walk, whatever the stream calls its fields."""
+
+    def __init__(self, inner: MimecastClient, fields: tuple[str, str]) -> None:
+        super().__init__(inner)
+        self.fields = fields
+
+    async def pages(
+        self,
+        path: str,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        record_key: str | None = None,
+        *,
+        priority: Priority = Priority.LIVE,
+        max_wait: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        assert item is not None
+        first, last = self.fields
+        self.ranges.append((parse_mimecast_time(item[first]), parse_mimecast_time(item[last])))
+        async for page in self.inner.pages(path, item, page_size, record_key, priority=priority, max_wait=max_wait):
+            yield page
+
+
+@pytest.mark.parametrize(
+    ("stream", "midnight"),
+    [
+        ("ttp-url", datetime(2027, 1, 1, tzinfo=UTC)),  # 2026-12-31T23:59:59 -> 2027
+        ("audit", datetime(2028, 3, 1, tzinfo=UTC)),  # the leap day 2028-02-29 ends
+        ("rejections", datetime(2026, 12, 1, tzinfo=UTC)),  # a month end (start/end fields)
+        ("dlp", datetime(2026, 12, 8, tzinfo=UTC)),  # an ordinary midnight
+    ],
+)
+async def test_polls_across_midnight_deliver_every_record_once(stream: str, midnight: datetime, tmp_path: Path) -> None:
+    start = midnight - timedelta(minutes=2)
+    config = SimulatorConfig(
+        seed=7,
+        frozen_at=start + timedelta(seconds=2),  # polls at head = start + 20 k s: one window ends at midnight
+        history=600.0,
+        rates={stream: 3.0},
+        late=LateArrivals(fraction=0.2, min_delay=1.0, max_delay=15.0),
+    )
+    async with run_simulator(config) as sim:
+        settings = daemon_settings(
+            sim.url,
+            sim.client_id,
+            sim.client_secret,
+            tmp_path,
+            streams=(stream,),
+            stream_overrides={
+                "start_from": start.isoformat(),
+                "lag": "2s",
+                "overlap": "20s",
+                "max_window": "30s",
+                "concurrency": 2,
+                "late_audit_every": None,
+            },
+        )
+        reset_limiters()
+        store = await StateStore.open(settings.state_url())
+        router = Router(
+            settings,
+            build_sinks(settings, SinkContext(tmp_path, "me", "test")),
+            DeadLetters(settings.dead_letter_path()),
+        )
+        await router.start()
+        try:
+            async with MimecastClient(settings.tenants[0]) as inner:
+                lease = await store.acquire_lease("acme", stream, "me", timedelta(minutes=5))
+                assert lease is not None
+                fields = CATALOGUE[stream].window_fields
+                assert fields is not None
+                client = WindowRecorder(inner, fields)
+                ctx = StreamContext(
+                    "acme", CATALOGUE[stream], settings.stream_settings(settings.tenants[0], stream), client, router
+                )
+                task = StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event(),
+                                  clock=sim.world.clock.now)  # fmt: skip
+                while sim.world.clock.now() < midnight + timedelta(minutes=2):
+                    await task.poll_once()
+                    sim.world.clock.advance(STEP)
+                checkpoint = await store.get_checkpoint("acme", stream)
+        finally:
+            await router.close()
+            await store.close()
+    assert checkpoint is not None
+    assert checkpoint > midnight + timedelta(minutes=1)
+    # A request ended exactly at midnight (inclusive there) and the next one started there.
+    assert any(t == midnight for _f, t in client.ranges)
+    assert any(f <= midnight < t for f, t in client.ranges)
+    truth = sim.ground_truth(stream, start, checkpoint - timedelta(seconds=20))
+    field = CATALOGUE[stream].time_field
+    assert field is not None
+    assert any(parse_mimecast_time(r[field]) == midnight for r in truth)  # a record on the boundary itself
+    expected = expected_ids(stream, truth)
+    delivered = delivered_ids(tmp_path / "out", stream)
+    assert not expected - set(delivered), f"{len(expected - set(delivered))} of {len(expected)} events lost"
+    assert not {i: n for i, n in delivered.items() if n > 1}, "events delivered twice"
