@@ -250,16 +250,17 @@ async def test_backfill_range_delivers_each_event_of_the_range_once(
 
 
 async def test_batch_keeps_the_oldest_day_the_api_still_lists_across_the_year_end() -> None:
-    """At 2027-01-07 00:30 the API still lists 2026-12-31 (7 days back) and serves its files: a cursor left on
-    that day (the daemon was down for a week) delivers it, not only the days after it."""
+    """At 2027-01-07 00:30 the API still lists 2026-12-31 (7 days back) and serves its files: a cursor left a
+    day before it (the daemon was down for eight days) reports 2026-12-30 as past the retention and delivers
+    2026-12-31 on, not only the days after it."""
     now = datetime(2027, 1, 7, 0, 30, tzinfo=UTC)
-    config = SimulatorConfig(frozen_at=now, history=8 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={})
+    config = SimulatorConfig(frozen_at=now, history=9 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={})
     async with run_simulator(config) as sim:
         tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
                                 client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
         async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
             store, out = MemoryStore(), Collector()
-            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 31, 6, tzinfo=UTC)
+            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 30, 6, tzinfo=UTC)
             p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
             assert await p.poll() is True
             truth = sim.ground_truth(
@@ -268,4 +269,6 @@ async def test_batch_keeps_the_oldest_day_the_api_still_lists_across_the_year_en
             assert truth
             assert min(r["timestamp"] for r in truth) < 1798761600000 - 12 * 3600 * 1000  # 2026-12-31 has files
             assert ids(out.events) == truth_ids(truth)  # 2026-12-31 too, each event once
-            assert SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note is None
+            note = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note
+            assert note is not None
+            assert "files of 2026-12-30 to 2026-12-30 are past the 7-day retention; resumed at 2026-12-31" in note
