@@ -163,7 +163,11 @@ def normalise_archive_view(record: Mapping[str, Any], ctx: NormaliseContext) -> 
 def _search_facts(look: facts.Lookup, title: str) -> facts.EventFacts:
     admin = look.value(raw=("isAdmin",))
     return facts.EventFacts(
-        **facts.base_fields(look, title),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        title,
         event_class=f"{look.event.stream}:{'admin' if admin is True else 'user'}",
         action="search",
         severity=facts.doc_severity(look, default=1),
@@ -192,7 +196,11 @@ def archive_view_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of an archived message view."""
     content = look.value(raw=("contentViewed",))
     return facts.EventFacts(
-        **facts.base_fields(look, "Archived message viewed"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Archived message viewed",
         event_class=f"archive-view:{'content' if content is not False else 'metadata'}",
         action=look.text(doc=facts.ACTION) or "view",
         severity=facts.doc_severity(look, default=1),

@@ -93,7 +93,11 @@ def audit_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of an audit event."""
     category = look.text(raw=("category",), doc=("mimecast.category",))
     return facts.EventFacts(
-        **facts.base_fields(look, "Audit event"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Audit event",
         event_class=f"audit:{facts.class_token(category, 'event')}",
         action=look.text(raw=("auditType",), doc=facts.ACTION),
         severity=facts.doc_severity(look, default=3),

@@ -446,12 +446,6 @@ ACTION = ("event.action",)
 POLICY = ("rule.name",)
 
 
-def base_fields(look: Lookup, title: str) -> dict[str, Any]:
-    """The fields every facts reader fills from the event itself, plus its ``title``."""
-    ev = look.event
-    return {"stream": ev.stream, "event_id": ev.event_id, "tenant": ev.tenant, "time": ev.timestamp, "title": title}
-
-
 # --- the reading of a stream without its own reader -------------------------------------------------
 
 
@@ -462,7 +456,11 @@ def generic_facts(look: Lookup) -> EventFacts:
     blocked = is_blocking(action)
     stream = class_token(look.event.stream, "event")
     return EventFacts(
-        **base_fields(look, f"Mimecast {look.event.stream} event"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        f"Mimecast {look.event.stream} event",
         event_class=f"{stream}:{class_token(verdict, 'event')}",
         verdict=verdict,
         action=action,

@@ -267,7 +267,11 @@ def held_message_facts(look: facts.Lookup) -> facts.EventFacts:
         transition = "left" if left else "entered"
     entered = transition.lower() != "left"
     return facts.EventFacts(
-        **facts.base_fields(look, "Message held" if entered else "Message left hold"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Message held" if entered else "Message left hold",
         event_class=f"held-messages:{facts.class_token(transition, 'entered')}",
         action=action or ("held" if entered else "left-hold"),
         blocked=entered,
@@ -313,7 +317,11 @@ def hold_summary_facts(look: facts.Lookup) -> facts.EventFacts:
         total = sum(count for _, count in pairs)
     summary = "; ".join(f"{policy}: {count}" for policy, count in pairs) or None
     return facts.EventFacts(
-        **facts.base_fields(look, "Hold queue summary"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Hold queue summary",
         event_class="hold-summary:sample",
         severity=facts.doc_severity(look, default=1),
         policy=pairs[0][0] if len(pairs) == 1 else None,
@@ -340,7 +348,11 @@ def _queue_level(look: facts.Lookup, direction: str, raw_key: str) -> int | None
 def email_queue_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of an email-queue sample."""
     return facts.EventFacts(
-        **facts.base_fields(look, "Email queue sample"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Email queue sample",
         event_class="email-queues:sample",
         severity=facts.doc_severity(look, default=1),
         counts=facts.counts(

@@ -275,7 +275,11 @@ def dlp_facts(look: facts.Lookup) -> facts.EventFacts:
     action = look.text(raw=("action",), doc=facts.ACTION)
     blocked = facts.is_blocking(action)
     return facts.EventFacts(
-        **facts.base_fields(look, "DLP policy hit"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "DLP policy hit",
         event_class=f"dlp:{facts.class_token(action, 'event')}",
         action=action,
         blocked=blocked,
@@ -293,7 +297,11 @@ def message_release_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of a release-log entry: the outcome and who decided it."""
     outcome = look.text(doc=("mimecast.outcome",)) or release_outcome(look.raw)
     return facts.EventFacts(
-        **facts.base_fields(look, f"Held message {outcome}"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        f"Held message {outcome}",
         event_class=f"message-release:{facts.class_token(outcome, 'released')}",
         action=outcome,
         blocked=outcome != RELEASED,
@@ -318,7 +326,11 @@ def rejection_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of a gateway rejection."""
     kind = look.text(raw=("type",), doc=facts.POLICY)
     return facts.EventFacts(
-        **facts.base_fields(look, "Message rejected"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Message rejected",
         event_class=f"rejections:{facts.class_token(kind, 'rejected')}",
         action="rejected",
         blocked=True,

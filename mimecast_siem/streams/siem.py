@@ -361,7 +361,11 @@ def siem_facts(look: facts.Lookup) -> facts.EventFacts:
     verdict = "malicious" if malicious else None
     blocked = facts.is_blocking(action)
     return facts.EventFacts(
-        **facts.base_fields(look, _TITLES.get(siem_type, "SIEM " + siem_type)),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        _TITLES.get(siem_type, "SIEM " + siem_type),
         event_class=f"{look.event.stream}:{facts.class_token(look.text(raw=('subtype',)), 'event')}",
         verdict=verdict,
         action=action,

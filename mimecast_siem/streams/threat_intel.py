@@ -279,7 +279,11 @@ def threat_intel_facts(look: facts.Lookup) -> facts.EventFacts:
     """CEF/LEEF facts of a feed indicator."""
     kind = look.text(doc=("threat.indicator.type",))
     return facts.EventFacts(
-        **facts.base_fields(look, "Threat-intel indicator"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Threat-intel indicator",
         event_class=f"{look.event.stream}:{facts.class_token(kind, 'indicator')}",
         action="indicator",
         severity=facts.doc_severity(look, default=5),

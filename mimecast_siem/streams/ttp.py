@@ -329,7 +329,11 @@ def ttp_url_facts(look: facts.Lookup) -> facts.EventFacts:
     action = look.text(raw=("action",), doc=("mimecast.action",))
     blocked = facts.is_blocking(action)
     return facts.EventFacts(
-        **facts.base_fields(look, "URL Protect click"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "URL Protect click",
         event_class=f"ttp-url:{facts.class_token(verdict, 'unscanned')}",
         verdict=verdict,
         action=action,
@@ -359,7 +363,11 @@ def ttp_attachment_facts(look: facts.Lookup) -> facts.EventFacts:
     action = look.text(raw=("actionTriggered",), doc=("mimecast.actionTriggered",))
     blocked = facts.is_blocking(action)
     return facts.EventFacts(
-        **facts.base_fields(look, "Attachment Protect scan"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Attachment Protect scan",
         event_class=f"ttp-attachment:{facts.class_token(verdict, 'unscanned')}",
         verdict=verdict,
         action=action,
@@ -386,7 +394,11 @@ def ttp_impersonation_facts(look: facts.Lookup) -> facts.EventFacts:
     action = look.text(raw=("action",), doc=("mimecast.action",))
     blocked = facts.is_blocking(action)
     return facts.EventFacts(
-        **facts.base_fields(look, "Impersonation Protect detection"),
+        look.event.stream,
+        look.event.event_id,
+        look.event.tenant,
+        look.event.timestamp,
+        "Impersonation Protect detection",
         event_class=f"ttp-impersonation:{facts.class_token(verdict, 'unscanned')}",
         verdict=verdict,
         action=action,
