@@ -374,18 +374,8 @@ class SiemPoller:
         # served); skipping it too would drop up to a day of files the API still has.
         oldest = today - timedelta(days=BATCH_RETENTION.days)
         if day < oldest:
-            gap = datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC) - datetime(
-                day.year, day.month, day.day, tzinfo=UTC
-            )
-            cursor.note = (
-                f"{now.isoformat(timespec='seconds')}: files of {day.isoformat()} to "
-                f"{(oldest - timedelta(days=1)).isoformat()} are past the 7-day retention; resumed at {oldest}"
-            )
-            _report(logging.WARNING, f"SIEM stream {ctx.stream} of tenant {ctx.tenant}: {cursor.note}.", ctx)
-            ctx.metrics.siem_gap_seconds.labels(tenant=ctx.tenant, stream=ctx.stream).inc(gap.total_seconds())
-            day, cursor.day, cursor.next_page = oldest, oldest.isoformat(), None
-            cursor.previous = cursor.previous_page = None
-            checkpoint = await self._commit(checkpoint, None, cursor, now)
+            checkpoint = await self._past_retention(day, oldest, cursor, checkpoint, now=now)
+            day = oldest
         budget = MAX_PAGES_PER_POLL
         if cursor.previous is not None:
             previous = date.fromisoformat(cursor.previous)
@@ -398,7 +388,20 @@ class SiemPoller:
                 cursor.previous = cursor.previous_page = None
                 checkpoint = await self._commit(checkpoint, None, cursor, now)
         while True:
-            checkpoint, exhausted, budget = await self._list_day(day, "day", cursor, checkpoint, now=now, budget=budget)
+            try:
+                checkpoint, exhausted, budget = await self._list_day(
+                    day, "day", cursor, checkpoint, now=now, budget=budget
+                )
+            except ApiError as exc:
+                # The API may count its 7 days from now rather than by calendar day: a refusal of the
+                # day at the edge means its files are gone, not a fault to retry for the rest of the day.
+                if day > oldest or not _is_refusal(exc):
+                    raise
+                checkpoint = await self._past_retention(
+                    day, day + timedelta(days=1), cursor, checkpoint, now=now, refusal=exc
+                )
+                day = day + timedelta(days=1)
+                continue
             if not exhausted:
                 return False
             next_day = day + timedelta(days=1)
@@ -414,6 +417,31 @@ class SiemPoller:
                 return True
             day = next_day
             checkpoint = await self._commit(checkpoint, None, cursor, now)
+
+    async def _past_retention(
+        self,
+        day: date,
+        resume: date,
+        cursor: SiemCursor,
+        checkpoint: datetime | None,
+        *,
+        now: datetime,
+        refusal: BaseException | None = None,
+    ) -> datetime:
+        """Report the days ``[day, resume)`` as lost to the 7-day retention (warning, gap metric, a note
+        for ``checkpoints list``) and move the cursor to ``resume``."""
+        ctx = self.ctx
+        gap = _day_start(resume) - _day_start(day)
+        why = f" (the API refused the listing: {refusal})" if refusal is not None else ""
+        cursor.note = (
+            f"{now.isoformat(timespec='seconds')}: files of {day.isoformat()} to "
+            f"{(resume - timedelta(days=1)).isoformat()} are past the 7-day retention{why}; resumed at {resume}"
+        )
+        _report(logging.WARNING, f"SIEM stream {ctx.stream} of tenant {ctx.tenant}: {cursor.note}.", ctx)
+        ctx.metrics.siem_gap_seconds.labels(tenant=ctx.tenant, stream=ctx.stream).inc(gap.total_seconds())
+        cursor.day, cursor.next_page = resume.isoformat(), None
+        cursor.previous = cursor.previous_page = None
+        return await self._commit(checkpoint, None, cursor, now)
 
     async def _list_day(
         self,

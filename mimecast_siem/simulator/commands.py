@@ -24,6 +24,7 @@ from mimecast_siem.simulator.config import (
     QUOTA_HEADERS,
     QUOTA_SHAPES,
     RATED_STREAMS,
+    SIEM_RETENTIONS,
     THREAT_FEEDS,
     FaultSettings,
     HeldQueueSettings,
@@ -210,6 +211,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--siem-download-delay", type=parse_duration, default=0.0, help="pause in the middle of each file download"
     )
+    p.add_argument(
+        "--siem-retention",
+        choices=SIEM_RETENTIONS,
+        default="calendar",
+        help="batch listing: accept the day 7 days back (calendar) or refuse a day begun over 7 x 24 h ago (rolling)",
+    )
     p.add_argument("--siem-corrupt-files", type=int, default=0, help="the next N SIEM files carry a corrupt line")
     p.add_argument("--siem-expired-urls", type=int, default=0, help="the next N SIEM file URLs are already expired")
     p.add_argument(
@@ -275,6 +282,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         siem_file_delay=args.siem_file_delay,
         siem_url_ttl=args.siem_url_ttl,
         siem_download_delay=args.siem_download_delay,
+        siem_retention=args.siem_retention,
     )
 
 

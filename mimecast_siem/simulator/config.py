@@ -50,6 +50,10 @@ ERROR_STATUSES: tuple[int, ...] = (500, 502, 503)
 API_MAX_PAGE_SIZE = 500
 
 
+#: How the batch listing reads its 7-day retention (``SimulatorConfig.siem_retention``).
+SIEM_RETENTIONS = ("calendar", "rolling")
+
+
 def _bad(key: str, value: object, allowed: str) -> ValueError:
     return ValueError(f"simulator setting {key}={value!r} is invalid; allowed: {allowed}")
 
@@ -362,6 +366,9 @@ class SimulatorConfig:
         siem_file_delay: Seconds after its slot ends that a batch file appears.
         siem_url_ttl: Seconds a listed batch file URL stays valid.
         siem_download_delay: A pause in the middle of every batch file download, seconds (0 = none).
+        siem_retention: How the batch listing applies its 7-day retention to ``dateRangeStartsAt``:
+            ``calendar`` accepts the day 7 days back (whole days), ``rolling`` refuses a day that
+            began more than 7 x 24 h ago (the stricter reading: the 7 days counted from now).
     """
 
     host: str = "127.0.0.1"
@@ -385,6 +392,7 @@ class SimulatorConfig:
     siem_file_delay: float = 60.0
     siem_url_ttl: float = 300.0
     siem_download_delay: float = 0.0
+    siem_retention: str = "calendar"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -436,6 +444,8 @@ class SimulatorConfig:
             raise _bad("siem_file_interval", self.siem_file_interval, "whole seconds 60-86400 dividing a day")
         _check_non_negative("siem_file_delay", self.siem_file_delay)
         _check_non_negative("siem_download_delay", self.siem_download_delay)
+        if self.siem_retention not in SIEM_RETENTIONS:
+            raise _bad("siem_retention", self.siem_retention, " or ".join(SIEM_RETENTIONS))
         if not (isinstance(self.siem_url_ttl, int | float) and self.siem_url_ttl > 0):
             raise _bad("siem_url_ttl", self.siem_url_ttl, "seconds > 0")
         if not (isinstance(self.cache_records, int) and self.cache_records >= 1000):

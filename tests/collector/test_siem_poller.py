@@ -272,3 +272,31 @@ async def test_batch_keeps_the_oldest_day_the_api_still_lists_across_the_year_en
             note = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note
             assert note is not None
             assert "files of 2026-12-30 to 2026-12-30 are past the 7-day retention; resumed at 2026-12-31" in note
+
+
+async def test_batch_moves_on_when_the_api_refuses_the_day_at_the_retention_edge(fresh: Metrics) -> None:
+    """An API that counts its 7 days from now (not by calendar day) refuses 2026-12-31 at 2027-01-07 00:30:
+    the poll reports that day as past the retention and delivers 2027-01-01 on, instead of failing (and
+    retrying) every poll for the rest of the day."""
+    now = datetime(2027, 1, 7, 0, 30, tzinfo=UTC)
+    config = SimulatorConfig(frozen_at=now, history=9 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={},
+                             siem_retention="rolling")  # fmt: skip
+    async with run_simulator(config) as sim:
+        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
+                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
+        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
+            store, out = MemoryStore(), Collector()
+            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 31, 6, tzinfo=UTC)
+            p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
+            assert await p.poll() is True
+            truth = sim.ground_truth("siem-receipt", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC))
+            assert truth
+            assert ids(out.events) == truth_ids(truth)  # every event of the days still served, once
+            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+            assert cursor.note is not None
+            assert "files of 2026-12-31 to 2026-12-31 are past the 7-day retention (the API refused" in cursor.note
+            assert "resumed at 2027-01-01" in cursor.note
+            gap = fresh.siem_gap_seconds.labels(tenant="acme", stream="siem-receipt")._value.get()
+            assert gap == 86400
+            assert await p.poll() is True  # and it stays moved on
+            assert len(out.events) == len(truth)

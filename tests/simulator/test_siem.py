@@ -108,6 +108,17 @@ async def test_batch_validation_and_retention(http: Any, sim: RunningSimulator) 
     )
     assert status == 400
     assert "7 days" in body["error"]["message"]
+    # The day 7 days back: listed by calendar days (the default); refused when the 7 days are counted
+    # from now (it began 7 days and 12 hours ago), when the day after it is still listed.
+    edge = {"type": "av", "dateRangeStartsAt": "2026-11-18", "dateRangeEndsAt": "2026-11-25"}
+    assert (await get(http, sim.url + BATCH, **edge))[0] == 200
+    sim.world.config.siem_retention = "rolling"
+    status, body = await get(http, sim.url + BATCH, **edge)
+    assert (status, body["error"]["code"]) == (400, "err_validation_date_range")
+    assert (await get(http, sim.url + BATCH, **{**edge, "dateRangeStartsAt": "2026-11-19"}))[0] == 200
+    sim.world.config.siem_retention = "calendar"
+    with pytest.raises(ValueError, match="siem_retention"):
+        SimulatorConfig(siem_retention="weekly")
     status, body = await get(
         http, sim.url + BATCH, type="av", dateRangeStartsAt="25/11/2026", dateRangeEndsAt="2026-11-25"
     )
