@@ -238,7 +238,9 @@ def serve_batch(request: ApiRequest, world: World) -> ApiResult:
         today = datetime.fromtimestamp(now, UTC).date()
         retention = timedelta(days=BATCH_RETENTION_DAYS)
         begun = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
-        if first < today - retention or (world.config.siem_retention == "rolling" and begun < now - retention.total_seconds()):
+        if first < today - retention or (
+            world.config.siem_retention == "rolling" and begun < now - retention.total_seconds()
+        ):
             raise SiemError(
                 "err_validation_date_range",
                 f"dateRangeStartsAt={first.isoformat()} is older than the {BATCH_RETENTION_DAYS} days files are kept",
