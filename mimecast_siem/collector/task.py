@@ -46,6 +46,7 @@ from mimecast_siem.collector.windows import (
     FetchRange,
     Window,
     caught_up,
+    clamp_to_history,
     coverage_after,
     fetch_range,
     floor_to_second,
@@ -56,7 +57,7 @@ from mimecast_siem.config.models import SiemSettings
 from mimecast_siem.errors import AuthError, ConfigError, PermanentError, RateLimited, TransientError
 from mimecast_siem.mimecast import ApiResponse, Page
 from mimecast_siem.sinks import DeliveryAborted
-from mimecast_siem.times import utc_now
+from mimecast_siem.times import format_duration, format_utc, utc_now
 
 if TYPE_CHECKING:  # SIEM streams' machinery is imported when a SIEM stream first polls (start-up, issue 16)
     from mimecast_siem.collector.siem import SiemPoller
@@ -276,6 +277,8 @@ class StreamTask:
         ctx, s = self.ctx, self.ctx.settings
         checkpoint = await self.store.get_checkpoint(ctx.tenant, ctx.stream)
         now = self.clock()
+        if checkpoint is not None:
+            self._report_history_gap(checkpoint, now)
         windows = plan_windows(
             checkpoint,
             now,
@@ -370,6 +373,27 @@ class StreamTask:
         # (a catch-up's last windows) polls again at once instead of sleeping that far behind.
         behind = floor_to_second(self.clock() - s.lag) - flights.planned_end
         return at_head and behind <= s.poll_interval
+
+    def _report_history_gap(self, checkpoint: datetime, now: datetime) -> None:
+        """Warn when the checkpoint is older than the endpoint serves: the windows start later (a gap)."""
+        limit = self.ctx.spec.max_history
+        if limit is None:
+            return
+        resumed = clamp_to_history(floor_to_second(checkpoint), now, limit)
+        if resumed <= floor_to_second(checkpoint):
+            return
+        ctx = self.ctx
+        log.warning(
+            "Stream %s of tenant %s: checkpoint %s is older than the %s Mimecast serves; resuming at %s "
+            "(%s of events no longer served are not collected).",
+            ctx.stream,
+            ctx.tenant,
+            format_utc(checkpoint),
+            format_duration(limit),
+            format_utc(resumed),
+            format_duration(resumed - floor_to_second(checkpoint)),
+            extra={"tenant": ctx.tenant, "stream": ctx.stream, "checkpoint": checkpoint.isoformat()},
+        )
 
     def _plan_next(self, flights: _Flights) -> bool:
         """Launch the window after the last one in flight; True when it reaches the head (or none is left)."""

@@ -126,3 +126,53 @@ async def test_polls_across_midnight_deliver_every_record_once(stream: str, midn
     delivered = delivered_ids(tmp_path / "out", stream)
     assert not expected - set(delivered), f"{len(expected - set(delivered))} of {len(expected)} events lost"
     assert not {i: n for i, n in delivered.items() if n > 1}, "events delivered twice"
+
+
+async def test_a_checkpoint_older_than_the_audit_history_is_reported_and_resumed_at_its_edge(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit endpoint serves 60 days: a checkpoint 61 days old (the daemon was off for two months) moves to
+    the oldest time still served - with a warning naming the gap, not silently."""
+    now = datetime(2027, 1, 1, 0, 30, tzinfo=UTC)
+    config = SimulatorConfig(seed=7, frozen_at=now, history=600.0, rates={"audit": 0.5})
+    async with run_simulator(config) as sim:
+        settings = daemon_settings(sim.url, sim.client_id, sim.client_secret, tmp_path, streams=("audit",),
+                                   stream_overrides={"late_audit_every": None, "max_window": "7d"})  # fmt: skip
+        reset_limiters()
+        store = await StateStore.open(settings.state_url())
+        router = Router(
+            settings,
+            build_sinks(settings, SinkContext(tmp_path, "me", "test")),
+            DeadLetters(settings.dead_letter_path()),
+        )
+        await router.start()
+        try:
+            async with MimecastClient(settings.tenants[0]) as inner:
+                lease = await store.acquire_lease("acme", "audit", "me", timedelta(minutes=5))
+                assert lease is not None
+                stale = now - timedelta(days=61)
+                await store.commit_window("acme", "audit", stale, owner="me", epoch=lease.epoch)
+                client = WindowRecorder(inner, ("startDateTime", "endDateTime"))
+                ctx = StreamContext(
+                    "acme", CATALOGUE["audit"], settings.stream_settings(settings.tenants[0], "audit"), client, router
+                )
+                task = StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event(),
+                                  clock=sim.world.clock.now)  # fmt: skip
+                with caplog.at_level("WARNING", logger="mimecast_siem.collector"):
+                    await task.poll_once()
+                checkpoint = await store.get_checkpoint("acme", "audit")
+        finally:
+            await router.close()
+            await store.close()
+    edge = now - timedelta(days=60) + timedelta(minutes=1)
+    assert client.ranges[0][0] == edge  # the request the API still accepts
+    assert checkpoint is not None
+    assert checkpoint > edge
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "checkpoint 2026-10-31T00:30:00Z is older than the 60d Mimecast serves; resuming at 2026-11-02T00:31:00Z "
+        "(the 1d1m"
+        in w
+        or "resuming at 2026-11-02T00:31:00Z" in w
+        for w in warnings
+    ), warnings
