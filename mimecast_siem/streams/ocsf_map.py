@@ -128,6 +128,13 @@ def text_of(value: Any) -> str | None:
 
 def address(value: Any) -> str | None:
     """An email address from a string or a Mimecast ``{emailAddress, displayableName}`` object."""
+    if type(value) is str:  # the common case, as below without the text_of() call
+        stripped = value.strip()
+        if not stripped:
+            return None
+        if stripped[0] == "<" and stripped[-1] == ">":
+            return stripped[1:-1].strip() or None
+        return stripped
     if isinstance(value, dict):
         return text_of(value.get("emailAddress"))
     text = text_of(value)
@@ -145,28 +152,33 @@ def strings(value: Any) -> list[str]:
 
 def lower(value: Any) -> str:
     """The value as lower-case text ("" when absent)."""
+    if type(value) is str:  # the common case: text_of's stripping ("" for a blank string)
+        return value.strip().lower()
     return (text_of(value) or "").lower()
 
 
 def observable(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
     """An OCSF observable pointing at ``name`` with the value as text, or None when empty."""
-    text = text_of(value)
-    if text is None:
+    text = value.strip() if type(value) is str else text_of(value)
+    if not text:
         return None
     return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
 
 
 def email_observables(email: Mapping[str, Any], ip: str | None = None) -> list[dict[str, Any]]:
     """The observables of an email object: its sender, its first recipient and, if known, the source IP."""
-    return [
-        o
-        for o in (
-            observable("email.from", OBS_EMAIL, email.get("from")),
-            observable("email.to", OBS_EMAIL, (email.get("to") or [None])[0]),
-            observable("src_endpoint.ip", OBS_IP, ip),
-        )
-        if o is not None
-    ]
+    found = []
+    sender = observable("email.from", OBS_EMAIL, email.get("from"))
+    if sender is not None:
+        found.append(sender)
+    recipient = observable("email.to", OBS_EMAIL, (email.get("to") or [None])[0])
+    if recipient is not None:
+        found.append(recipient)
+    if ip is not None:
+        source = observable("src_endpoint.ip", OBS_IP, ip)
+        if source is not None:
+            found.append(source)
+    return found
 
 
 def unmapped_observable(field: str, type_id: int, raw: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -263,14 +275,19 @@ def with_user(evidence: dict[str, Any], user_address: Any) -> dict[str, Any]:
 def email_object(raw: dict[str, Any], *, uid_key: str, sender: Any, recipient: Any) -> dict[str, Any]:
     """OCSF ``email`` object from a record (uid, message uid, subject, from, to)."""
     email: dict[str, Any] = {}
-    for key, value in (
-        ("uid", text_of(raw.get(uid_key))),
-        ("message_uid", text_of(raw.get("messageId"))),
-        ("subject", text_of(raw.get("subject"))),
-        ("from", address(sender)),
-    ):
-        if value is not None:
-            email[key] = value
+    # Written out (per event): each value read in this order and kept when present.
+    uid = text_of(raw.get(uid_key))
+    message_uid = text_of(raw.get("messageId"))
+    subject = text_of(raw.get("subject"))
+    from_ = address(sender)
+    if uid is not None:
+        email["uid"] = uid
+    if message_uid is not None:
+        email["message_uid"] = message_uid
+    if subject is not None:
+        email["subject"] = subject
+    if from_ is not None:
+        email["from"] = from_
     to = address(recipient)
     if to:
         email["to"] = [to]

@@ -16,7 +16,12 @@ from mimecast_siem.streams.ocsf_map import (
     OBSERVABLE_TYPES,
     OBSERVED,
     QUARANTINED,
+    address,
     control_for,
+    email_object,
+    email_observables,
+    lower,
+    observable,
     text_of,
     unmapped_observable,
     url_object,
@@ -156,3 +161,70 @@ def test_unmapped_observable_is_its_definition(value: Any) -> None:
     expected = _unmapped_observable_by_definition("senderAddress", OBS_EMAIL, raw)
     assert unmapped_observable("senderAddress", OBS_EMAIL, raw) == expected
     assert unmapped_observable("missing", OBS_EMAIL, raw) is None
+
+
+def _address_by_definition(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return text_of(value.get("emailAddress"))
+    text = text_of(value)
+    if text and text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].strip() or None
+    return text
+
+
+def _observable_by_definition(name: str, type_id: int, value: Any) -> dict[str, Any] | None:
+    text = text_of(value)
+    if text is None:
+        return None
+    return {"name": name, "type_id": type_id, "type": OBSERVABLE_TYPES[type_id], "value": text}
+
+
+_ADDRESSY = st.one_of(
+    _SCALARS,
+    st.text(st.sampled_from(list("<> a@b.c\t")), max_size=8),
+    st.dictionaries(st.sampled_from(["emailAddress", "displayableName"]), _SCALARS, max_size=2),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=_ADDRESSY)
+def test_address_lower_and_observable_are_their_definitions(value: Any) -> None:
+    assert address(value) == _address_by_definition(value)
+    assert lower(value) == (text_of(value) or "").lower()
+    assert observable("email.from", OBS_EMAIL, value) == _observable_by_definition("email.from", OBS_EMAIL, value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    raw=st.fixed_dictionaries({}, optional={"id": _SCALARS, "messageId": _SCALARS, "subject": _SCALARS}),
+    sender=_ADDRESSY,
+    recipient=_ADDRESSY,
+    ip=st.one_of(st.none(), st.just(""), st.just(" "), st.just("192.0.2.1")),
+)
+def test_email_object_and_its_observables_are_their_definitions(
+    raw: dict[str, Any], sender: Any, recipient: Any, ip: str | None
+) -> None:
+    expected: dict[str, Any] = {}
+    for key, value in (
+        ("uid", text_of(raw.get("id"))),
+        ("message_uid", text_of(raw.get("messageId"))),
+        ("subject", text_of(raw.get("subject"))),
+        ("from", _address_by_definition(sender)),
+    ):
+        if value is not None:
+            expected[key] = value
+    to = _address_by_definition(recipient)
+    if to:
+        expected["to"] = [to]
+    email = email_object(raw, uid_key="id", sender=sender, recipient=recipient)
+    assert email == expected
+    assert list(email) == list(expected)
+    assert email_observables(email, ip) == [
+        o
+        for o in (
+            _observable_by_definition("email.from", OBS_EMAIL, email.get("from")),
+            _observable_by_definition("email.to", OBS_EMAIL, (email.get("to") or [None])[0]),
+            _observable_by_definition("src_endpoint.ip", 2, ip),
+        )
+        if o is not None
+    ]

@@ -240,20 +240,21 @@ def _finding_record(event: Event, mapped: OcsfMapping, activity: dict[str, Any])
 
 def _evidence_observables(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     """Observables of a finding, pointing into its own evidence (not into the activity record)."""
-    candidates: list[tuple[str, int, Any]] = []
+    # Written out (per finding): the candidates in this order, each kept when it has a value.
+    found: list[dict[str, Any] | None] = []
     url = evidence.get("url")
     if isinstance(url, dict):
-        candidates.append(("evidences[0].url.url_string", OBS_URL, url.get("url_string")))
+        found.append(observable("evidences[0].url.url_string", OBS_URL, url.get("url_string")))
     file = evidence.get("file")
     if isinstance(file, dict):
-        candidates.append(("evidences[0].file.name", OBS_FILE_NAME, file.get("name")))
+        found.append(observable("evidences[0].file.name", OBS_FILE_NAME, file.get("name")))
         hashes = file.get("hashes")
         if isinstance(hashes, list) and hashes and isinstance(hashes[0], dict):
-            candidates.append(("evidences[0].file.hashes[0].value", OBS_HASH, hashes[0].get("value")))
+            found.append(observable("evidences[0].file.hashes[0].value", OBS_HASH, hashes[0].get("value")))
     user = evidence.get("user")
     if isinstance(user, dict):
-        candidates.append(("evidences[0].user.email_addr", OBS_EMAIL, user.get("email_addr")))
+        found.append(observable("evidences[0].user.email_addr", OBS_EMAIL, user.get("email_addr")))
     endpoint = evidence.get("src_endpoint")
     if isinstance(endpoint, dict):
-        candidates.append(("evidences[0].src_endpoint.ip", OBS_IP, endpoint.get("ip")))
-    return [o for o in (observable(name, type_id, value) for name, type_id, value in candidates) if o is not None]
+        found.append(observable("evidences[0].src_endpoint.ip", OBS_IP, endpoint.get("ip")))
+    return [o for o in found if o is not None]
