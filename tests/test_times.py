@@ -101,3 +101,30 @@ def test_epoch_milliseconds_are_exact(millis: int) -> None:
 @given(st.integers(min_value=10**9, max_value=4_102_444_800_000))
 def test_epoch_milliseconds_as_digit_strings(millis: int) -> None:
     assert parse_mimecast_time(str(millis)) == parse_mimecast_time(millis)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2027-01-01T01:00:00+0100", datetime(2027, 1, 1, tzinfo=UTC)),  # the new year east of UTC is 2027 in UTC too
+        ("2026-12-31T19:00:00-0500", datetime(2027, 1, 1, tzinfo=UTC)),  # 2026 west of UTC is already 2027
+        ("2027-01-01T05:29:59.999+05:30", datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        ("2026-12-31T23:59:59.999+0000", datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),  # not rounded up
+        ("2026-12-31T23:59:59.9999999Z", datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),  # cut, not 2027
+        ("2028-02-29T23:59:59Z", datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)),  # the leap day
+        ("2028-03-01T00:59:59+0100", datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        (1798761599999, datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),  # epoch ms, the year's last
+        ("1798761600000", datetime(2027, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_times_at_calendar_edges_keep_their_instant(text: str | int, expected: datetime) -> None:
+    assert parse_mimecast_time(text) == expected
+
+
+def test_times_on_the_wire_never_move_past_a_calendar_edge() -> None:
+    # Truncated, never rounded: the last microsecond of a year is still sent as that year.
+    assert format_mimecast_time(datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "2026-12-31T23:59:59+0000"
+    leap = datetime(2028, 3, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert format_mimecast_time(leap) == "2028-02-29T23:30:00+0000"
+    with pytest.raises(ValueError, match="day is out of range"):
+        parse_mimecast_time("2027-02-29T00:00:00Z")  # no leap day in 2027

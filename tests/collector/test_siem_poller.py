@@ -300,3 +300,27 @@ async def test_batch_moves_on_when_the_api_refuses_the_day_at_the_retention_edge
             assert gap == 86400
             assert await p.poll() is True  # and it stays moved on
             assert len(out.events) == len(truth)
+
+
+async def test_backfill_ranges_across_the_year_end_deliver_each_event_once() -> None:
+    """Consecutive backfill ranges whose ends are midnight of the new year and an event's own millisecond:
+    each range lists the days it touches (2026-12-31 and 2027-01-01), keeps [start, end), and together they
+    deliver every event once - the one stamped exactly at a range end in the next range."""
+    from mimecast_siem.collector.siem import deliver_siem_range
+
+    now = datetime(2027, 1, 1, 6, tzinfo=UTC)
+    config = SimulatorConfig(frozen_at=now, history=12 * 3600, siem_rate=0.05, siem_file_interval=3600, rates={})
+    async with run_simulator(config) as sim:
+        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
+                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
+        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
+            out = Collector()
+            ctx = poller(sim, c, MemoryStore(), out, "siem-receipt", "batch", concurrency=8).ctx
+            first, midnight, last = now - timedelta(hours=9), datetime(2027, 1, 1, tzinfo=UTC), now - timedelta(hours=2)
+            truth = sim.ground_truth("siem-receipt", first, last)
+            at = next(r["timestamp"] for r in truth if r["timestamp"] >= 1798759800000)  # first event after 23:30
+            split = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=at)
+            for lo, hi in ((first, split), (split, midnight), (midnight, last)):
+                await deliver_siem_range(ctx, lo, hi, api="cg", unreadable=out.record, clock=sim.world.clock.now)
+    assert any(r["timestamp"] >= 1798761600000 for r in truth)  # 2027 events too
+    assert ids(out.events) == truth_ids(truth)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -64,3 +64,13 @@ async def test_stream_cursor_and_error_body(client: MimecastClient) -> None:
     with pytest.raises(ApiError, match="24 hours"):
         await stream_events(client, types=["receipt"], start=FROZEN_AT - timedelta(hours=30), end=None,
                             page_size=50, next_page=None, priority=Priority.LIVE)  # fmt: skip
+
+
+def test_siem_times_at_calendar_edges() -> None:
+    from mimecast_siem.mimecast.siem import siem_day, siem_stream_time
+
+    # Milliseconds truncated, never rounded into the next second, day or year; other offsets converted.
+    assert siem_stream_time(datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "2026-12-31T23:59:59.999Z"
+    east = datetime(2027, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert siem_stream_time(east) == "2026-12-31T23:30:00.000Z"
+    assert siem_day(date(2028, 2, 29)) == "2028-02-29"
