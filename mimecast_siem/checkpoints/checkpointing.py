@@ -209,6 +209,15 @@ def prune_seen(conn: Connection, older_than: datetime) -> int:
     return conn.execute(delete(_seen).where(_seen.c.event_time < older_than)).rowcount
 
 
+def prune_seen_of(conn: Connection, horizons: Mapping[tuple[str, str], datetime]) -> int:
+    """Delete each (tenant, stream)'s seen ids whose event time is before its horizon; return how many went."""
+    removed = 0
+    for (tenant, stream), older_than in horizons.items():
+        where = (_seen.c.tenant == tenant, _seen.c.stream == stream, _seen.c.event_time < older_than)
+        removed += conn.execute(delete(_seen).where(*where)).rowcount
+    return removed
+
+
 # --- snapshots ----------------------------------------------------------------------------------
 
 

@@ -305,9 +305,11 @@ class Supervisor:
     async def _prune_seen(self) -> None:
         """Drop seen ids no overlap re-read can reach any more (at most every 5 minutes).
 
-        The horizon is relative to the *oldest* checkpoint in the store, not to now: a stream that is
-        catching up days behind still re-reads its overlap, and pruning is global (every replica's
-        streams share the table).
+        Each stream's horizon is relative to its *own* checkpoint (never later than now), not to now:
+        a stream that is catching up days behind still re-reads its overlap. Not to the oldest
+        checkpoint in the store either: a stream removed from the configuration keeps its old
+        checkpoint, and every other stream's ids would then be kept for as long. Pruning covers every
+        checkpoint in the store (every replica's streams share the table).
         """
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_prune < 300:
@@ -317,8 +319,12 @@ class Supervisor:
             [self.settings.state.seen_id_retention]
             + [self.settings.stream_settings(self.settings.tenant(t), s).overlap * 2 for t, s in self.keys]
         )
-        oldest = min([row.window_end for row in await self.store.list_checkpoints()] + [self.clock()])
-        removed = await self.store.prune_seen(oldest - margin - timedelta(hours=1))
+        now = self.clock()
+        horizons = {
+            (row.tenant, row.stream): min(row.window_end, now) - margin - timedelta(hours=1)
+            for row in await self.store.list_checkpoints()
+        }
+        removed = await self.store.prune_seen_of(horizons)
         if removed:
             log.info("Pruned %d seen event ids that no overlap re-read can reach.", removed)
 

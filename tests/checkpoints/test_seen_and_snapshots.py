@@ -183,3 +183,12 @@ async def test_seen_rows_are_stored_in_time_order_whatever_order_they_come_in(
     finally:
         engine.dispose()
     assert [(r.event_id, r.event_time) for r in rows] == sorted(delivered, key=lambda pair: (pair[1], pair[0]))
+
+
+async def test_prune_seen_of_uses_each_streams_own_horizon(store: StateStore) -> None:
+    await store.commit_window("t", "a", T0, owner=None, seen=[("a-old", T0 - timedelta(hours=3)), ("a-new", T0)])
+    await store.commit_window("t", "b", T0, owner=None, seen=[("b-old", T0 - timedelta(hours=3))])
+    assert await store.prune_seen_of({("t", "a"): T0 - timedelta(hours=1), ("t", "b"): T0 - timedelta(days=1)}) == 1
+    assert await store.seen_ids("t", "a", ["a-old", "a-new"]) == {"a-new"}
+    assert await store.seen_ids("t", "b", ["b-old"]) == {"b-old"}
+    assert await store.prune_seen_of({}) == 0

@@ -81,3 +81,26 @@ async def test_moving_a_checkpoint_fences_the_task_which_resumes_from_it(
     assert all(delivered[i] >= 2 for i in rewound)
     before = expected_ids("ttp-url", sim.ground_truth("ttp-url", start, rewind - timedelta(seconds=25)))
     assert all(delivered[i] == 1 for i in before)
+
+
+async def test_seen_ids_are_pruned_against_each_streams_own_checkpoint(tmp_path: Path) -> None:
+    """A stream no longer configured keeps its old checkpoint (here from October): the other streams' seen
+    ids are still pruned against their own checkpoints - not kept for as long as that one is old - and its
+    own ids near its checkpoint stay."""
+    from mimecast_siem.checkpoints import StateStore
+    from mimecast_siem.collector.supervisor import Supervisor
+
+    now = datetime(2027, 1, 1, 0, 30, tzinfo=UTC)
+    settings = daemon_settings("http://127.0.0.1:9", "id", "secret", tmp_path, streams=("ttp-url",))
+    store = await StateStore.open(settings.state_url())
+    try:
+        stale = datetime(2026, 10, 1, tzinfo=UTC)
+        await store.commit_window("acme", "dlp", stale, owner=None, seen=[("dlp-near", stale - timedelta(minutes=1))])
+        await store.commit_window("acme", "ttp-url", now - timedelta(minutes=1), owner=None,
+                                  seen=[("old", now - timedelta(days=3)), ("near", now - timedelta(minutes=2))])  # fmt: skip
+        supervisor = Supervisor(settings, store, {"acme": object()}, object(), owner="me", clock=lambda: now)  # type: ignore[arg-type,dict-item]
+        await supervisor._prune_seen()
+        assert await store.seen_ids("acme", "ttp-url", ["old", "near"]) == {"near"}
+        assert await store.seen_ids("acme", "dlp", ["dlp-near"]) == {"dlp-near"}
+    finally:
+        await store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from mimecast_siem.checkpoints import checkpointing
@@ -42,3 +42,16 @@ class SeenIdsPart(StoreCore):
         """Forget seen ids with an event time before ``older_than``; return how many were removed."""
         require_aware("older_than", older_than)
         return await self._run(lambda conn, _now: checkpointing.prune_seen(conn, older_than))
+
+    async def prune_seen_of(self, horizons: Mapping[tuple[str, str], datetime]) -> int:
+        """Forget each (tenant, stream)'s seen ids with an event time before its horizon; return how many went.
+
+        One horizon per stream (from its own checkpoint): one stream far behind, or a stream no longer
+        configured whose checkpoint stays old, does not keep every other stream's ids.
+        """
+        for key, older_than in horizons.items():
+            _key(*key)
+            require_aware("horizon", older_than)
+        if not horizons:
+            return 0
+        return await self._run(lambda conn, _now: checkpointing.prune_seen_of(conn, horizons))
