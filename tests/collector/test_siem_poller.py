@@ -6,6 +6,7 @@ daemon-level guarantees are proven end to end in tests/e2e/test_siem_daemon.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,16 @@ async def client(sim: RunningSimulator) -> AsyncIterator[MimecastClient]:
         yield c
 
 
+@contextlib.asynccontextmanager
+async def simulated(config: SimulatorConfig) -> AsyncIterator[tuple[RunningSimulator, MimecastClient]]:
+    """A simulator of its own (``config``: a frozen clock elsewhere than the shared one) and a client of it."""
+    async with run_simulator(config) as sim:
+        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
+                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
+        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
+            yield sim, c
+
+
 def poller(sim: RunningSimulator, client: MimecastClient, store: MemoryStore, out: Collector, stream: str,
            mode: str, **settings: Any) -> SiemPoller:  # fmt: skip
     values: dict[str, Any] = {"start_from": START, "concurrency": 2, "page_size": 100, **settings}
@@ -125,39 +136,34 @@ async def test_batch_delivers_every_file_once_and_follows_new_files(sim: Running
     assert listed == 13
 
 
-async def test_batch_delivers_the_new_day_at_once_and_the_old_days_late_files_until_it_settles(
-    client: MimecastClient,
-) -> None:
+async def test_batch_delivers_the_new_day_at_once_and_the_old_days_late_files_until_it_settles() -> None:
     """Across midnight: the new day's files are delivered as they appear (not an hour later, when the
     old day's list is final), the old day's last file - appearing after midnight - too, and the old
     day leaves the cursor once it is over by DAY_SETTLE. A restart in between resumes both listings."""
     before_midnight = datetime(2026, 11, 25, 23, 40, tzinfo=UTC)
     config = SimulatorConfig(frozen_at=before_midnight, history=2 * 3600, siem_rate=1.0, rates={})
-    async with run_simulator(config) as sim:
-        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
-                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
-        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
-            store, out = MemoryStore(), Collector()
-            start = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
-            p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
-            assert await p.poll() is True
-            sim.world.clock.advance(50 * 60)  # 00:30: the 23:45 file (appeared 00:01) and the 00:00 one exist
-            assert await p.poll() is True
-            truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
-                                     datetime(2026, 11, 26, 0, 15, tzinfo=UTC))  # fmt: skip
-            assert ids(out.events) == truth_ids(truth)
-            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
-            assert (cursor.previous, cursor.day) == ("2026-11-25", "2026-11-26")
-            assert store.checkpoints[("acme", "siem-receipt")] >= datetime(2026, 11, 26, 0, 14, tzinfo=UTC)
-            # A restart (a new poller on the stored cursor) 40 minutes later: both days resume.
-            sim.world.clock.advance(40 * 60)  # 01:10: the old day has settled
-            p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
-            assert await p.poll() is True
-            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
-            assert (cursor.previous, cursor.previous_page, cursor.day) == (None, None, "2026-11-26")
-            truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
-                                     datetime(2026, 11, 26, 1, 0, tzinfo=UTC))  # fmt: skip
-            assert ids(out.events) == truth_ids(truth)  # every event once
+    async with simulated(config) as (sim, c):
+        store, out = MemoryStore(), Collector()
+        start = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
+        p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
+        assert await p.poll() is True
+        sim.world.clock.advance(50 * 60)  # 00:30: the 23:45 file (appeared 00:01) and the 00:00 one exist
+        assert await p.poll() is True
+        truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
+                                 datetime(2026, 11, 26, 0, 15, tzinfo=UTC))  # fmt: skip
+        assert ids(out.events) == truth_ids(truth)
+        cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+        assert (cursor.previous, cursor.day) == ("2026-11-25", "2026-11-26")
+        assert store.checkpoints[("acme", "siem-receipt")] >= datetime(2026, 11, 26, 0, 14, tzinfo=UTC)
+        # A restart (a new poller on the stored cursor) 40 minutes later: both days resume.
+        sim.world.clock.advance(40 * 60)  # 01:10: the old day has settled
+        p = poller(sim, c, store, out, "siem-receipt", "batch", start_from=start)
+        assert await p.poll() is True
+        cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+        assert (cursor.previous, cursor.previous_page, cursor.day) == (None, None, "2026-11-26")
+        truth = sim.ground_truth("siem-receipt", datetime(2026, 11, 25, tzinfo=UTC),
+                                 datetime(2026, 11, 26, 1, 0, tzinfo=UTC))  # fmt: skip
+        assert ids(out.events) == truth_ids(truth)  # every event once
 
 
 async def test_batch_relists_expired_urls_and_dead_letters_corrupt_lines(sim: RunningSimulator, client: MimecastClient,
@@ -255,23 +261,18 @@ async def test_batch_keeps_the_oldest_day_the_api_still_lists_across_the_year_en
     2026-12-31 on, not only the days after it."""
     now = datetime(2027, 1, 7, 0, 30, tzinfo=UTC)
     config = SimulatorConfig(frozen_at=now, history=9 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={})
-    async with run_simulator(config) as sim:
-        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
-                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
-        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
-            store, out = MemoryStore(), Collector()
-            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 30, 6, tzinfo=UTC)
-            p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
-            assert await p.poll() is True
-            truth = sim.ground_truth(
-                "siem-receipt", datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC)
-            )
-            assert truth
-            assert min(r["timestamp"] for r in truth) < 1798761600000 - 12 * 3600 * 1000  # 2026-12-31 has files
-            assert ids(out.events) == truth_ids(truth)  # 2026-12-31 too, each event once
-            note = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note
-            assert note is not None
-            assert "files of 2026-12-30 to 2026-12-30 are past the 7-day retention; resumed at 2026-12-31" in note
+    async with simulated(config) as (sim, c):
+        store, out = MemoryStore(), Collector()
+        store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 30, 6, tzinfo=UTC)
+        p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
+        assert await p.poll() is True
+        truth = sim.ground_truth("siem-receipt", datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC))
+        assert truth
+        assert min(r["timestamp"] for r in truth) < 1798761600000 - 12 * 3600 * 1000  # 2026-12-31 has files
+        assert ids(out.events) == truth_ids(truth)  # 2026-12-31 too, each event once
+        note = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch").note
+        assert note is not None
+        assert "files of 2026-12-30 to 2026-12-30 are past the 7-day retention; resumed at 2026-12-31" in note
 
 
 async def test_batch_moves_on_when_the_api_refuses_the_day_at_the_retention_edge(fresh: Metrics) -> None:
@@ -281,25 +282,22 @@ async def test_batch_moves_on_when_the_api_refuses_the_day_at_the_retention_edge
     now = datetime(2027, 1, 7, 0, 30, tzinfo=UTC)
     config = SimulatorConfig(frozen_at=now, history=9 * 86400, siem_rate=0.005, siem_file_interval=3600, rates={},
                              siem_retention="rolling")  # fmt: skip
-    async with run_simulator(config) as sim:
-        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
-                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
-        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
-            store, out = MemoryStore(), Collector()
-            store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 31, 6, tzinfo=UTC)
-            p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
-            assert await p.poll() is True
-            truth = sim.ground_truth("siem-receipt", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC))
-            assert truth
-            assert ids(out.events) == truth_ids(truth)  # every event of the days still served, once
-            cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
-            assert cursor.note is not None
-            assert "files of 2026-12-31 to 2026-12-31 are past the 7-day retention (the API refused" in cursor.note
-            assert "resumed at 2027-01-01" in cursor.note
-            gap = fresh.siem_gap_seconds.labels(tenant="acme", stream="siem-receipt")._value.get()
-            assert gap == 86400
-            assert await p.poll() is True  # and it stays moved on
-            assert len(out.events) == len(truth)
+    async with simulated(config) as (sim, c):
+        store, out = MemoryStore(), Collector()
+        store.checkpoints[("acme", "siem-receipt")] = datetime(2026, 12, 31, 6, tzinfo=UTC)
+        p = poller(sim, c, store, out, "siem-receipt", "batch", concurrency=16)
+        assert await p.poll() is True
+        truth = sim.ground_truth("siem-receipt", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 7, tzinfo=UTC))
+        assert truth
+        assert ids(out.events) == truth_ids(truth)  # every event of the days still served, once
+        cursor = SiemCursor.load(store.snapshots[("acme", "siem-receipt")], "batch")
+        assert cursor.note is not None
+        assert "files of 2026-12-31 to 2026-12-31 are past the 7-day retention (the API refused" in cursor.note
+        assert "resumed at 2027-01-01" in cursor.note
+        gap = fresh.siem_gap_seconds.labels(tenant="acme", stream="siem-receipt")._value.get()
+        assert gap == 86400
+        assert await p.poll() is True  # and it stays moved on
+        assert len(out.events) == len(truth)
 
 
 async def test_backfill_ranges_across_the_year_end_deliver_each_event_once() -> None:
@@ -310,17 +308,14 @@ async def test_backfill_ranges_across_the_year_end_deliver_each_event_once() -> 
 
     now = datetime(2027, 1, 1, 6, tzinfo=UTC)
     config = SimulatorConfig(frozen_at=now, history=12 * 3600, siem_rate=0.05, siem_file_interval=3600, rates={})
-    async with run_simulator(config) as sim:
-        tenant = TenantSettings(name="acme", base_url=sim.url, client_id=sim.client_id,
-                                client_secret=sim.client_secret, rate_limit=RateLimitSettings(max_concurrency=4))  # fmt: skip
-        async with MimecastClient(tenant, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01)) as c:
-            out = Collector()
-            ctx = poller(sim, c, MemoryStore(), out, "siem-receipt", "batch", concurrency=8).ctx
-            first, midnight, last = now - timedelta(hours=9), datetime(2027, 1, 1, tzinfo=UTC), now - timedelta(hours=2)
-            truth = sim.ground_truth("siem-receipt", first, last)
-            at = next(r["timestamp"] for r in truth if r["timestamp"] >= 1798759800000)  # first event after 23:30
-            split = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=at)
-            for lo, hi in ((first, split), (split, midnight), (midnight, last)):
-                await deliver_siem_range(ctx, lo, hi, api="cg", unreadable=out.record, clock=sim.world.clock.now)
+    async with simulated(config) as (sim, c):
+        out = Collector()
+        ctx = poller(sim, c, MemoryStore(), out, "siem-receipt", "batch", concurrency=8).ctx
+        first, midnight, last = now - timedelta(hours=9), datetime(2027, 1, 1, tzinfo=UTC), now - timedelta(hours=2)
+        truth = sim.ground_truth("siem-receipt", first, last)
+        at = next(r["timestamp"] for r in truth if r["timestamp"] >= 1798759800000)  # first event after 23:30
+        split = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=at)
+        for lo, hi in ((first, split), (split, midnight), (midnight, last)):
+            await deliver_siem_range(ctx, lo, hi, api="cg", unreadable=out.record, clock=sim.world.clock.now)
     assert any(r["timestamp"] >= 1798761600000 for r in truth)  # 2027 events too
     assert ids(out.events) == truth_ids(truth)
