@@ -121,3 +121,20 @@ def test_a_fractional_max_window_still_gives_whole_second_windows(millis: int, l
         assert w.start.microsecond == 0
         assert w.end.microsecond == 0
         assert timedelta(seconds=1) <= w.duration <= max(max_window, timedelta(seconds=1))
+
+
+def test_a_checkpoint_ahead_of_the_clock_waits_and_then_re_reads_its_overlap() -> None:
+    """Clock skew (a replica whose clock ran ahead committed it, or this clock stepped back): nothing is planned
+    and the checkpoint is never moved back; once the clock passes it, the first window starts there and
+    re-reads the overlap before it, across the year end."""
+    lag, overlap = timedelta(minutes=1), timedelta(minutes=5)
+    checkpoint = datetime(2027, 1, 1, 0, 2, tzinfo=UTC)
+    early = datetime(2026, 12, 31, 23, 55, tzinfo=UTC)
+    assert plan_windows(checkpoint, early, lag=lag, max_window=timedelta(hours=1)) == []
+    assert caught_up([], early, lag)
+    later = checkpoint + lag + timedelta(seconds=30)
+    windows = plan_windows(checkpoint, later, lag=lag, max_window=timedelta(hours=1))
+    assert windows == [Window(checkpoint, checkpoint + timedelta(seconds=30))]
+    assert fetch_range(windows[0], checkpoint=checkpoint, overlap=overlap) == FetchRange(
+        datetime(2026, 12, 31, 23, 57, tzinfo=UTC), windows[0].end
+    )
