@@ -39,6 +39,8 @@ async def _held(http: Any) -> set[str]:
 async def test_release_and_reject_shrink_the_hold_list(
     action: str, status: str, action_env: ActionEnv, http: Any
 ) -> None:
+    # The queue follows the clock (a message enters hold every ~20 s): frozen, only the action changes it.
+    action_env.world.clock.freeze()
     before = await _held(http)
     assert len(before) >= 2
     victim = sorted(before)[0]
@@ -66,7 +68,8 @@ async def test_release_and_reject_shrink_the_hold_list(
     assert doc["result"] == [{"id": victim, "release": False}]
 
 
-async def test_summary_counts_follow_the_queue(http: Any) -> None:
+async def test_summary_counts_follow_the_queue(action_env: ActionEnv, http: Any) -> None:
+    action_env.world.clock.freeze()  # no message enters or leaves hold between the two reads
     before = await (await http.post("/v1/actions/get-held-message-list", json={}, headers=bearer("reader"))).json()
     total = sum(p["numberOfItems"] for p in before["result"])
     assert total == len(await _held(http))
