@@ -3,7 +3,6 @@ state, and a check of the result and of the state change (shared by the CLI and 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,9 +44,13 @@ class World:
         raise AssertionError("no small attachment in the simulator's archive")
 
     def held_id(self) -> str:
-        held = self.account.holds.pick_held(self.world.clock.time(), random.Random(7))
-        assert held is not None, "the simulator's hold queue is empty"
-        return str(held)
+        """The held message that stays held the longest (the queue follows the wall clock: one about to
+        leave could be gone before the test's action reaches it)."""
+        now, holds = self.world.clock.time(), self.account.holds
+        held = holds.held_at(now)
+        assert held, "the simulator's hold queue is empty"
+        _record, lifecycle = max(held, key=lambda h: (holds.exit_of(h[1]).at, h[1].message_id))
+        return str(lifecycle.message_id)
 
     def held_ids(self) -> set[str]:
         return {lc.message_id for _r, lc in self.account.holds.held_at(self.world.clock.time())}
