@@ -20,11 +20,13 @@ LOG_STREAMS = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
 
 
 class RecordingClient:
-    """The real client; remembers the ``from``/``to`` of every walk. A subclass changes what one walk
-    does (waits, failures, counting) by overriding :meth:`walk`."""
+    """The real client; remembers the window of every walk (the ``fields`` of its item: ``from``/``to``,
+    or a stream's own names). A subclass changes what one walk does (waits, failures, counting) by
+    overriding :meth:`walk`."""
 
-    def __init__(self, inner: MimecastClient) -> None:
+    def __init__(self, inner: MimecastClient, fields: tuple[str, str] = ("from", "to")) -> None:
         self.inner = inner
+        self.fields = fields
         self.ranges: list[tuple[datetime, datetime]] = []
 
     async def pages(
@@ -39,7 +41,8 @@ class RecordingClient:
         meta: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Page]:
         assert item is not None
-        self.ranges.append((parse_mimecast_time(item["from"]), parse_mimecast_time(item["to"])))
+        first, last = self.fields
+        self.ranges.append((parse_mimecast_time(item[first]), parse_mimecast_time(item[last])))
         inner = self.inner.pages(path, item, page_size, record_key, priority=priority, max_wait=max_wait, meta=meta)
         async for page in self.walk(inner):
             yield page

@@ -10,46 +10,19 @@ once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mimecast_siem.checkpoints import StateStore
 from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
-from mimecast_siem.mimecast import MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.mimecast import MimecastClient, parse_mimecast_time, reset_limiters
 from mimecast_siem.simulator import LateArrivals, SimulatorConfig, run_simulator
 from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
 from tests.collector.helpers import RecordingClient, daemon_settings, delivered_ids, expected_ids
 
 STEP = 20  # seconds between polls
-
-
-class WindowRecorder(RecordingClient):
-    """Remembers the window of every walk, whatever the stream calls its fields."""
-
-    def __init__(self, inner: MimecastClient, fields: tuple[str, str]) -> None:
-        super().__init__(inner)
-        self.fields = fields
-
-    async def pages(
-        self,
-        path: str,
-        item: Mapping[str, Any] | None = None,
-        page_size: int = 500,
-        record_key: str | None = None,
-        *,
-        priority: Priority = Priority.LIVE,
-        max_wait: float | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[Page]:
-        assert item is not None
-        first, last = self.fields
-        self.ranges.append((parse_mimecast_time(item[first]), parse_mimecast_time(item[last])))
-        async for page in self.inner.pages(path, item, page_size, record_key, priority=priority, max_wait=max_wait):
-            yield page
 
 
 @pytest.mark.parametrize(
@@ -100,7 +73,7 @@ async def test_polls_across_midnight_deliver_every_record_once(stream: str, midn
                 assert lease is not None
                 fields = CATALOGUE[stream].window_fields
                 assert fields is not None
-                client = WindowRecorder(inner, fields)
+                client = RecordingClient(inner, fields)
                 ctx = StreamContext(
                     "acme", CATALOGUE[stream], settings.stream_settings(settings.tenants[0], stream), client, router
                 )
@@ -152,7 +125,7 @@ async def test_a_checkpoint_older_than_the_audit_history_is_reported_and_resumed
                 assert lease is not None
                 stale = now - timedelta(days=61)
                 await store.commit_window("acme", "audit", stale, owner="me", epoch=lease.epoch)
-                client = WindowRecorder(inner, ("startDateTime", "endDateTime"))
+                client = RecordingClient(inner, ("startDateTime", "endDateTime"))
                 ctx = StreamContext(
                     "acme", CATALOGUE["audit"], settings.stream_settings(settings.tenants[0], "audit"), client, router
                 )
