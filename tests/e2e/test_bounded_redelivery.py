@@ -33,6 +33,7 @@ KILLS = 9
 KILL_EVERY = 20.0
 
 
+@pytest.mark.timeout(480)  # its own waits: 9 lives of 20 s plus start-up (~190 s), then up to 180 s to catch up
 def test_sigkill_every_20s_makes_progress_loses_nothing_and_bounds_duplicates(
     simulator_process_factory: Any, tmp_path: Path
 ) -> None:
