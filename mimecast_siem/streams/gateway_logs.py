@@ -21,7 +21,7 @@ from mimecast_siem.streams.gateway import held_message_email
 from mimecast_siem.streams.normalise import (
     ECS_VERSION,
     NormaliseContext,
-    direction,
+    add_message_fields,
     domain_of,
     email_address,
     email_addresses,
@@ -77,16 +77,7 @@ def normalise_dlp(record: Mapping[str, Any], ctx: NormaliseContext) -> Event:
     event["outcome"] = "failure" if blocking else "unknown"
     event["severity"] = _DLP_BLOCKING.get(lowered, 3)
     document: dict[str, Any] = {"@timestamp": iso(when), "ecs": {"version": ECS_VERSION}, "event": event}
-    email = _email_pruned(sender, recipients)
-    subject = text(record.get("subject"))
-    if subject is not None:
-        email["subject"] = subject
-    message_id = text(record.get("messageId"))
-    if message_id is not None:
-        email["message_id"] = message_id
-    route = direction(record.get("route"))
-    if route is not None:
-        email["direction"] = route
+    email = add_message_fields(_email_pruned(sender, recipients), record)
     if email:
         document["email"] = email
     policy = text(record.get("policy"))

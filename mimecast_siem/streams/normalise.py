@@ -212,6 +212,21 @@ def direction(route: Any) -> str | None:
     return value.lower() if value else None
 
 
+def add_message_fields(email: dict[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """Append a record's ``subject``, ``messageId`` and ``route`` to ECS ``email`` (``subject``,
+    ``message_id``, ``direction``), without empty values, in that order; return ``email``."""
+    subject = text(record.get("subject"))
+    if subject is not None:
+        email["subject"] = subject
+    message_id = text(record.get("messageId"))
+    if message_id is not None:
+        email["message_id"] = message_id
+    route = direction(record.get("route"))
+    if route is not None:
+        email["direction"] = route
+    return email
+
+
 def url_fields(original: Any) -> dict[str, Any]:
     """ECS ``url.*`` from a URL string; only ``original`` when it does not parse."""
     value = text(original)

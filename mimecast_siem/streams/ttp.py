@@ -23,7 +23,7 @@ from mimecast_siem.streams.normalise import (
     TECHNIQUE_IMPERSONATION,
     TECHNIQUE_PHISHING,
     NormaliseContext,
-    direction,
+    add_message_fields,
     domain_of,
     email_address,
     email_addresses,
@@ -64,17 +64,7 @@ def _email_pruned(sender: str | None, recipients: list[str], record: Mapping[str
     to = email_addresses(recipients)
     if to:
         email["to"] = {"address": to}
-    # Written out rather than through without_none(): this runs for every TTP event.
-    subject = text(record.get("subject"))
-    if subject is not None:
-        email["subject"] = subject
-    message_id = text(record.get("messageId"))
-    if message_id is not None:
-        email["message_id"] = message_id
-    route = direction(record.get("route"))
-    if route is not None:
-        email["direction"] = route
-    return email
+    return add_message_fields(email, record)
 
 
 def ttp_url_event_id(record: Mapping[str, Any]) -> str:
