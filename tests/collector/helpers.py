@@ -3,18 +3,27 @@ and a pass-through client that tests put between a stream and the real client.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
+from mimecast_siem.checkpoints import StateStore
+from mimecast_siem.collector import LeaseTerm, StreamContext, StreamTask
+from mimecast_siem.collector.pipeline import PageSource
 from mimecast_siem.config.models import Settings
-from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time
+from mimecast_siem.mimecast import ApiResponse, MimecastClient, Page, Priority, parse_mimecast_time, reset_limiters
+from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
 from mimecast_siem.streams import CATALOGUE, NormaliseContext
+from mimecast_siem.times import utc_now
+
+C = TypeVar("C", bound=PageSource)
 
 LOG_STREAMS = ("ttp-url", "ttp-attachment", "ttp-impersonation", "audit")
 
@@ -159,3 +168,36 @@ def expected_ids(stream: str, records: Iterable[Mapping[str, Any]], tenant: str 
     spec = CATALOGUE[stream]
     ctx = NormaliseContext(tenant=tenant, observed_at=datetime.now(UTC))
     return {spec.normalise(r, ctx).event_id for r in records}
+
+
+@contextlib.asynccontextmanager
+async def leased_task(
+    settings: Settings,
+    tmp_path: Path,
+    stream: str,
+    client_for: Callable[[MimecastClient], C],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[tuple[StreamTask, C, StateStore]]:
+    """A :class:`StreamTask` of the first tenant's ``stream`` that holds its lease, over a real state
+    store and router (the configured sinks) and the client ``client_for`` wraps around the real one;
+    ``(task, that client, store)``, all closed afterwards."""
+    reset_limiters()
+    store = await StateStore.open(settings.state_url())
+    router = Router(
+        settings, build_sinks(settings, SinkContext(tmp_path, "me", "test")), DeadLetters(settings.dead_letter_path())
+    )
+    await router.start()
+    try:
+        async with MimecastClient(settings.tenants[0]) as inner:
+            tenant = settings.tenants[0].name
+            lease = await store.acquire_lease(tenant, stream, "me", timedelta(minutes=5))
+            assert lease is not None
+            client = client_for(inner)
+            ctx = StreamContext(tenant, CATALOGUE[stream], settings.stream_settings(settings.tenants[0], stream),
+                                client, router)  # fmt: skip
+            task = StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event(), clock=clock)
+            yield task, client, store
+    finally:
+        await router.close()
+        await store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +21,18 @@ from typing import Any
 import pytest
 
 from mimecast_siem.checkpoints import StateStore
-from mimecast_siem.collector import CATALOGUE, LeaseTerm, StreamContext, StreamTask
+from mimecast_siem.collector import StreamTask
 from mimecast_siem.errors import TransientError
-from mimecast_siem.mimecast import MimecastClient, Page, reset_limiters
+from mimecast_siem.mimecast import MimecastClient, Page
 from mimecast_siem.simulator import LateArrivals
-from mimecast_siem.sinks import DeadLetters, Router, SinkContext, build_sinks
-from tests.collector.helpers import RecordingClient, daemon_settings, delivered_ids, expected_ids, read_documents
+from tests.collector.helpers import (
+    RecordingClient,
+    daemon_settings,
+    delivered_ids,
+    expected_ids,
+    leased_task,
+    read_documents,
+)
 
 MAX_WINDOW = timedelta(seconds=20)
 HANG = 20.0  # a poll that takes this long is stuck (it takes well under a second)
@@ -76,24 +83,8 @@ async def stream_task(sim: Any, tmp_path: Path) -> AsyncIterator[tuple[StreamTas
             "redelivery_pages": 2,
         },
     )
-    reset_limiters()
-    store = await StateStore.open(settings.state_url())
-    router = Router(
-        settings, build_sinks(settings, SinkContext(tmp_path, "me", "test")), DeadLetters(settings.dead_letter_path())
-    )
-    await router.start()
-    try:
-        async with MimecastClient(settings.tenants[0]) as inner:
-            lease = await store.acquire_lease("acme", "ttp-url", "me", timedelta(minutes=5))
-            assert lease is not None
-            client = ScriptedWalks(inner)
-            ctx = StreamContext(
-                "acme", CATALOGUE["ttp-url"], settings.stream_settings(settings.tenants[0], "ttp-url"), client, router
-            )
-            yield StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event()), client, store
-    finally:
-        await router.close()
-        await store.close()
+    async with leased_task(settings, tmp_path, "ttp-url", ScriptedWalks) as running:
+        yield running
 
 
 async def test_a_failed_head_window_ends_the_gated_windows_even_when_a_cancellation_is_lost(
@@ -176,24 +167,9 @@ async def counted_task(
     settings = daemon_settings(
         sim.url, sim.client_id, sim.client_secret, tmp_path, streams=("ttp-url",), stream_overrides=dict(overrides)
     )
-    reset_limiters()
-    store = await StateStore.open(settings.state_url())
-    router = Router(
-        settings, build_sinks(settings, SinkContext(tmp_path, "me", "test")), DeadLetters(settings.dead_letter_path())
-    )
-    await router.start()
-    try:
-        async with MimecastClient(settings.tenants[0]) as inner:
-            lease = await store.acquire_lease("acme", "ttp-url", "me", timedelta(minutes=5))
-            assert lease is not None
-            client = CountedWalks(inner, first_walk_delay=first_walk_delay)
-            ctx = StreamContext(
-                "acme", CATALOGUE["ttp-url"], settings.stream_settings(settings.tenants[0], "ttp-url"), client, router
-            )
-            yield StreamTask(ctx, store, LeaseTerm("me", lease.epoch), stopping=asyncio.Event()), client, store
-    finally:
-        await router.close()
-        await store.close()
+    walks = functools.partial(CountedWalks, first_walk_delay=first_walk_delay)
+    async with leased_task(settings, tmp_path, "ttp-url", walks) as running:
+        yield running
 
 
 async def test_a_catch_up_keeps_its_windows_in_flight_and_delivers_them_in_order_in_one_poll(
